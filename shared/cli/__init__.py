@@ -1,0 +1,1 @@
+"""The `amity` command line."""

@@ -1,0 +1,9 @@
+"""The `amity` command: one entry point, a sub-command group per area."""
+
+import typer
+
+from amity.cli import dev
+
+app = typer.Typer(help="Active-active multi-region orchestration for Apache Kafka.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+app.add_typer(dev.app, name="dev")

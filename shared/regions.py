@@ -1,0 +1,66 @@
+"""A region: one Kafka cluster plus the Redis that holds its version state."""
+
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+REGION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+RegionName = Annotated[str, Field(pattern=REGION_NAME.pattern, description="Lower-case region id, e.g. us or eu-west")]
+
+
+class KafkaSecurity(BaseModel):
+    """Client security settings passed to librdkafka as they are named there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    security_protocol: str = Field(default="PLAINTEXT", pattern=r"^(PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL)$")
+    sasl_mechanism: str | None = Field(default=None, pattern=r"^(PLAIN|SCRAM-SHA-256|SCRAM-SHA-512|OAUTHBEARER)$")
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: str | None = None
+
+    def librdkafka(self) -> dict[str, str]:
+        """The same settings under librdkafka's dotted keys, secrets revealed for the client only."""
+        conf = {"security.protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            conf["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username:
+            conf["sasl.username"] = self.sasl_username
+        if self.sasl_password:
+            conf["sasl.password"] = self.sasl_password.get_secret_value()
+        if self.ssl_ca_location:
+            conf["ssl.ca.location"] = self.ssl_ca_location
+        return conf
+
+
+class Region(BaseModel):
+    """Where a region's Kafka and Redis are reached."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: RegionName
+    bootstrap: str = Field(min_length=1, description="Kafka bootstrap servers, host:port[,host:port]")
+    redis: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL for the region's version state")
+    security: KafkaSecurity = Field(default_factory=KafkaSecurity)
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _bootstrap_hosts(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"bootstrap server {server!r} is not host:port")
+        return value
+
+    @field_validator("redis")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"redis URL {value!r} must start with redis://, rediss:// or unix://")
+        return value
+
+    def kafka_config(self) -> dict[str, str]:
+        """librdkafka settings common to every client of this region."""
+        return {"bootstrap.servers": self.bootstrap, **self.security.librdkafka()}
