@@ -45,4 +45,4 @@ def emit_json(payload: Any) -> None:
 
 def progress_printer() -> Callable[[str], None]:
     """A progress callback that prints each step dimmed, for long operations."""
-    return lambda message: errors.print(f"[dim]… {message}[/]", highlight=False)
+    return lambda message: errors.print(f"[dim]… {message}[/]", highlight=False, soft_wrap=True)

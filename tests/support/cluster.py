@@ -1,0 +1,60 @@
+"""The test session's local regions: started once, shared by every test and xdist worker.
+
+Workers take a file lock and count themselves in; the first starts the regions
+through the launcher (`amity dev up`), the last one out stops them by pid and
+checks that nothing it started is still alive.
+"""
+
+import fcntl
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from amity.dev.environment import DevEnvironment
+from amity.dev.settings import REPO_ROOT, DevSettings
+from amity.regions import Region
+
+TEST_REGIONS = ["us", "eu", "ap"]
+
+
+def test_settings() -> DevSettings:
+    """Its own home and ports, so a developer's `make demo` regions are never touched."""
+    return DevSettings(home=REPO_ROOT / ".amity" / "test", base_port=39090)
+
+
+@contextmanager
+def _locked(home: Path) -> Iterator[Path]:
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "session.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield home / "session.users"
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _users(path: Path) -> int:
+    try:
+        return int(json.loads(path.read_text()))
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def acquire(settings: DevSettings) -> dict[str, Region]:
+    with _locked(settings.home) as users:
+        states = DevEnvironment(settings).up(TEST_REGIONS)
+        users.write_text(json.dumps(_users(users) + 1))
+    return {name: Region(name=name, bootstrap=s.bootstrap, redis=s.redis) for name, s in states.items()}
+
+
+def release(settings: DevSettings) -> list[str]:
+    """Leave the session; the last worker stops the regions and returns what is still alive (must be empty)."""
+    with _locked(settings.home) as users:
+        remaining = _users(users) - 1
+        users.write_text(json.dumps(max(remaining, 0)))
+        if remaining > 0:
+            return []
+        env = DevEnvironment(settings)
+        env.down()
+        return [f"{row.region} {row.role} pid {row.pid}" for row in env.status() if row.alive]
