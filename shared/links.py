@@ -39,7 +39,7 @@ class Link(BaseModel):
 
     @property
     def name(self) -> str:
-        return f"{self.source}->{self.destination}"
+        return f"{self.source}-to-{self.destination}"
 
     @field_validator("include", "exclude")
     @classmethod
