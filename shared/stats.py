@@ -15,7 +15,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, model_validator
 
-LINK_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+LINK_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,79}$"
 LinkId = Annotated[str, Field(pattern=LINK_ID_PATTERN, description="A link's id, e.g. us-to-eu")]
 TopicName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9._-]{1,249}$", description="A Kafka topic name")]
 Reason = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", description="Why, e.g. loop or too-large")]

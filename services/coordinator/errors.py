@@ -1,0 +1,41 @@
+"""The coordinator's errors, each with the HTTP status it answers with.
+
+Route handlers and stores raise these; one exception handler turns them into
+`{"detail": message}` with `status`, so messages are written once, for people.
+"""
+
+from amity.errors import AmityError
+
+
+class CoordinatorError(AmityError):
+    status = 400
+
+
+class NotFound(CoordinatorError):
+    status = 404
+
+
+class AlreadyExists(CoordinatorError):
+    status = 409
+
+
+class InUse(CoordinatorError):
+    """Refused because something else depends on it (a region used by links)."""
+
+    status = 409
+
+
+class Invalid(CoordinatorError):
+    """Well-formed, but not acceptable with what the coordinator already holds."""
+
+    status = 422
+
+
+class Unreachable(CoordinatorError):
+    """A region's Kafka or Redis did not answer the reachability check."""
+
+    status = 422
+
+
+class Unauthorized(CoordinatorError):
+    status = 401

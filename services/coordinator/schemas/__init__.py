@@ -1,0 +1,1 @@
+"""Request and response models of the coordinator's HTTP API, one module per resource."""
