@@ -1,0 +1,262 @@
+"""The provenance header: where a mirrored record came from and which regions it has crossed.
+
+Every record Amity writes into a destination region carries one `amity-prov`
+header, a msgpack array (docs/headers.md has the byte layout):
+
+    [1, origin, topic, partition, offset, timestamp_ms, path, hlc, vector]
+
+The header is read from records produced by anyone who can write to a topic,
+so `decode` treats it as untrusted input: whatever the bytes, it returns a
+valid `Provenance` or raises `MalformedProvenance` with a short, stable reason
+code that the mirror uses as a metric label and as the dead-letter reason.
+A `Provenance` cannot hold invalid values, so what decodes also re-encodes,
+and what encodes also decodes.
+"""
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+import msgpack
+
+from amity import vectors
+from amity.clock import MAX_HLC
+from amity.errors import AmityError
+from amity.regions import REGION_NAME
+
+PROVENANCE_HEADER = "amity-prov"
+FORMAT_VERSION = 1
+MAX_PATH = 16
+MAX_HEADER_BYTES = 4096
+
+_FIELDS = 9
+_MAX_INT32 = (1 << 31) - 1
+_MAX_INT64 = (1 << 63) - 1
+_TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+_MEMO_SIZE = 1024
+_valid_regions: set[str] = set()
+_valid_topics: set[str] = set()
+
+
+class Reason(StrEnum):
+    """Why a provenance header was refused; stable, used as a metric label and dead-letter header."""
+
+    TOO_LARGE = "too-large"
+    BAD_MSGPACK = "bad-msgpack"
+    BAD_SHAPE = "bad-shape"
+    BAD_TYPE = "bad-type"
+    UNKNOWN_VERSION = "unknown-version"
+    BAD_NUMBER = "bad-number"
+    BAD_REGION = "bad-region"
+    BAD_TOPIC = "bad-topic"
+    BAD_PATH = "bad-path"
+    BAD_VECTOR = "bad-vector"
+    DUPLICATE_HEADER = "duplicate-header"
+    FORGED = "forged"
+
+
+class MalformedProvenance(AmityError):
+    """A provenance header that Amity cannot trust: the record goes to the dead-letter topic."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(reason, detail)
+        self.reason = reason
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"malformed {PROVENANCE_HEADER} header ({self.reason}): {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """A record's origin coordinates and the regions it has been written into, origin first.
+
+    `path` is (A, B) for a record produced in A and mirrored once into B.
+    `hlc` is a packed hybrid timestamp (amity.clock); `vector` a canonical
+    version vector (amity.vectors): both are None when no conflict rule applies.
+    """
+
+    origin: str
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    path: tuple[str, ...]
+    hlc: int | None = None
+    vector: vectors.Vector | None = None
+
+    def __post_init__(self) -> None:
+        _check_region(self.origin, "origin")
+        _check_topic(self.topic)
+        _check_int(self.partition, "partition", _MAX_INT32)
+        _check_int(self.offset, "offset", _MAX_INT64)
+        _check_int(self.timestamp_ms, "timestamp_ms", _MAX_INT64)
+        _check_path(self.path, self.origin)
+        if self.hlc is not None:
+            _check_int(self.hlc, "hlc", MAX_HLC)
+        if self.vector is not None:
+            _check_vector(self.vector)
+
+    def crossed(self, region: str) -> "Provenance":
+        """This provenance after the record is written into `region`."""
+        return Provenance(
+            self.origin, self.topic, self.partition, self.offset, self.timestamp_ms, (*self.path, region), self.hlc, self.vector
+        )
+
+
+def encode(provenance: Provenance) -> bytes:
+    """The header value for `provenance`; deterministic, so equal values give equal bytes."""
+    p = provenance
+    vector = None if p.vector is None else dict(p.vector)
+    return msgpack.packb(
+        [FORMAT_VERSION, p.origin, p.topic, p.partition, p.offset, p.timestamp_ms, p.path, p.hlc, vector]
+    )
+
+
+def decode(raw: bytes) -> Provenance:
+    """The provenance in a header value, or MalformedProvenance: never any other exception."""
+    if len(raw) > MAX_HEADER_BYTES:
+        raise MalformedProvenance(Reason.TOO_LARGE, f"{len(raw)} bytes, more than {MAX_HEADER_BYTES}")
+    try:
+        fields = msgpack.unpackb(raw, use_list=False, object_pairs_hook=list)
+    except ValueError as exc:  # every msgpack parse failure, including bad UTF-8, is a ValueError
+        raise MalformedProvenance(Reason.BAD_MSGPACK, f"not one msgpack value: {exc}") from None
+    if type(fields) is not tuple or not fields:
+        raise MalformedProvenance(Reason.BAD_SHAPE, f"expected a msgpack array, got {_kind(fields)}")
+    version = fields[0]
+    if type(version) is not int:
+        raise MalformedProvenance(Reason.BAD_TYPE, f"format version is {_kind(version)}, not an integer")
+    if version != FORMAT_VERSION:
+        raise MalformedProvenance(Reason.UNKNOWN_VERSION, f"format version {version}; this Amity reads {FORMAT_VERSION}")
+    if len(fields) != _FIELDS:
+        raise MalformedProvenance(Reason.BAD_SHAPE, f"version 1 has {_FIELDS} fields, this header {len(fields)}")
+    _, origin, topic, partition, offset, timestamp_ms, path, hlc, vector = fields
+    if vector is not None:
+        vector = _vector_from_wire(vector)
+    return Provenance(origin, topic, partition, offset, timestamp_ms, path, hlc, vector)
+
+
+def find_provenance(headers: list[tuple[str, bytes | None]] | None) -> bytes | None:
+    """The raw `amity-prov` value among a record's headers, None when the record has none."""
+    found = None
+    for key, value in headers or ():
+        if key != PROVENANCE_HEADER:
+            continue
+        if found is not None:
+            raise MalformedProvenance(Reason.DUPLICATE_HEADER, f"the record carries {PROVENANCE_HEADER} more than once")
+        if value is None:
+            raise MalformedProvenance(Reason.BAD_TYPE, f"the record's {PROVENANCE_HEADER} header has a null value")
+        found = value
+    return found
+
+
+def with_provenance(headers: list[tuple[str, bytes | None]] | None, value: bytes) -> list[tuple[str, bytes | None]]:
+    """The record's headers, unchanged and in order, with `value` as its only `amity-prov` header, last."""
+    kept = [header for header in headers or () if header[0] != PROVENANCE_HEADER]
+    kept.append((PROVENANCE_HEADER, value))
+    return kept
+
+
+def check_consistent(provenance: Provenance, read_from_region: str) -> None:
+    """Refuse a header that Amity cannot have written into the region the record was read from.
+
+    Amity writes the header only when it mirrors a record, and the path then
+    ends with the region it wrote into, after at least the origin. A locally
+    produced record has no header at all. Anything else was copied or replayed
+    from another cluster, or written by hand: it is not evidence of where the
+    record has been, and trusting it would drop or misroute the record.
+    """
+    path = provenance.path
+    if len(path) < 2:
+        raise MalformedProvenance(
+            Reason.FORGED,
+            f"record read from {read_from_region!r} has a provenance path {_arrows(path)} of one region; "
+            "Amity only writes the header when mirroring, so it was written by something else",
+        )
+    if path[-1] != read_from_region:
+        raise MalformedProvenance(
+            Reason.FORGED,
+            f"record read from {read_from_region!r} has a provenance path {_arrows(path)} that ends elsewhere; "
+            "it was copied or replayed from another cluster",
+        )
+
+
+def _vector_from_wire(vector: object) -> vectors.Vector:
+    if type(vector) is not list:  # object_pairs_hook turns maps, and only maps, into lists
+        raise MalformedProvenance(Reason.BAD_TYPE, f"vector is {_kind(vector)}, not a map")
+    return tuple(vector)
+
+
+def _check_int(value: object, name: str, maximum: int) -> None:
+    if type(value) is not int:
+        raise MalformedProvenance(Reason.BAD_TYPE, f"{name} is {_kind(value)}, not an integer")
+    if not 0 <= value <= maximum:
+        raise MalformedProvenance(Reason.BAD_NUMBER, f"{name} {value} is outside 0..{maximum}")
+
+
+def _check_region(value: object, name: str) -> None:
+    if type(value) is not str:
+        raise MalformedProvenance(Reason.BAD_TYPE, f"{name} is {_kind(value)}, not a string")
+    if not _matches(REGION_NAME, _valid_regions, value):
+        raise MalformedProvenance(Reason.BAD_REGION, f"{name} {value!r} is not a region name")
+
+
+def _check_topic(value: object) -> None:
+    if type(value) is not str:
+        raise MalformedProvenance(Reason.BAD_TYPE, f"topic is {_kind(value)}, not a string")
+    if value in (".", "..") or not _matches(_TOPIC, _valid_topics, value):
+        raise MalformedProvenance(Reason.BAD_TOPIC, f"topic {value[:300]!r} is not a valid Kafka topic name")
+
+
+def _matches(pattern: re.Pattern[str], seen: set[str], value: str) -> bool:
+    """`pattern.fullmatch(value)`, remembering up to _MEMO_SIZE valid values: the same few names recur per record."""
+    if value in seen:
+        return True
+    if not pattern.fullmatch(value):
+        return False
+    if len(seen) < _MEMO_SIZE:
+        seen.add(value)
+    return True
+
+
+def _check_path(path: object, origin: str) -> None:
+    if type(path) is not tuple:
+        raise MalformedProvenance(Reason.BAD_TYPE, f"path is {_kind(path)}, not a tuple")
+    if not 1 <= len(path) <= MAX_PATH:
+        raise MalformedProvenance(Reason.BAD_PATH, f"path has {len(path)} regions, not 1..{MAX_PATH}")
+    for region in path:
+        _check_region(region, "path entry")
+    if len(set(path)) != len(path):
+        raise MalformedProvenance(Reason.BAD_PATH, f"path {_arrows(path)} visits a region twice")
+    if path[0] != origin:
+        raise MalformedProvenance(Reason.BAD_PATH, f"path {_arrows(path)} does not start at origin {origin!r}")
+
+
+def _check_vector(vector: object) -> None:
+    """Same canonical form as amity.vectors.checked produces, checked without building a copy."""
+    if type(vector) is not tuple:
+        raise MalformedProvenance(Reason.BAD_TYPE, f"vector is {_kind(vector)}, not a tuple of (region, counter)")
+    if len(vector) > vectors.MAX_ENTRIES:
+        raise MalformedProvenance(Reason.BAD_VECTOR, f"vector has {len(vector)} entries, more than {vectors.MAX_ENTRIES}")
+    previous = ""
+    for entry in vector:
+        if type(entry) is not tuple or len(entry) != 2:
+            raise MalformedProvenance(Reason.BAD_VECTOR, f"vector entry {entry!r} is not a (region, counter) pair")
+        region, counter = entry
+        if type(region) is not str or not _matches(REGION_NAME, _valid_regions, region):
+            raise MalformedProvenance(Reason.BAD_VECTOR, f"vector entry names {region!r}, which is not a region name")
+        if region <= previous:
+            raise MalformedProvenance(Reason.BAD_VECTOR, f"vector entries are not sorted by region with none repeated at {region!r}")
+        if type(counter) is not int or not 0 < counter <= vectors.MAX_COUNTER:
+            raise MalformedProvenance(
+                Reason.BAD_VECTOR, f"vector counter {counter!r} for {region!r} is not an integer in 1..{vectors.MAX_COUNTER}"
+            )
+        previous = region
+
+
+def _kind(value: object) -> str:
+    return "nil" if value is None else type(value).__name__
+
+
+def _arrows(path: tuple[str, ...]) -> str:
+    return " -> ".join(path) or "(empty)"
