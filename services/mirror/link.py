@@ -1,0 +1,395 @@
+"""One link's replication loop: consume the source, route, produce into the destination.
+
+At-least-once (default): an idempotent producer (acks=all) writes each batch;
+source offsets are committed only over batches the destination fully
+acknowledged (amity.mirror.acks). A crash re-reads at most the unacknowledged
+tail.
+
+Exactly-once: one transactional producer per source partition, its
+transactional.id derived from (link, topic, partition), so a worker taking a
+partition over fences any zombie still holding it. Each transaction carries the
+partition's records, its dead letters and its next source offset
+(amity.mirror.offsets); on assignment the consumer seeks to the stored offset.
+"""
+
+import logging
+import threading
+import time
+from collections import defaultdict
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from amity.links import Delivery, Link
+from amity.mirror.acks import AckTracker, Batch
+from amity.mirror.offsets import CONFIG as OFFSETS_CONFIG
+from amity.mirror.offsets import OffsetStore, offsets_topic
+from amity.mirror.router import Message, Routed, Router
+from amity.mirror.settings import MirrorSettings
+from amity.mirror.stats import LinkStats
+from amity.mirror.topics import TopicPlan, TopicSync
+from amity.regions import Region
+
+log = logging.getLogger(__name__)
+
+PRODUCER_MAX_BYTES = 16 * 1024 * 1024
+DLQ_CONFIG = {"max.message.bytes": str(PRODUCER_MAX_BYTES), "retention.ms": str(14 * 24 * 3600 * 1000)}
+DLQ_VALUE_LIMIT = 1024 * 1024
+STALL_S = 10.0
+
+
+def dlq_topic(link: Link) -> str:
+    """The link's dead-letter topic in the destination; `.dlq` topics are never mirrored."""
+    return f"amity.{link.source}.{link.destination}.dlq"
+
+
+class LinkRunner:
+    """Replicates one link until stopped. Runs on its own thread."""
+
+    def __init__(self, link: Link, source: Region, destination: Region, router: Router,
+                 settings: MirrorSettings, stats: LinkStats) -> None:
+        self.link = link
+        self.source = source
+        self.destination = destination
+        self.settings = settings
+        self.stats = stats
+        self.router = router
+        self.exactly_once = link.delivery is Delivery.EXACTLY_ONCE
+        self._stop = threading.Event()
+        self._plans: dict[str, TopicPlan] = {}
+        self._max_bytes: dict[str, int] = {}
+        self._subscribed: list[str] = []
+        self._tracker = AckTracker()
+        self._txn_producers: dict[tuple[str, int], Producer] = {}
+        self._offsets = OffsetStore(destination.kafka_config(), offsets_topic(link.source))
+        self._batch_bytes = 0
+        self._progress_at = time.monotonic()
+        self.consumer: Consumer | None = None
+        self.producer: Producer | None = None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        """Replicate until `stop()`; a cluster that is down is waited for, never a reason to exit."""
+        backoff = 0.5
+        while not self.stopping:
+            try:
+                self._setup()
+                backoff = 0.5
+                self._loop()
+            except KafkaException as exc:
+                self.stats.healthy(False, f"{exc.args[0]}")
+                log.warning("link %s: %s; retrying in %.1fs", self.link.name, exc.args[0], backoff)
+                self._teardown(graceful=False)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.settings.retry_backoff_max_s)
+        self._teardown(graceful=True)
+
+    def _setup(self) -> None:
+        sync = TopicSync(self.link, AdminClient(self.source.kafka_config()),
+                         AdminClient(self.destination.kafka_config()), PRODUCER_MAX_BYTES)
+        sync.ensure_internal(dlq_topic(self.link), DLQ_CONFIG)
+        if self.exactly_once:
+            sync.ensure_internal(self._offsets.topic, OFFSETS_CONFIG)
+        self._sync = sync
+        self._apply_plans(sync.sync())
+        self.consumer = Consumer(self._consumer_config())
+        if not self.exactly_once:
+            self.producer = Producer(self._producer_config())
+        self._subscribe(force=True)
+        self.stats.healthy(True, "")
+
+    def _loop(self) -> None:
+        next_sync = time.monotonic() + self.settings.discovery_interval_s
+        next_stats = time.monotonic() + self.settings.stats_interval_s
+        while not self.stopping:
+            messages = self.consumer.consume(self.settings.batch_size, timeout=self.settings.poll_timeout_s)
+            records = self._without_errors(messages)
+            if records:
+                self._replicate(records)
+            if not self.exactly_once:
+                self._commit_acknowledged()
+            now = time.monotonic()
+            if now >= next_sync:
+                self._apply_plans(self._sync.sync())
+                self._subscribe()
+                next_sync = now + self.settings.discovery_interval_s
+            if now >= next_stats:
+                self._measure_lag()
+                next_stats = now + self.settings.stats_interval_s
+
+    def _without_errors(self, messages: list) -> list[Message]:
+        records = []
+        for msg in messages:
+            error = msg.error()
+            if error is None:
+                records.append(msg)
+            elif error.code() != KafkaError._PARTITION_EOF:
+                if error.fatal() or not error.retriable():
+                    raise KafkaException(error)
+                log.warning("link %s: consume error on %s: %s", self.link.name, msg.topic(), error)
+        return records
+
+    def _replicate(self, records: list[Message]) -> None:
+        routed = self.router.route(records, self._max_bytes)
+        self.stats.count_routed(routed, records)
+        if self.exactly_once:
+            self._replicate_transactionally(routed, records)
+        else:
+            self._replicate_acknowledged(routed, records)
+
+    def _replicate_acknowledged(self, routed: Routed, records: list[Message]) -> None:
+        batch = self._tracker.open(_next_positions(records))
+        for msg, headers in routed.forward:
+            self._produce(self.producer, msg, headers, batch)
+        for msg, reason, detail in routed.dead:
+            self._dead_letter(self.producer, msg, reason, detail, batch)
+        batch.sealed = True
+        self.producer.poll(0)
+        failures = self._tracker.failed()
+        if failures:
+            self._recover_from(failures)
+
+    def _replicate_transactionally(self, routed: Routed, records: list[Message]) -> None:
+        forward = defaultdict(list)
+        for msg, headers in routed.forward:
+            forward[(msg.topic(), msg.partition())].append((msg, headers))
+        dead = defaultdict(list)
+        for entry in routed.dead:
+            dead[(entry[0].topic(), entry[0].partition())].append(entry)
+        positions = _next_positions(records)
+        for tp, next_offset in positions.items():
+            self._commit_partition(tp, forward.get(tp, ()), dead.get(tp, ()), next_offset)
+        # Informational only (lag tools read it); the stored offsets in the destination are authoritative.
+        self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()],
+                             asynchronous=True)
+
+    def _commit_partition(self, tp: tuple[str, int], forward, dead, next_offset: int) -> None:
+        producer = self._txn_producers[tp]
+        producer.begin_transaction()
+        try:
+            for msg, headers in forward:
+                self._produce(producer, msg, headers, None)
+            for msg, reason, detail in dead:
+                self._dead_letter(producer, msg, reason, detail, None)
+            self._offsets.write(producer, tp, next_offset)
+            producer.commit_transaction(self.settings.transaction_timeout_ms / 1000)
+        except KafkaException as exc:
+            self._abort_partition(tp, producer, exc)
+
+    def _abort_partition(self, tp: tuple[str, int], producer: Producer, exc: KafkaException) -> None:
+        """Roll the partition back to its stored position; a fatal producer is replaced (fencing any zombie)."""
+        error = exc.args[0]
+        log.warning("link %s: transaction for %s[%d] failed (%s); rewinding", self.link.name, tp[0], tp[1], error)
+        if error.txn_requires_abort():
+            producer.abort_transaction(self.settings.transaction_timeout_ms / 1000)
+        else:
+            raise exc
+        stored = self._offsets.load().get(tp)
+        self.consumer.seek(TopicPartition(tp[0], tp[1], stored if stored is not None else 0))
+
+    def _produce(self, producer: Producer, msg: Message, headers, batch: Batch | None) -> None:
+        plan = self._plans.get(msg.topic())
+        destination = plan.destination if plan else self.link.destination_topic(msg.topic())
+        partition = msg.partition() if plan is None or plan.destination_partitions == plan.source_partitions else -1
+        kwargs = {"on_delivery": batch.delivered} if batch is not None else {}
+        self._send(producer, destination, msg.key(), msg.value(), headers, partition, msg.timestamp()[1], kwargs)
+        if batch is not None:
+            batch.sent()
+
+    def _dead_letter(self, producer: Producer, msg: Message, reason: str, detail: str, batch: Batch | None) -> None:
+        value = msg.value()
+        headers = list(msg.headers() or ()) + [
+            ("amity-dlq-reason", reason.encode()), ("amity-dlq-detail", detail[:512].encode()),
+            ("amity-dlq-source", f"{self.link.source}/{msg.topic()}/{msg.partition()}/{msg.offset()}".encode()),
+        ]
+        if value is not None and len(value) > DLQ_VALUE_LIMIT:
+            headers.append(("amity-dlq-value-omitted", str(len(value)).encode()))
+            value = None
+        kwargs = {"on_delivery": batch.delivered} if batch is not None else {}
+        self._send(producer, dlq_topic(self.link), msg.key(), value, headers, -1, msg.timestamp()[1], kwargs)
+        if batch is not None:
+            batch.sent()
+        log.warning("link %s: dead-lettered %s[%d]@%d: %s (%s)", self.link.name, msg.topic(), msg.partition(),
+                    msg.offset(), reason, detail)
+
+    def _send(self, producer: Producer, topic: str, key, value, headers, partition: int, timestamp: int,
+              kwargs: dict) -> None:
+        """Produce, waiting while the local queue is full (a slow or absent destination pushes back here)."""
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key, headers=headers, partition=partition,
+                                 timestamp=timestamp, **kwargs)
+                return
+            except BufferError:
+                producer.poll(0.1)
+                if self.stopping:
+                    raise KafkaException(KafkaError(KafkaError._DESTROY, "stopping with a full produce queue"))
+
+    def _commit_acknowledged(self) -> None:
+        self.producer.poll(0)
+        positions = self._tracker.pop_committable()
+        if positions:
+            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()],
+                                 asynchronous=True)
+        self._watch_progress(bool(positions))
+        self.stats.in_flight(self._tracker.in_flight)
+
+    def _watch_progress(self, progressed: bool) -> None:
+        """Report the link unhealthy while the destination acknowledges nothing of what is in flight."""
+        now = time.monotonic()
+        if progressed or self._tracker.in_flight == 0:
+            self._progress_at = now
+            if not self.stats.is_healthy:
+                self.stats.healthy(True, "")
+        elif now - self._progress_at > STALL_S and self.stats.is_healthy:
+            self.stats.healthy(False, f"{self.link.destination} has acknowledged nothing for {STALL_S:.0f}s")
+            log.warning("link %s: %s is not acknowledging writes; waiting for it", self.link.name,
+                        self.link.destination)
+
+    def _recover_from(self, failures: list) -> None:
+        """A write failed for good: rewind to the last committed offsets and write again (at-least-once)."""
+        err, _msg = failures[0]
+        log.warning("link %s: %d writes to %s failed (%s); rewinding to committed offsets", self.link.name,
+                    len(failures), self.link.destination, err)
+        self.producer.flush(30)
+        self._tracker.clear()
+        self._rewind_to_committed()
+        if isinstance(err, KafkaError) and err.fatal():
+            self.producer = Producer(self._producer_config())
+
+    def _rewind_to_committed(self) -> None:
+        assignment = self.consumer.assignment()
+        if not assignment:
+            return
+        for tp in self.consumer.committed(assignment, timeout=30):
+            self.consumer.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else 0))
+
+    def _apply_plans(self, plans: dict[str, TopicPlan]) -> None:
+        self._plans = plans
+        self._max_bytes = {topic: plan.max_record_bytes for topic, plan in plans.items()}
+        smallest = min(self._max_bytes.values(), default=PRODUCER_MAX_BYTES)
+        if self.producer is not None and smallest < self._batch_bytes:
+            self.producer.flush(60)
+            self.producer = Producer(self._producer_config())
+
+    def _subscribe(self, force: bool = False) -> None:
+        topics = sorted(self._plans)
+        if topics == self._subscribed and not force:
+            return
+        self._subscribed = topics
+        if topics:
+            self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+            log.info("link %s: replicating %d topics: %s", self.link.name, len(topics), ", ".join(topics))
+        else:
+            self.consumer.unsubscribe()
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self.exactly_once:
+            for tp in partitions:
+                self._txn_producers[(tp.topic, tp.partition)] = self._transactional_producer(tp)
+            stored = self._offsets.load()
+            for tp in partitions:
+                tp.offset = stored.get((tp.topic, tp.partition), tp.offset)
+        consumer.assign(partitions)
+        log.info("link %s: assigned %s", self.link.name, _describe(partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self.exactly_once:
+            for tp in partitions:
+                self._txn_producers.pop((tp.topic, tp.partition), None)
+        else:
+            self.producer.flush(60)
+            self._commit_synchronously()
+        consumer.unassign()
+        log.info("link %s: revoked %s", self.link.name, _describe(partitions))
+
+    def _commit_synchronously(self) -> None:
+        positions = self._tracker.pop_committable()
+        self._tracker.clear()
+        if positions:
+            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()],
+                                 asynchronous=False)
+
+    def _transactional_producer(self, tp: TopicPartition) -> Producer:
+        """A producer whose init fences every earlier holder of this partition (a zombie worker)."""
+        producer = Producer({**self._producer_config(),
+                             "transactional.id": f"amity.{self.link.name}.{tp.topic}.{tp.partition}",
+                             "transaction.timeout.ms": self.settings.transaction_timeout_ms,
+                             "message.timeout.ms": self.settings.transaction_timeout_ms})
+        producer.init_transactions(self.settings.transaction_timeout_ms / 1000)
+        return producer
+
+    def _measure_lag(self) -> None:
+        assignment = self.consumer.assignment()
+        lag: dict[str, int] = defaultdict(int)
+        for tp in self.consumer.position(assignment) if assignment else []:
+            high = self.consumer.get_watermark_offsets(tp, cached=True)
+            if high and tp.offset >= 0:
+                lag[tp.topic] += max(high[1] - tp.offset, 0)
+        self.stats.lag(dict(lag))
+
+    def _teardown(self, graceful: bool) -> None:
+        if self.producer is not None:
+            self.producer.flush(30 if graceful else 1)
+        if self.consumer is not None:
+            try:
+                if graceful and not self.exactly_once:
+                    self._commit_acknowledged()
+                self.consumer.close()
+            except (KafkaException, RuntimeError) as exc:
+                log.warning("link %s: closing the consumer: %s", self.link.name, exc)
+        self.consumer = None
+        self.producer = None
+        self._txn_producers.clear()
+        self._tracker.clear()
+
+    def _consumer_config(self) -> dict:
+        return {
+            **self.source.kafka_config(),
+            "group.id": f"amity-mirror.{self.link.name}",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            # Aborted transactions in the source must never reach another region.
+            "isolation.level": "read_committed",
+            "fetch.wait.max.ms": 50,
+            "queued.max.messages.kbytes": 65536,
+            "partition.assignment.strategy": "range",
+        }
+
+    def _producer_config(self) -> dict:
+        smallest = min(self._max_bytes.values(), default=PRODUCER_MAX_BYTES)
+        # A broker rejects a whole batch larger than the topic's max.message.bytes, and librdkafka does
+        # not split it: keep every batch under the smallest destination limit.
+        self._batch_bytes = max(min(1_000_000, smallest - 1024), 16_384)
+        return {
+            **self.destination.kafka_config(),
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": self.settings.linger_ms,
+            "batch.size": self._batch_bytes,
+            "compression.type": self.settings.compression,
+            "message.max.bytes": PRODUCER_MAX_BYTES,
+            # Never give up on a record: a destination that is down stalls the link, it does not lose data.
+            "message.timeout.ms": 0,
+            "queue.buffering.max.messages": 500_000,
+            # The Java clients' partitioner, so a key lands in the same partition in every region.
+            "partitioner": "murmur2_random",
+        }
+
+
+def _next_positions(records: list[Message]) -> dict[tuple[str, int], int]:
+    positions: dict[tuple[str, int], int] = {}
+    for msg in records:
+        positions[(msg.topic(), msg.partition())] = msg.offset() + 1
+    return positions
+
+
+def _describe(partitions: list[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"

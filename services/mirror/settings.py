@@ -1,0 +1,25 @@
+"""Settings of a mirror worker: env-overridable (AMITY_MIRROR_*), defaults that run locally."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MirrorSettings(BaseSettings):
+    """How a worker batches, discovers topics and reports."""
+
+    model_config = SettingsConfigDict(env_prefix="AMITY_MIRROR_")
+
+    worker_id: str = Field(default="", description="Stable id of this worker; a random one when empty")
+    batch_size: int = Field(default=5000, ge=1, description="Records consumed per loop iteration")
+    poll_timeout_s: float = Field(default=0.2, gt=0)
+    discovery_interval_s: float = Field(default=5.0, gt=0, description="How often new topics and partitions are found")
+    max_hops: int = Field(default=8, ge=1, le=15, description="Links a record may cross in all; beyond, it is dropped")
+    metrics_port: int = Field(default=0, ge=0, le=65535, description="Prometheus /metrics port; 0 disables it")
+    stats_file: Path | None = Field(default=None, description="Where the JSON stats are written, if anywhere")
+    stats_interval_s: float = Field(default=2.0, gt=0)
+    linger_ms: int = Field(default=20, ge=0, description="Producer linger: larger batches, higher throughput")
+    compression: str = Field(default="lz4", pattern=r"^(none|gzip|snappy|lz4|zstd)$")
+    retry_backoff_max_s: float = Field(default=30.0, gt=0, description="Longest wait between retries to a cluster")
+    transaction_timeout_ms: int = Field(default=60_000, ge=1000)

@@ -1,0 +1,58 @@
+"""Malformed, forged and oversized records are dead-lettered with a reason; replication goes on."""
+
+from pathlib import Path
+
+import msgpack
+from confluent_kafka import Producer
+
+from amity.headers import PROVENANCE_HEADER, Provenance, encode
+from amity.mirror.link import dlq_topic
+from amity.links import Link
+from tests.support.kafka import create_topic, read_all
+from tests.support.mirror import MirrorProcess, wait_for
+
+
+def forged_from_elsewhere(topic: str) -> bytes:
+    """Claims to have been written into ap last, yet it sits in us: replayed or forged."""
+    return encode(Provenance(origin="eu", topic=topic, partition=0, offset=5, timestamp_ms=1,
+                             path=("eu", "ap"), hlc=None, vector=None))
+
+
+def test_bad_headers_and_oversized_records_are_dead_lettered(regions, topic, tmp_path: Path) -> None:
+    us, eu = regions["us"], regions["eu"]
+    create_topic(us.bootstrap, topic, partitions=1)
+    create_topic(eu.bootstrap, topic, partitions=1, config={"max.message.bytes": "20000"})
+    bad = {
+        b"bad-msgpack": b"\xc1\xc1\xc1",
+        b"unknown-version": msgpack.packb([99, "us", topic, 0, 0, 0, ["us"], None, None]),
+        b"bad-type": msgpack.packb([1, "us", topic, "zero", 0, 0, ["us"], None, None]),
+        b"forged": forged_from_elsewhere(topic),
+    }
+    producer = Producer({"bootstrap.servers": us.bootstrap})
+    producer.produce(topic, key=b"before", value=b"ok")
+    for key, header in bad.items():
+        producer.produce(topic, key=key, value=b"payload", headers=[(PROVENANCE_HEADER, header)])
+    producer.produce(topic, key=b"too-large", value=b"x" * 50_000)
+    producer.produce(topic, key=b"after", value=b"ok")
+    producer.flush(10)
+
+    with MirrorProcess(tmp_path, {"us": us, "eu": eu}, [{"source": "us", "destination": "eu"}]) as worker:
+        copied = wait_for(lambda: _keys(eu.bootstrap, topic) == {b"before", b"after"} and True,
+                          message="good records on both sides of the bad ones")
+        dlq = dlq_topic(Link(source="us", destination="eu"))
+        dead = wait_for(lambda: len(read_all(eu.bootstrap, dlq)) == 5 and read_all(eu.bootstrap, dlq),
+                        message="5 dead letters")
+        wait_for(lambda: sum(worker.topic_stats("us-to-eu", topic).get("dead_lettered", {}).values()) == 5,
+                 message="5 dead letters counted")
+        counted = worker.topic_stats("us-to-eu", topic)["dead_lettered"]
+    assert copied
+    reasons = {m.key(): dict(m.headers())["amity-dlq-reason"].decode() for m in dead}
+    assert reasons == {b"bad-msgpack": "bad-msgpack", b"unknown-version": "unknown-version",
+                       b"bad-type": "bad-type", b"forged": "forged", b"too-large": "too-large"}
+    assert counted == {"bad-msgpack": 1, "unknown-version": 1, "bad-type": 1, "forged": 1, "too-large": 1}
+    sources = {dict(m.headers())["amity-dlq-source"].decode() for m in dead}
+    assert f"us/{topic}/0/5" in sources
+
+
+def _keys(bootstrap: str, topic: str) -> set:
+    return {m.key() for m in read_all(bootstrap, topic)}

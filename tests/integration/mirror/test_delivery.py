@@ -1,0 +1,80 @@
+"""Delivery guarantees under worker crashes: exactly-once survives kill -9; at-least-once loses nothing."""
+
+import random
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from amity.headers import decode, find_provenance
+from tests.support.kafka import create_topic, produce, read_all
+from tests.support.mirror import MirrorProcess, wait_for
+
+RECORDS = 120_000
+
+
+def produce_in_background(bootstrap: str, topic: str, total: int, chunks: int = 12) -> threading.Thread:
+    def run() -> None:
+        per_chunk = total // chunks
+        for chunk in range(chunks):
+            produce(bootstrap, topic, [(f"k{n % 997}".encode(), f"{chunk * per_chunk + n}".encode())
+                                       for n in range(per_chunk)])
+            time.sleep(0.3)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def origin_coordinates(bootstrap: str, topic: str) -> Counter:
+    """How often each source record (partition, offset) is visible to a read_committed consumer."""
+    return Counter((p.partition, p.offset) for p in
+                   (decode(find_provenance(m.headers())) for m in read_all(bootstrap, topic, timeout_s=120)))
+
+
+def test_exactly_once_survives_repeated_kill_9(regions, topic, tmp_path: Path) -> None:
+    us, eu = regions["us"], regions["eu"]
+    create_topic(us.bootstrap, topic, partitions=3)
+    links = [{"source": "us", "destination": "eu", "delivery": "exactly-once"}]
+    producer = produce_in_background(us.bootstrap, topic, RECORDS)
+    rng = random.Random(7)
+    kills = 0
+    worker = MirrorProcess(tmp_path, {"us": us, "eu": eu}, links).start()
+    try:
+        for _ in range(4):
+            time.sleep(rng.uniform(2.0, 5.0))
+            worker.kill9()
+            kills += 1
+            worker = MirrorProcess(tmp_path, {"us": us, "eu": eu}, links).start()
+        producer.join()
+        wait_for(lambda: sum(origin_coordinates(eu.bootstrap, topic).values()) >= RECORDS, timeout_s=180,
+                 interval_s=2, message=f"{RECORDS} records in eu")
+    finally:
+        worker.stop()
+    seen = origin_coordinates(eu.bootstrap, topic)
+    assert kills == 4
+    assert len(seen) == RECORDS, "gap: some source records are missing"
+    assert set(seen.values()) == {1}, f"duplicates: {sum(v - 1 for v in seen.values())}"
+
+
+def test_two_workers_share_a_link_and_one_stopping_loses_nothing(regions, topic, tmp_path: Path) -> None:
+    us, eu = regions["us"], regions["eu"]
+    create_topic(us.bootstrap, topic, partitions=6)
+    links = [{"source": "us", "destination": "eu"}]
+    total = 60_000
+    first = MirrorProcess(tmp_path, {"us": us, "eu": eu}, links).start()
+    second = MirrorProcess(tmp_path, {"us": us, "eu": eu}, links).start()
+    try:
+        producer = produce_in_background(us.bootstrap, topic, total, chunks=6)
+        time.sleep(3)
+        assert first.stop() == 0
+        producer.join()
+        values = wait_for(lambda: _complete(eu.bootstrap, topic, total), timeout_s=120, message=f"{total} in eu")
+    finally:
+        second.stop()
+    assert set(int(v) for v in values) == set(range(total))
+
+
+def _complete(bootstrap: str, topic: str, total: int):
+    values = Counter(m.value() for m in read_all(bootstrap, topic))
+    return values if len(values) >= total else None

@@ -1,0 +1,99 @@
+"""Mirror workers as real processes (`amity mirror run`), started and stopped by pid."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import yaml
+
+from amity.regions import Region
+
+
+class MirrorProcess:
+    """One worker process replicating `links` between `regions`."""
+
+    def __init__(self, workdir: Path, regions: dict[str, Region], links: list[dict], run: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.name = f"worker-{uuid.uuid4().hex[:6]}"
+        self.dir = workdir / self.name
+        self.dir.mkdir(parents=True)
+        self.config = self.dir / "mirror.yaml"
+        document = {"regions": {n: {"bootstrap": r.bootstrap, "redis": r.redis} for n, r in regions.items()},
+                    "links": links}
+        if run is not None:
+            document["run"] = run
+        self.config.write_text(yaml.safe_dump(document))
+        self.stats_file = self.dir / "stats.json"
+        self.log = self.dir / "worker.log"
+        self.env = {**os.environ, "AMITY_MIRROR_STATS_INTERVAL_S": "0.5", "AMITY_MIRROR_DISCOVERY_INTERVAL_S": "1",
+                    **(env or {})}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "MirrorProcess":
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "amity.cli", "mirror", "run", "--config", str(self.config),
+                 "--stats-file", str(self.stats_file)],
+                stdout=log, stderr=subprocess.STDOUT, env=self.env,
+            )
+        return self
+
+    def stop(self, timeout_s: float = 60) -> int:
+        """SIGTERM and wait; SIGKILL if it does not exit in time (then the test should fail on the code)."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+                return -9
+        return self.proc.returncode
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stats(self) -> dict:
+        """The worker's last stats report, {} before the first one."""
+        try:
+            return json.loads(self.stats_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def topic_stats(self, link: str, topic: str) -> dict:
+        for entry in self.stats().get("report", {}).get("topics", []):
+            if entry["link"] == link and entry["topic"] == topic:
+                return entry
+        return {}
+
+    def __enter__(self) -> "MirrorProcess":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
+
+
+def wait_for(condition, timeout_s: float = 60.0, interval_s: float = 0.5, message: str = "condition"):
+    """Poll `condition` until it returns a truthy value; that value is returned."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {message}")
+        time.sleep(interval_s)

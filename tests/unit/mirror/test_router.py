@@ -1,0 +1,103 @@
+"""The router's per-record decisions: stamp, forward, drop by reason, dead-letter by reason."""
+
+from amity.headers import PROVENANCE_HEADER, Provenance, decode, encode, find_provenance
+from amity.links import Link
+from amity.mirror.router import Router, record_size
+from tests.unit.mirror.stubs import StubMessage
+
+REGIONS = ["us", "eu", "ap"]
+
+
+def mesh(names: list[str]) -> list[Link]:
+    return [Link(source=a, destination=b) for a in names for b in names if a != b]
+
+
+def router(source: str = "us", destination: str = "eu", links: list[Link] | None = None, max_hops: int = 8) -> Router:
+    links = links if links is not None else mesh(REGIONS)
+    link = next(link for link in links if (link.source, link.destination) == (source, destination))
+    return Router(link, links, REGIONS, max_hops)
+
+
+def mirrored(path: tuple[str, ...], origin: str | None = None) -> list[tuple[str, bytes]]:
+    provenance = Provenance(origin=origin or path[0], topic="orders", partition=1, offset=9,
+                            timestamp_ms=5, path=path, hlc=None, vector=None)
+    return [("app", b"1"), (PROVENANCE_HEADER, encode(provenance))]
+
+
+def test_a_local_record_is_stamped_with_the_source_as_origin() -> None:
+    msg = StubMessage(partition_=2, offset_=41, headers_=[("app", b"x")])
+    routed = router().route([msg], {})
+    [(forwarded, headers)] = routed.forward
+    assert forwarded is msg
+    assert headers[0] == ("app", b"x")
+    provenance = decode(find_provenance(headers))
+    assert (provenance.origin, provenance.topic, provenance.partition, provenance.offset) == ("us", "orders", 2, 41)
+    assert provenance.path == ("us", "eu")
+    assert provenance.timestamp_ms == msg.timestamp_
+
+
+def test_a_record_is_never_written_back_into_a_region_on_its_path() -> None:
+    routed = router("eu", "us").route([StubMessage(headers_=mirrored(("us", "eu")))], {})
+    assert routed.forward == [] and routed.dead == []
+    assert routed.dropped == {("orders", "loop"): 1}
+
+
+def test_in_a_full_mesh_only_records_of_the_source_region_are_forwarded() -> None:
+    routed = router("eu", "ap").route([StubMessage(headers_=mirrored(("us", "eu")))], {})
+    assert routed.dropped == {("orders", "off-route"): 1}
+
+
+def test_a_chain_forwards_through_the_middle_region() -> None:
+    chain = [Link(source="us", destination="eu"), Link(source="eu", destination="ap")]
+    routed = router("eu", "ap", links=chain).route([StubMessage(headers_=mirrored(("us", "eu")))], {})
+    [(_, headers)] = routed.forward
+    assert decode(find_provenance(headers)).path == ("us", "eu", "ap")
+
+
+def test_routing_uses_only_links_that_replicate_the_topic() -> None:
+    links = [Link(source="us", destination="eu"), Link(source="eu", destination="ap"),
+             Link(source="us", destination="ap", exclude=("orders",))]
+    routed = router("eu", "ap", links=links).route([StubMessage(headers_=mirrored(("us", "eu")))], {})
+    assert len(routed.forward) == 1
+
+
+def test_max_hops_stops_records_that_crossed_too_many_links() -> None:
+    chain = [Link(source="us", destination="eu"), Link(source="eu", destination="ap")]
+    routed = router("eu", "ap", links=chain, max_hops=1).route([StubMessage(headers_=mirrored(("us", "eu")))], {})
+    assert routed.dropped == {("orders", "max-hops"): 1}
+
+
+def test_malformed_and_forged_headers_are_dead_lettered_with_their_reason() -> None:
+    batch = [
+        StubMessage(offset_=1, headers_=[(PROVENANCE_HEADER, b"\xc1")]),
+        StubMessage(offset_=2, headers_=mirrored(("eu", "ap"))),
+        StubMessage(offset_=3),
+    ]
+    routed = router().route(batch, {})
+    assert [(m.offset(), reason) for m, reason, _ in routed.dead] == [(1, "bad-msgpack"), (2, "forged")]
+    assert [m.offset() for m, _ in routed.forward] == [3]
+
+
+def test_a_record_from_an_unknown_origin_is_dead_lettered_not_dropped() -> None:
+    headers = mirrored(("sa", "us"))
+    routed = router().route([StubMessage(headers_=headers)], {})
+    assert [reason for _, reason, _ in routed.dead] == ["unknown-origin"]
+
+
+def test_a_record_larger_than_the_destination_takes_is_dead_lettered() -> None:
+    small, large = StubMessage(offset_=1, value_=b"x" * 10), StubMessage(offset_=2, value_=b"x" * 5000)
+    routed = router().route([small, large], {"orders": 1000})
+    assert [m.offset() for m, _ in routed.forward] == [1]
+    [(msg, reason, detail)] = routed.dead
+    assert (msg.offset(), reason) == (2, "too-large") and "1000" in detail
+
+
+def test_record_size_counts_key_value_and_headers() -> None:
+    msg = StubMessage(key_=b"kk", value_=b"vvv")
+    assert record_size(msg, [("h", b"12")]) - record_size(msg, []) == len("h") + 2 + 8
+    assert record_size(StubMessage(key_=None, value_=None), []) < record_size(msg, [])
+
+
+def test_records_without_a_timestamp_are_stamped_with_zero() -> None:
+    [(_, headers)] = router().route([StubMessage(timestamp_=-1)], {}).forward
+    assert decode(find_provenance(headers)).timestamp_ms == 0
