@@ -1,0 +1,447 @@
+"""A region's version state in Redis: what the region holds and has seen, per (topic, key).
+
+Each key's state is one Redis hash:
+
+| field | what |
+|---|---|
+| `r` | rank bytes of the held version (`policies.rank_bytes`): its hlc, origin and deleted flag are inside |
+| `v` | the held version's vector (msgpack map region -> counter) |
+| `m` | the merged vector of every version the region has seen or stamped for the key (the causal context) |
+| `h` | the highest hybrid timestamp seen or stamped for the key, 8 bytes big-endian |
+
+Two Lua scripts touch it, each once per batch and atomically for the whole batch:
+
+- `apply`: compare-and-set of held versions. Ranks arrive precomputed from
+  Python, so the script knows no policy; it compares rank bytes byte by byte
+  (Lua's `<` on strings follows the server's collation locale, redis/redis#11059)
+  and, for the vector policy only, checks whether two vectors are concurrent.
+  Every claim, winning or not, is merged into the context.
+- `stamp`: a new version for a local write: hlc above both a floor (the write's
+  time) and the context's, vector the context incremented at the region; the
+  context advances to it. With a memo, the first stamp of a source record
+  (topic, partition, offset) is stored and returned to every later caller.
+
+An epoch marker, written when the state is first opened, detects a wiped or
+replaced Redis: every script checks it and the caller raises `StateLost`.
+"""
+
+import struct
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from hashlib import blake2b
+
+import msgpack
+import redis
+from pydantic import BaseModel, ConfigDict, Field
+
+from amity.errors import AmityError
+from amity.policies import ORIGIN_BYTES, Version
+from amity.rules import ConflictRule, Fallback, Policy
+from amity.vectors import Vector
+
+SCHEMA = "v1"
+REBUILDING = "rebuilding"  # the epoch marker's value while a rebuild runs
+MEMO_BUCKET = 4096  # source offsets per memo hash: one Redis key per bucket, not per record
+_HLC = struct.Struct(">Q")
+_TAIL = 8 + ORIGIN_BYTES + 1  # hlc, origin, deleted: the end of every rank layout
+
+APPLY, STALE, DUPLICATE, CONFLICT_APPLIED, CONFLICT_STALE, OTHER_LAYOUT = "ASDCXL"
+
+
+class StateError(AmityError):
+    """The version state cannot be used."""
+
+
+class StateLost(StateError):
+    """The region's version state is gone or was replaced since this process first saw it.
+
+    Resolving against it would accept stale versions as new. Stop resolving,
+    rebuild the state from the region's topics (`amity.rebuild.rebuild`), then resume.
+    """
+
+    def __init__(self, namespace: str, expected: str, found: str | None) -> None:
+        self.expected = expected
+        self.found = found
+        what = {None: "is missing", REBUILDING: "says a rebuild is running"}.get(found, f"changed to {found}")
+        super().__init__(
+            f"version state epoch of namespace {namespace!r} {what} (expected {expected}): the Redis was "
+            "flushed, restarted without persistence or replaced. Resolution stops here; rebuild the state "
+            "from the region's topics, then resume"
+        )
+
+
+class StateSettings(BaseModel):
+    """Where the state lives in Redis and how long what may expire is kept."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    namespace: str = Field(default="amity", pattern=r"^[A-Za-z0-9._-]{1,64}$",
+                           description="Prefix of every key; separate namespaces never see each other")
+    tombstone_ttl_ms: int = Field(
+        default=7 * 24 * 3600 * 1000, gt=0,
+        description="How long a held tombstone's state is kept: at least the largest delete.retention.ms of "
+                    "the topic in any region + the longest replication lag + max_skew_ms")
+    stamp_ttl_ms: int = Field(
+        default=24 * 3600 * 1000, gt=0,
+        description="How long first-hop stamps are remembered: longer than any link out of the region lags")
+    max_raw_key_bytes: int = Field(default=128, ge=0, description="Longer record keys are stored as a hash")
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One version offered to the `apply` script for one key."""
+
+    key: bytes  # the state hash (state_key)
+    rank: bytes
+    hlc: int
+    vector: Vector
+    ttl_ms: int  # > 0: an applied tombstone whose state may expire after this long; 0: never expires
+    classify: bool  # vector policy: report concurrent vectors as conflicts
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """The `apply` script's answer: one code per claim, and the held version each conflict was decided against."""
+
+    codes: str  # APPLY, STALE, DUPLICATE, CONFLICT_APPLIED, CONFLICT_STALE or OTHER_LAYOUT per claim
+    held: dict[int, tuple[bytes, Vector]]  # claim index -> (held rank bytes, held vector), conflicts only
+
+
+@dataclass(frozen=True, slots=True)
+class StampRequest:
+    """A local write to stamp: its state hash, its time, and (first hop) where the record sits in the source."""
+
+    key: bytes
+    floor_hlc: int  # the stamp is at least this
+    memo: tuple[str, int, int] | None = None  # (topic, partition, offset): one stamp per source record
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    hlc: int
+    vector: Vector
+    fresh: bool  # False: an earlier caller stamped this source record, and this is its stamp
+
+
+_COMMON = """
+local function gt(a, b)
+  for i = 1, #a do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return false
+end
+local function unpack_vector(packed)
+  if not packed then return {} end
+  return cmsgpack.unpack(packed)
+end
+local function check_epoch()
+  if ARGV[1] == '' then return nil end
+  local current = redis.call('GET', KEYS[1])
+  if current ~= ARGV[1] then return {1, current or ''} end
+  return nil
+end
+"""
+
+# KEYS[1] epoch marker, KEYS[1 + i] state hash of claim i.
+# ARGV[1] expected epoch ('' skips the check: rebuild only), ARGV[2] msgpack array of claims
+# {rank, hlc8, ttl_ms, classify, msgpack-packed vector}.
+# Returns {1, current epoch} on a lost epoch, else {0, codes, i, held rank, held vector, ...} (conflicts).
+_APPLY_LUA = _COMMON + """
+local function concurrent(a, b)
+  local less, greater = false, false
+  for region, x in pairs(a) do
+    local y = b[region] or 0
+    if x < y then less = true elseif x > y then greater = true end
+  end
+  for region, y in pairs(b) do
+    if a[region] == nil and y > 0 then less = true end
+  end
+  return less and greater
+end
+local lost = check_epoch()
+if lost then return lost end
+local claims = cmsgpack.unpack(ARGV[2])
+local codes, out = {}, {0, ''}
+for i, claim in ipairs(claims) do
+  local key, rank, hlc, ttl, classify, packed = KEYS[i + 1], claim[1], claim[2], claim[3], claim[4], claim[5]
+  local vector = unpack_vector(packed)
+  local state = redis.call('HMGET', key, 'r', 'v', 'm', 'h')
+  local held, held_vector, merged, top = state[1], state[2], state[3], state[4]
+  local code
+  if not held then
+    code = 'A'
+  elseif #held ~= #rank then
+    code = 'L'
+  elseif held == rank then
+    code = 'D'
+  else
+    local wins = gt(rank, held)
+    if classify and concurrent(vector, unpack_vector(held_vector)) then
+      code = wins and 'C' or 'X'
+      out[#out + 1] = i
+      out[#out + 1] = held
+      out[#out + 1] = held_vector or ''
+    else
+      code = wins and 'A' or 'S'
+    end
+  end
+  codes[i] = code
+  if code ~= 'L' then
+    if merged ~= packed then
+      local context, grew, covered = unpack_vector(merged), false, true
+      for region, counter in pairs(vector) do
+        local known = context[region] or 0
+        if known < counter then context[region] = counter; grew = true end
+      end
+      if grew then
+        for region, counter in pairs(context) do
+          if (vector[region] or 0) < counter then covered = false; break end
+        end
+        merged = covered and packed or cmsgpack.pack(context)
+      end
+    end
+    if not top or gt(hlc, top) then top = hlc end
+    if code == 'A' or code == 'C' then
+      redis.call('HSET', key, 'r', rank, 'v', packed, 'm', merged or packed, 'h', top)
+      if ttl > 0 then
+        redis.call('PEXPIRE', key, ttl)
+      elseif held and string.byte(held, #held) == 1 then
+        redis.call('PERSIST', key)
+      end
+    elseif merged ~= state[3] or top ~= state[4] then
+      redis.call('HSET', key, 'm', merged, 'h', top)
+    end
+  end
+end
+out[2] = table.concat(codes)
+return out
+"""
+
+# KEYS[1] epoch marker, KEYS[1 + i] state hash of request i, KEYS[1 + n + i] its memo hash (memo only).
+# ARGV[1] expected epoch, ARGV[2] region, ARGV[3] memo ttl ms, ARGV[4] msgpack array {floor hlc8, memo field}
+# with memo field '' for no memo. Returns {1, current epoch} or {0, hlc8, vector, fresh, ...} per request.
+_STAMP_LUA = _COMMON + """
+local function successor(hlc)
+  local bytes = {string.byte(hlc, 1, 8)}
+  for i = 8, 1, -1 do
+    if bytes[i] < 255 then
+      bytes[i] = bytes[i] + 1
+      return string.char(unpack(bytes))
+    end
+    bytes[i] = 0
+  end
+  error('hybrid timestamp overflow')
+end
+local lost = check_epoch()
+if lost then return lost end
+local region, memo_ttl = ARGV[2], tonumber(ARGV[3])
+local requests = cmsgpack.unpack(ARGV[4])
+local n = #requests
+local out = {0}
+for i, request in ipairs(requests) do
+  local key, hlc, field = KEYS[i + 1], request[1], request[2]
+  local known = false
+  if field ~= '' then known = redis.call('HGET', KEYS[1 + n + i], field) end
+  if known then
+    out[#out + 1] = string.sub(known, 1, 8)
+    out[#out + 1] = string.sub(known, 9)
+    out[#out + 1] = 0
+  else
+    local state = redis.call('HMGET', key, 'm', 'h')
+    if state[2] then
+      local next = successor(state[2])
+      if gt(next, hlc) then hlc = next end
+    end
+    local context = unpack_vector(state[1])
+    context[region] = (context[region] or 0) + 1
+    local vector = cmsgpack.pack(context)
+    redis.call('HSET', key, 'm', vector, 'h', hlc)
+    if field ~= '' then
+      redis.call('HSET', KEYS[1 + n + i], field, hlc .. vector)
+      redis.call('PEXPIRE', KEYS[1 + n + i], memo_ttl)
+    end
+    out[#out + 1] = hlc
+    out[#out + 1] = vector
+    out[#out + 1] = 1
+  end
+end
+return out
+"""
+
+
+class VersionState:
+    """One region's version state in one Redis, under one namespace.
+
+    Remembers the epoch it first saw (or was told to expect, for callers that
+    persist it across restarts) and fails closed with `StateLost` when the
+    Redis no longer carries it.
+    """
+
+    def __init__(self, client: redis.Redis, settings: StateSettings | None = None,
+                 expected_epoch: str | None = None) -> None:
+        if client.get_connection_kwargs().get("decode_responses"):
+            raise StateError("the Redis client decodes responses; version state is binary: "
+                             "create it without decode_responses=True")
+        self.client = client
+        self.settings = settings or StateSettings()
+        self.epoch = expected_epoch
+        prefix = f"{self.settings.namespace}:{SCHEMA}"
+        self._prefix = prefix.encode()
+        self.epoch_key = f"{prefix}:epoch".encode()
+        self._apply = client.register_script(_APPLY_LUA)
+        self._stamp = client.register_script(_STAMP_LUA)
+
+    @classmethod
+    def connect(cls, url: str, settings: StateSettings | None = None) -> "VersionState":
+        return cls(redis.Redis.from_url(url), settings)
+
+    def open(self) -> str:
+        """The epoch to hold the state to: the expected one if still there, else a new one on an empty state.
+
+        A process that has not seen the state before (and was given no
+        expected epoch) creates the marker when it is missing, so the first
+        start on a fresh Redis works; a restart on a wiped Redis is only caught
+        when the caller persists the epoch and passes it back.
+        """
+        if self.epoch is None:
+            self._check_eviction()
+            self.client.set(self.epoch_key, uuid.uuid4().hex, nx=True)
+        current = self._current_epoch()
+        if self.epoch is not None and current != self.epoch:
+            raise StateLost(self.settings.namespace, self.epoch, current)
+        self.epoch = current
+        return current
+
+    def adopt(self) -> str:
+        """Hold to the epoch now in Redis (after a rebuild finished); StateLost while there is none."""
+        self.epoch = self._current_epoch()
+        return self.epoch
+
+    def _current_epoch(self) -> str:
+        found = self.client.get(self.epoch_key)
+        current = found.decode() if found is not None else None
+        if current is None or current == REBUILDING:
+            raise StateLost(self.settings.namespace, self.epoch or "(none)", current)
+        return current
+
+    def state_key(self, topic: str, key: bytes) -> bytes:
+        """The hash holding `key`'s state in `topic`; keys longer than max_raw_key_bytes are hashed."""
+        if len(key) <= self.settings.max_raw_key_bytes:
+            return b"%s:s:%s:=%s" % (self._prefix, topic.encode(), key)
+        return b"%s:s:%s:#%s" % (self._prefix, topic.encode(), blake2b(key, digest_size=20).digest())
+
+    def topic_pattern(self, topic: str) -> bytes:
+        """A SCAN pattern for every state hash of `topic`."""
+        return b"%s:s:%s:*" % (self._prefix, topic.encode())
+
+    def memo_key(self, topic: str, partition: int, offset: int) -> tuple[bytes, str]:
+        """(hash, field) remembering the stamp of source record (topic, partition, offset)."""
+        bucket = b"%s:m:%s:%d:%d" % (self._prefix, topic.encode(), partition, offset // MEMO_BUCKET)
+        return bucket, str(offset)
+
+    def apply(self, claims: Sequence[Claim]) -> Applied:
+        """Decide every claim against the held version, in order, in one atomic script call."""
+        return self._run_apply(claims, self._required_epoch()) if claims else Applied("", {})
+
+    def load(self, claims: Sequence[Claim]) -> Applied:
+        """`apply` without the epoch check: only for a rebuild, which writes the epoch when it is done."""
+        return self._run_apply(claims, "") if claims else Applied("", {})
+
+    def stamp(self, requests: Sequence[StampRequest], region: str) -> list[Stamp]:
+        """Stamp local writes in `region`, in order, in one atomic script call."""
+        if not requests:
+            return []
+        keys = [self.epoch_key, *(r.key for r in requests)]
+        fields = []
+        memo_keys = []
+        for request in requests:
+            if request.memo is None:
+                fields.append("")
+                memo_keys.append(request.key)
+            else:
+                bucket, field = self.memo_key(*request.memo)
+                fields.append(field)
+                memo_keys.append(bucket)
+        blob = msgpack.packb([[_HLC.pack(r.floor_hlc), f] for r, f in zip(requests, fields)], use_bin_type=False)
+        reply = self._stamp(keys=keys + memo_keys,
+                            args=[self._required_epoch(), region, self.settings.stamp_ttl_ms, blob])
+        self._check_reply(reply)
+        return [Stamp(_HLC.unpack(reply[i])[0], unpack_vector(reply[i + 1]), bool(reply[i + 2]))
+                for i in range(1, len(reply), 3)]
+
+    def begin_rebuild(self) -> None:
+        """Mark the state as rebuilding: every resolver and stamper of it fails closed until `finish_rebuild`,
+        and none starting meanwhile takes the half-built state for a fresh one."""
+        self.client.set(self.epoch_key, REBUILDING)
+
+    def finish_rebuild(self) -> str:
+        """Write a new epoch once the rebuilt state is complete, and hold to it."""
+        self.epoch = uuid.uuid4().hex
+        self.client.set(self.epoch_key, self.epoch)
+        return self.epoch
+
+    def read(self, topic: str, key: bytes) -> dict[bytes, bytes]:
+        """The raw state hash of one key (for inspection and tests)."""
+        return self.client.hgetall(self.state_key(topic, key))
+
+    def _run_apply(self, claims: Sequence[Claim], epoch: str) -> Applied:
+        blob = msgpack.packb([[c.rank, _HLC.pack(c.hlc), c.ttl_ms, c.classify, pack_vector(c.vector)]
+                              for c in claims], use_bin_type=False)
+        reply = self._apply(keys=[self.epoch_key, *(c.key for c in claims)], args=[epoch, blob])
+        self._check_reply(reply)
+        held = {reply[i] - 1: (reply[i + 1], unpack_vector(reply[i + 2])) for i in range(2, len(reply), 3)}
+        return Applied(reply[1].decode(), held)
+
+    def _required_epoch(self) -> str:
+        return self.epoch if self.epoch is not None else self.open()
+
+    def _check_reply(self, reply: list) -> None:
+        if reply[0] == 1:
+            found = reply[1].decode() or None
+            raise StateLost(self.settings.namespace, self.epoch or "(none)", found)
+
+    def _check_eviction(self) -> None:
+        """Refuse a Redis that may evict keys: an evicted tombstone or held version resurrects stale writes."""
+        try:
+            policy = self.client.config_get("maxmemory-policy").get(b"maxmemory-policy", b"noeviction")
+        except redis.ResponseError:
+            return  # CONFIG is disabled on some managed services; the operator has to check it there
+        if policy != b"noeviction":
+            raise StateError(f"Redis maxmemory-policy is {policy.decode()}: it may evict version state, and a "
+                             "forgotten version lets stale writes back in. Set maxmemory-policy noeviction")
+
+
+def pack_vector(vector: Vector) -> bytes:
+    """A vector as the scripts store it: a msgpack map, in the vector's (sorted) order."""
+    return msgpack.packb(dict(vector), use_bin_type=False)
+
+
+def unpack_vector(packed: bytes | None) -> Vector:
+    """A vector as the scripts store it (msgpack map; an empty one packs as an empty array)."""
+    decoded = msgpack.unpackb(packed, raw=False) if packed else None
+    return tuple(sorted(decoded.items())) if decoded else ()
+
+
+def held_version(rule: ConflictRule, rank: bytes, vector: Vector) -> Version:
+    """The version whose `rank_bytes` under `rule` are `rank`: every layout ends with hlc, origin, deleted."""
+    hlc = _HLC.unpack_from(rank, len(rank) - _TAIL)[0]
+    origin = rank[len(rank) - ORIGIN_BYTES - 1:-1].rstrip(b"\0").decode("ascii")
+    deleted = rank[-1] == 1
+    field = _HLC.unpack_from(rank)[0] if rule.policy is Policy.TIMESTAMP and not deleted else None
+    return Version(hlc, origin, vector, deleted, field)
+
+
+def may_expire(rule: ConflictRule) -> bool:
+    """Whether a held tombstone's state may expire under `rule`.
+
+    Not under ranks that start with depth (region-priority, and vector with
+    that fallback): a region that forgot a key's context stamps its next write
+    at depth 1, below the tombstone other regions still hold, and the regions
+    would disagree for good. Clock-ranked policies stamp past an expired
+    tombstone by the clock alone.
+    """
+    if rule.policy is Policy.REGION_PRIORITY:
+        return False
+    return not (rule.policy is Policy.VECTOR and rule.effective_fallback is Fallback.REGION_PRIORITY)

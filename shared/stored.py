@@ -1,0 +1,81 @@
+"""A region's topic as it is stored: every record up to the current end, and the version each one claims.
+
+Shared by the resolved view and the state rebuild, so both read versions the
+same way. Records carry their version in the provenance header, except those
+written by plain Kafka clients into this region: they have no header here (the
+stamp given at their first hop travels only with the mirrored copies), so they
+count as writes of this region stamped from their timestamp: hlc = (timestamp
+ms, counter 0), vector {region: 1}.
+"""
+
+import time
+import uuid
+from collections.abc import Iterator
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from amity.clock import pack
+from amity.errors import AmityError
+from amity.headers import decode, find_provenance
+from amity.policies import Version
+from amity.rules import ConflictRule, Policy
+
+
+class TopicReadError(AmityError):
+    """A topic could not be read to its end."""
+
+
+def read_to_end(kafka_config: dict[str, str], topic: str, timeout_s: float = 120.0) -> Iterator[Message]:
+    """Every committed record of `topic`, partition by partition interleaved, up to each partition's end now."""
+    consumer = Consumer({**kafka_config, "group.id": f"amity-reader-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False, "isolation.level": "read_committed",
+                         "auto.offset.reset": "earliest", "enable.partition.eof": False})
+    try:
+        metadata = consumer.list_topics(topic, timeout=30).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            raise TopicReadError(f"topic {topic!r} cannot be read: {metadata.error if metadata else 'not found'}")
+        partitions = [TopicPartition(topic, p, 0) for p in sorted(metadata.partitions)]
+        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=30)[1] for tp in partitions}
+        consumer.assign(partitions)
+        yield from _drain(consumer, ends, timeout_s)
+    finally:
+        consumer.close()
+
+
+def _drain(consumer: Consumer, ends: dict[int, int], timeout_s: float) -> Iterator[Message]:
+    deadline = time.monotonic() + timeout_s
+    pending = {partition for partition, end in ends.items() if end > 0}
+    while pending:
+        if time.monotonic() > deadline:
+            raise TopicReadError(f"partitions {sorted(pending)} not read to their end within {timeout_s}s")
+        for msg in consumer.consume(1000, timeout=0.5):
+            error = msg.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    raise KafkaException(error)
+                continue
+            if msg.offset() < ends[msg.partition()]:
+                yield msg
+        # Positions pass transaction markers too, which no record reports.
+        for tp in consumer.position(consumer.assignment()):
+            if tp.offset >= ends[tp.partition]:
+                pending.discard(tp.partition)
+
+
+def stored_version(rule: ConflictRule, region: str, msg: Message) -> Version:
+    """The version a stored record claims in `region`; MalformedProvenance, MissingOrderingField or
+    TimestampRangeError when it claims none that can be ordered."""
+    headers = msg.headers()
+    raw = find_provenance(headers)
+    provenance = decode(raw) if raw is not None else None
+    timestamp_ms = provenance.timestamp_ms if provenance is not None else msg.timestamp()[1]
+    deleted = msg.value() is None
+    if provenance is not None and provenance.hlc is not None:
+        hlc, origin, vector = provenance.hlc, provenance.origin, provenance.vector or ()
+    else:
+        origin = provenance.origin if provenance is not None else region
+        hlc, vector = pack(timestamp_ms, 0), ((origin, 1),)
+    field = None
+    if rule.policy is Policy.TIMESTAMP and not deleted:
+        field = rule.ordering_field.read(timestamp_ms, headers, msg.value())
+    return Version(hlc, origin, vector, deleted, field)

@@ -1,0 +1,1 @@
+"""Conflict resolution against the real Redis and Kafka of the test regions."""

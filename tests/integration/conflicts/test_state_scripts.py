@@ -1,0 +1,195 @@
+"""The Redis scripts of amity.state on a real Redis: decisions equal `policies.decide`, stamps serialise.
+
+The apply script is checked against a model that runs `decide` in Python over
+the same sequence of versions: random pools of versions (small clocks, few
+regions, so ties, duplicates and concurrent vectors are common), delivered in
+random batches with repeats and several versions of one key per batch.
+"""
+
+import threading
+import uuid
+
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from amity.clock import pack
+from amity.policies import Decision, Version, decide, rank_bytes
+from amity.resolver import claim
+from amity.rules import ConflictRule
+from amity.state import (
+    REBUILDING, StampRequest, StateLost, StateSettings, VersionState, may_expire, unpack_vector,
+)
+from amity.vectors import Vector, checked, merge
+
+RULES = {
+    "lww": ConflictRule(topic="t", policy="lww"),
+    "timestamp": ConflictRule(topic="t", policy="timestamp", field="timestamp"),
+    "region-priority": ConflictRule(topic="t", policy="region-priority", regions=["eu", "us"]),
+    "vector": ConflictRule(topic="t", policy="vector"),
+    "vector-by-priority": ConflictRule(topic="t", policy="vector", fallback="region-priority", regions=["eu", "us"]),
+}
+CODES = {"A": Decision.APPLY, "S": Decision.STALE, "D": Decision.DUPLICATE, "C": Decision.CONFLICT_APPLIED,
+         "X": Decision.CONFLICT_STALE}
+KEYS = [b"k1", b"k2", b"k3"]
+BASE = pack(1_700_000_000_000, 0)
+
+versions = st.builds(
+    Version,
+    hlc=st.integers(BASE, BASE + 6),
+    origin=st.sampled_from(["ap", "eu", "us"]),
+    vector=st.dictionaries(st.sampled_from(["ap", "eu", "us"]), st.integers(1, 3), min_size=1).map(checked),
+    deleted=st.booleans(),
+    field=st.integers(0, 3),
+)
+histories = st.lists(versions, min_size=1, max_size=8).flatmap(
+    lambda pool: st.lists(
+        st.lists(st.tuples(st.sampled_from(KEYS), st.sampled_from(pool)), min_size=1, max_size=12),
+        min_size=1, max_size=6,
+    )
+)
+
+
+REDIS_EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def fresh_state(client: redis.Redis, state_settings: StateSettings) -> VersionState:
+    state = VersionState(client, state_settings)
+    state.open()
+    return state
+
+
+@pytest.mark.parametrize("policy", sorted(RULES))
+def test_the_apply_script_decides_as_decide_and_keeps_the_context(policy, clients, state_settings) -> None:
+    rule = RULES[policy]
+    state = fresh_state(clients["us"], state_settings)
+
+    @REDIS_EXAMPLES
+    @given(history=histories)
+    def check(history: list[list[tuple[bytes, Version]]]) -> None:
+        topic = f"t{uuid.uuid4().hex[:8]}"
+        held: dict[bytes, Version] = {}
+        context: dict[bytes, tuple[Vector, int]] = {}
+        for batch in history:
+            applied = state.apply([claim(state, rule, topic, key, version) for key, version in batch])
+            for position, (key, version) in enumerate(batch):
+                expected = decide(rule, held.get(key), version)
+                assert CODES[applied.codes[position]] is expected, (key, held.get(key), version)
+                if expected.is_conflict:
+                    rank, vector = applied.held[position]
+                    assert (rank, vector) == (rank_bytes(rule, held[key]), held[key].vector)
+                if expected.applies:
+                    held[key] = version
+                vector, top = context.get(key, ((), 0))
+                context[key] = (merge(vector, version.vector), max(top, version.hlc))
+            assert set(applied.held) == {i for i, code in enumerate(applied.codes) if code in "CX"}
+        for key, version in held.items():
+            stored = state.read(topic, key)
+            assert stored[b"r"] == rank_bytes(rule, version)
+            assert unpack_vector(stored[b"v"]) == version.vector
+            assert (unpack_vector(stored[b"m"]), int.from_bytes(stored[b"h"], "big")) == context[key]
+            ttl = state.client.pttl(state.state_key(topic, key))
+            if version.deleted and may_expire(rule):
+                assert 0 < ttl <= state.settings.tombstone_ttl_ms
+            else:
+                assert ttl == -1
+
+    check()
+
+
+def test_a_key_whose_state_was_written_under_another_policy_is_flagged_not_decided(clients, state_settings) -> None:
+    state = fresh_state(clients["us"], state_settings)
+    version = Version(BASE, "us", (("us", 1),))
+    assert state.apply([claim(state, RULES["lww"], "t", b"k", version)]).codes == "A"
+    assert state.apply([claim(state, RULES["region-priority"], "t", b"k", version)]).codes == "L"
+    assert state.read("t", b"k")[b"r"] == rank_bytes(RULES["lww"], version)
+
+
+def test_stamps_rise_above_the_floor_and_the_context_and_increment_the_region(clients, state_settings) -> None:
+    state = fresh_state(clients["us"], state_settings)
+    key = state.state_key("t", b"k")
+    remote = Version(BASE + 100, "eu", (("eu", 4), ("us", 1)))
+    state.apply([claim(state, RULES["lww"], "t", b"k", remote)])
+    first, second = state.stamp([StampRequest(key, BASE), StampRequest(key, BASE + 500)], "us")
+    assert (first.hlc, first.vector, first.fresh) == (BASE + 101, (("eu", 4), ("us", 2)), True)
+    assert (second.hlc, second.vector) == (BASE + 500, (("eu", 4), ("us", 3)))
+    stored = state.read("t", b"k")
+    assert int.from_bytes(stored[b"h"], "big") == BASE + 500
+    assert unpack_vector(stored[b"m"]) == (("eu", 4), ("us", 3))
+    assert stored[b"r"] == rank_bytes(RULES["lww"], remote), "a stamp alone does not change the held version"
+
+
+def test_a_source_record_gets_one_stamp_whoever_asks_first(clients, state_settings) -> None:
+    state = fresh_state(clients["us"], state_settings)
+    key = state.state_key("t", b"k")
+    link_to_eu = state.stamp([StampRequest(key, BASE, ("t", 0, 41)), StampRequest(key, BASE, ("t", 0, 42))], "us")
+    link_to_ap = state.stamp([StampRequest(key, BASE, ("t", 0, 42)), StampRequest(key, BASE, ("t", 0, 41))], "us")
+    assert [(s.hlc, s.vector) for s in link_to_ap] == [(s.hlc, s.vector) for s in reversed(link_to_eu)]
+    assert [s.fresh for s in link_to_eu + link_to_ap] == [True, True, False, False]
+    assert unpack_vector(state.read("t", b"k")[b"m"]) == (("us", 2),), "repeated asks do not count again"
+    bucket, _ = state.memo_key("t", 0, 41)
+    assert 0 < state.client.pttl(bucket) <= state.settings.stamp_ttl_ms
+
+
+def test_concurrent_stampers_of_one_region_never_share_a_stamp(regions, state_settings) -> None:
+    threads, rounds, per_round = 4, 10, 5
+    stamps: list = []
+    lock = threading.Lock()
+
+    def stamper() -> None:
+        state = VersionState(redis.Redis.from_url(regions["us"].redis), state_settings)
+        key = state.state_key("t", b"k")
+        for _ in range(rounds):
+            got = state.stamp([StampRequest(key, BASE)] * per_round, "us")
+            with lock:
+                stamps.extend(got)
+
+    workers = [threading.Thread(target=stamper) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    total = threads * rounds * per_round
+    assert len({s.hlc for s in stamps}) == total
+    assert sorted(dict(s.vector)["us"] for s in stamps) == list(range(1, total + 1))
+    by_clock = sorted(stamps, key=lambda s: s.hlc)
+    assert [dict(s.vector)["us"] for s in by_clock] == list(range(1, total + 1)), "later stamps see earlier ones"
+
+
+def test_a_stamp_keeps_the_expiry_of_a_held_tombstone(clients, state_settings) -> None:
+    state = fresh_state(clients["us"], state_settings)
+    tombstone = Version(BASE, "eu", (("eu", 1),), deleted=True)
+    state.apply([claim(state, RULES["lww"], "t", b"k", tombstone)])
+    state.stamp([StampRequest(state.state_key("t", b"k"), BASE)], "us")
+    assert state.client.pttl(state.state_key("t", b"k")) > 0
+
+
+def test_every_script_fails_closed_once_the_epoch_is_gone(clients, state_settings) -> None:
+    state = fresh_state(clients["us"], state_settings)
+    version = Version(BASE, "us", (("us", 1),))
+    state.client.delete(state.epoch_key)
+    with pytest.raises(StateLost, match="is missing"):
+        state.apply([claim(state, RULES["lww"], "t", b"k", version)])
+    with pytest.raises(StateLost):
+        state.stamp([StampRequest(state.state_key("t", b"k"), BASE)], "us")
+    assert state.read("t", b"k") == {}, "nothing was written"
+
+
+def test_a_process_starting_during_a_rebuild_does_not_take_the_state_for_fresh(clients, state_settings) -> None:
+    rebuilding = fresh_state(clients["us"], state_settings)
+    rebuilding.begin_rebuild()
+    newcomer = VersionState(clients["us"], state_settings)
+    with pytest.raises(StateLost, match="rebuild is running"):
+        newcomer.open()
+    assert clients["us"].get(rebuilding.epoch_key) == REBUILDING.encode()
+    epoch = rebuilding.finish_rebuild()
+    assert newcomer.open() == epoch
+
+
+def test_an_expected_epoch_catches_a_wipe_across_restarts(clients, state_settings) -> None:
+    first = fresh_state(clients["us"], state_settings)
+    clients["us"].delete(first.epoch_key)
+    restarted = VersionState(clients["us"], state_settings, expected_epoch=first.epoch)
+    with pytest.raises(StateLost):
+        restarted.open()
