@@ -127,3 +127,4 @@ class LinkPlan(BaseModel):
     destination: RegionName
     topics: list[TopicMapping]
     skipped: list[str] = Field(description="Existing source topics the link does not select")
+    problem: str | None = Field(default=None, description="Why creating this link would be refused, if it would")

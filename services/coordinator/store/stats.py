@@ -1,0 +1,82 @@
+"""Workers' stats reports folded into totals, five-second buckets and latest gauges."""
+
+from typing import TypeVar
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from amity.coordinator import aggregation
+from amity.coordinator.keys import Keys
+from amity.coordinator.schemas.stats import StatsView
+from amity.stats import StatsReport, TopicStats
+
+V = TypeVar("V")
+RUN_FIELD = "run"  # cannot clash with `link|topic` fields
+
+
+class StatsStore:
+    def __init__(self, redis: Redis, keys: Keys, forget_s: float) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._forget_s = forget_s
+
+    async def record(self, worker_id: str, report: StatsReport, now: float) -> None:
+        """Add what the report counted since this worker's previous report."""
+        last_key = self._keys.stats_last(worker_id)
+
+        async def write(pipe: Pipeline) -> None:
+            stored = await pipe.hgetall(last_key)
+            last_run = stored.pop(RUN_FIELD, None)
+            last = {_key(name): aggregation.flatten(TopicStats.model_validate_json(raw)) for name, raw in stored.items()}
+            increases = aggregation.report_increases(last, last_run, report)
+            bucket = self._keys.stats_bucket(int(now // aggregation.BUCKET_S))
+            pipe.multi()
+            for key, added in increases.items():
+                for metric, count in added.items():
+                    pipe.hincrby(self._keys.stats_totals, aggregation.field(key, metric), count)
+                    pipe.hincrby(bucket, aggregation.field(key, metric), count)
+            pipe.expire(bucket, aggregation.WINDOW_S + 2 * aggregation.BUCKET_S)
+            if last_run != report.run_id:
+                pipe.delete(last_key)
+            pipe.hset(last_key, mapping={RUN_FIELD: report.run_id, **{
+                f"{e.link}{aggregation.SEPARATOR}{e.topic}": e.model_dump_json() for e in report.topics}})
+            pipe.expire(last_key, int(self._forget_s) + 60)
+
+        await self._redis.transaction(write, last_key)
+
+    async def view(self, live_workers: list[str], now: float, link: str | None = None,
+                   topic: str | None = None) -> StatsView:
+        buckets, span_s = aggregation.window(now)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._keys.stats_totals)
+            for bucket in buckets:
+                pipe.hgetall(self._keys.stats_bucket(bucket))
+            for worker_id in live_workers:
+                pipe.hgetall(self._keys.stats_last(worker_id))
+            replies = await pipe.execute()
+        windows, gauges = replies[1:1 + len(buckets)], replies[1 + len(buckets):]
+        totals = _only(aggregation.group(replies[0]), link, topic)
+        recent = _only(aggregation.group(_summed(windows)), link, topic)
+        latest = [TopicStats.model_validate_json(raw) for reply in gauges for name, raw in reply.items()
+                  if name != RUN_FIELD]
+        lag = _only(aggregation.gauges(latest), link, topic)
+        return StatsView(links=aggregation.link_views(totals, recent, lag, span_s),
+                         topics=aggregation.topic_views(totals, recent, lag, span_s))
+
+
+def _key(name: str) -> tuple[str, str]:
+    link, _, topic = name.partition(aggregation.SEPARATOR)
+    return link, topic
+
+
+def _summed(replies: list[dict[str, str]]) -> dict[str, int]:
+    summed: dict[str, int] = {}
+    for reply in replies:
+        for name, count in reply.items():
+            summed[name] = summed.get(name, 0) + int(count)
+    return summed
+
+
+def _only(grouped: dict[aggregation.Key, V], link: str | None, topic: str | None) -> dict[aggregation.Key, V]:
+    return {key: value for key, value in grouped.items()
+            if (link is None or key[0] == link) and (topic is None or key[1] == topic)}

@@ -1,0 +1,77 @@
+"""Registered mirror workers and when each was last heard from."""
+
+import secrets
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from amity.coordinator.errors import NotFound
+from amity.coordinator.keys import Keys
+
+
+class WorkerRecord(BaseModel):
+    id: str
+    name: str
+    version: str | None = None
+    registered_at: datetime
+
+
+def not_registered(worker_id: str) -> NotFound:
+    return NotFound(f"worker {worker_id!r} is not registered (it was silent too long and was forgotten, or it left): "
+                    "register again with POST /v1/workers")
+
+
+class WorkerStore:
+    # KEYS[1] - workers hash, KEYS[2] - last-seen zset; ARGV[1] - worker id, ARGV[2] - unix time.
+    # Records a heartbeat only for a registered worker, so a worker that was forgotten or left stays gone.
+    # Returns 1 when recorded, 0 when the worker is not registered.
+    TOUCH = """
+    if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+        redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+        return 1
+    end
+    return 0
+    """
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._touch = redis.register_script(self.TOUCH)
+
+    async def register(self, name: str, version: str | None, now: float) -> WorkerRecord:
+        record = WorkerRecord(id=f"{name}-{secrets.token_hex(4)}", name=name, version=version,
+                              registered_at=datetime.fromtimestamp(now, UTC))
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._keys.workers, record.id, record.model_dump_json())
+            pipe.zadd(self._keys.workers_seen, {record.id: now})
+            await pipe.execute()
+        return record
+
+    async def touch(self, worker_id: str, now: float) -> None:
+        if not await self._touch(keys=[self._keys.workers, self._keys.workers_seen], args=[worker_id, now]):
+            raise not_registered(worker_id)
+
+    async def remove(self, *worker_ids: str) -> int:
+        """Unregister workers and drop their last stats; returns how many were registered."""
+        if not worker_ids:
+            return 0
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self._keys.workers, *worker_ids)
+            pipe.zrem(self._keys.workers_seen, *worker_ids)
+            pipe.delete(*(self._keys.stats_last(w) for w in worker_ids))
+            removed, _, _ = await pipe.execute()
+        return removed
+
+    async def all(self) -> dict[str, tuple[WorkerRecord, float | None]]:
+        """Worker id -> (record, unix time last heard from)."""
+        records = await self._redis.hgetall(self._keys.workers)
+        seen = dict(await self._redis.zrange(self._keys.workers_seen, 0, -1, withscores=True))
+        return {worker_id: (WorkerRecord.model_validate_json(raw), seen.get(worker_id))
+                for worker_id, raw in sorted(records.items())}
+
+    async def live(self, now: float, timeout_s: float) -> list[str]:
+        return sorted(await self._redis.zrangebyscore(self._keys.workers_seen, now - timeout_s, "+inf"))
+
+    async def silent_since(self, cutoff: float) -> list[str]:
+        return await self._redis.zrangebyscore(self._keys.workers_seen, "-inf", f"({cutoff}")

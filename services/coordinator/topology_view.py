@@ -1,0 +1,61 @@
+"""The topology as a dashboard draws it: region health, link states, and who cannot hear whom."""
+
+from collections.abc import Iterable, Mapping
+
+from amity.coordinator.assignment import owners
+from amity.coordinator.schemas.links import LinkPublic
+from amity.coordinator.schemas.regions import RegionHealth, Status
+from amity.coordinator.schemas.stats import LinkStatsView
+from amity.coordinator.schemas.topology import LinkEdge, LinkState, RegionNode, RegionPair, TopologyView
+from amity.coordinator.store.assignment import AssignmentState
+
+
+def topology(regions: Iterable[str], health: Mapping[str, RegionHealth], links: Mapping[str, LinkPublic],
+             state: AssignmentState, live_workers: Iterable[str], stats: Iterable[LinkStatsView]) -> TopologyView:
+    statuses = {name: health[name].status if name in health else Status.UNKNOWN for name in regions}
+    running = {link: worker for link, worker in owners(state.workers).items() if worker in set(live_workers)}
+    by_link = {view.link: view for view in stats}
+    edges = []
+    for link_id, link in links.items():
+        view = by_link.get(link_id)
+        edges.append(LinkEdge(
+            id=link_id, source=link.source, destination=link.destination, worker=running.get(link_id),
+            state=_state(link, running.get(link_id), statuses),
+            records_per_s=view.throughput.records_per_s if view else 0.0, lag_records=view.lag_records if view else 0))
+    active = [(link.source, link.destination) for link in links.values() if not link.paused]
+    return TopologyView(generation=state.generation,
+                        regions=[RegionNode(name=name, status=status) for name, status in statuses.items()],
+                        links=edges, unreachable=unreachable(statuses, active))
+
+
+def unreachable(regions: Iterable[str], edges: Iterable[tuple[str, str]]) -> list[RegionPair]:
+    """Ordered pairs (a, b) where nothing written in a reaches b over the given directed edges."""
+    names = sorted(set(regions))
+    successors: dict[str, set[str]] = {name: set() for name in names}
+    for source, destination in edges:
+        successors.setdefault(source, set()).add(destination)
+    pairs = []
+    for source in names:
+        reached = _reachable(source, successors)
+        pairs += [RegionPair(source=source, destination=d) for d in names if d != source and d not in reached]
+    return pairs
+
+
+def _reachable(start: str, successors: Mapping[str, set[str]]) -> set[str]:
+    seen, frontier = {start}, [start]
+    while frontier:
+        for nxt in successors.get(frontier.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.append(nxt)
+    return seen
+
+
+def _state(link: LinkPublic, worker: str | None, statuses: Mapping[str, Status]) -> LinkState:
+    if link.paused:
+        return LinkState.PAUSED
+    if worker is None:
+        return LinkState.UNASSIGNED
+    if statuses.get(link.source) is not Status.UP or statuses.get(link.destination) is not Status.UP:
+        return LinkState.DEGRADED
+    return LinkState.RUNNING
