@@ -113,6 +113,28 @@ def encode(provenance: Provenance) -> bytes:
     )
 
 
+def encode_crossed(provenance: Provenance, region: str) -> bytes:
+    """The header of `provenance.crossed(region)`, without building it: the mirror's per-record path.
+
+    `region` comes from the link's own config, and routing refuses paths at
+    the hop limit before this is called, so nothing here needs re-checking.
+    """
+    p = provenance
+    vector = None if p.vector is None else dict(p.vector)
+    return msgpack.packb(
+        [FORMAT_VERSION, p.origin, p.topic, p.partition, p.offset, p.timestamp_ms, (*p.path, region), p.hlc, vector]
+    )
+
+
+def encode_first_hop(origin: str, topic: str, partition: int, offset: int, timestamp_ms: int, region: str) -> bytes:
+    """The header of a locally produced record as it is first mirrored from `origin` into `region`.
+
+    Every value comes from the consumed record's own coordinates (trusted, as the
+    broker reported them), so no Provenance is built per record.
+    """
+    return msgpack.packb([FORMAT_VERSION, origin, topic, partition, offset, timestamp_ms, (origin, region), None, None])
+
+
 def decode(raw: bytes) -> Provenance:
     """The provenance in a header value, or MalformedProvenance: never any other exception."""
     if len(raw) > MAX_HEADER_BYTES:
@@ -152,6 +174,8 @@ def find_provenance(headers: list[tuple[str, bytes | None]] | None) -> bytes | N
 
 def with_provenance(headers: list[tuple[str, bytes | None]] | None, value: bytes) -> list[tuple[str, bytes | None]]:
     """The record's headers, unchanged and in order, with `value` as its only `amity-prov` header, last."""
+    if not headers:
+        return [(PROVENANCE_HEADER, value)]
     kept = [header for header in headers or () if header[0] != PROVENANCE_HEADER]
     kept.append((PROVENANCE_HEADER, value))
     return kept

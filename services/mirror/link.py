@@ -17,7 +17,7 @@ import threading
 import time
 from collections import defaultdict
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from amity.links import Delivery, Link
@@ -57,6 +57,7 @@ class LinkRunner:
         self.exactly_once = link.delivery is Delivery.EXACTLY_ONCE
         self._stop = threading.Event()
         self._plans: dict[str, TopicPlan] = {}
+        self._destinations: dict[str, tuple[str, bool]] = {}
         self._max_bytes: dict[str, int] = {}
         self._subscribed: list[str] = []
         self._tracker = AckTracker()
@@ -145,8 +146,8 @@ class LinkRunner:
 
     def _replicate_acknowledged(self, routed: Routed, records: list[Message]) -> None:
         batch = self._tracker.open(_next_positions(records))
-        for msg, headers in routed.forward:
-            self._produce(self.producer, msg, headers, batch)
+        self._produce_all(self.producer, routed.forward, batch.delivered)
+        batch.pending += len(routed.forward)
         for msg, reason, detail in routed.dead:
             self._dead_letter(self.producer, msg, reason, detail, batch)
         batch.sealed = True
@@ -173,8 +174,7 @@ class LinkRunner:
         producer = self._txn_producers[tp]
         producer.begin_transaction()
         try:
-            for msg, headers in forward:
-                self._produce(producer, msg, headers, None)
+            self._produce_all(producer, forward)
             for msg, reason, detail in dead:
                 self._dead_letter(producer, msg, reason, detail, None)
             self._offsets.write(producer, tp, next_offset)
@@ -193,14 +193,19 @@ class LinkRunner:
         stored = self._offsets.load().get(tp)
         self.consumer.seek(TopicPartition(tp[0], tp[1], stored if stored is not None else 0))
 
-    def _produce(self, producer: Producer, msg: Message, headers, batch: Batch | None) -> None:
-        plan = self._plans.get(msg.topic())
-        destination = plan.destination if plan else self.link.destination_topic(msg.topic())
-        partition = msg.partition() if plan is None or plan.destination_partitions == plan.source_partitions else -1
-        kwargs = {"on_delivery": batch.delivered} if batch is not None else {}
-        self._send(producer, destination, msg.key(), msg.value(), headers, partition, msg.timestamp()[1], kwargs)
-        if batch is not None:
-            batch.sent()
+    def _produce_all(self, producer: Producer, forward, on_delivery=None) -> None:
+        """Write forwarded records: the hot loop, so lookups are hoisted and only a full queue leaves it."""
+        destinations = self._destinations
+        produce = producer.produce
+        extra = {"on_delivery": on_delivery} if on_delivery is not None else {}
+        for msg, headers in forward:
+            topic, same_partitions = destinations.get(msg.topic()) or (self.link.destination_topic(msg.topic()), False)
+            partition = msg.partition() if same_partitions else -1
+            try:
+                produce(topic, msg.value(), msg.key(), partition=partition, timestamp=msg.timestamp()[1],
+                        headers=headers, **extra)
+            except BufferError:
+                self._send(producer, topic, msg.key(), msg.value(), headers, partition, msg.timestamp()[1], extra)
 
     def _dead_letter(self, producer: Producer, msg: Message, reason: str, detail: str, batch: Batch | None) -> None:
         value = msg.value()
@@ -272,6 +277,8 @@ class LinkRunner:
 
     def _apply_plans(self, plans: dict[str, TopicPlan]) -> None:
         self._plans = plans
+        self._destinations = {topic: (plan.destination, plan.destination_partitions == plan.source_partitions)
+                              for topic, plan in plans.items()}
         self._max_bytes = {topic: plan.max_record_bytes for topic, plan in plans.items()}
         smallest = min(self._max_bytes.values(), default=PRODUCER_MAX_BYTES)
         if self.producer is not None and smallest < self._batch_bytes:
@@ -295,7 +302,7 @@ class LinkRunner:
                 self._txn_producers[(tp.topic, tp.partition)] = self._transactional_producer(tp)
             stored = self._offsets.load()
             for tp in partitions:
-                tp.offset = stored.get((tp.topic, tp.partition), tp.offset)
+                tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
         consumer.assign(partitions)
         log.info("link %s: assigned %s", self.link.name, _describe(partitions))
 

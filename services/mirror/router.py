@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from amity.headers import (
-    MalformedProvenance, Provenance, check_consistent, decode, encode, find_provenance, with_provenance,
+    MAX_HEADER_BYTES, MalformedProvenance, Provenance, check_consistent, decode, encode_crossed, encode_first_hop, find_provenance, with_provenance,
 )
 from amity.links import Link
 from amity.topology import Topology, Verdict
@@ -62,33 +62,42 @@ class Router:
     def route(self, messages: list[Message], max_bytes: dict[str, int]) -> Routed:
         """Decide every record of a batch; `max_bytes` is the largest record each destination topic takes."""
         routed = Routed()
+        source, destination, max_hops = self.source, self.destination, self.max_hops
+        forward, dropped = routed.forward.append, routed.dropped
         for msg in messages:
             headers = msg.headers()
+            topic = msg.topic()
             try:
-                provenance = self._provenance(msg, headers)
+                provenance = self._provenance(headers)
             except MalformedProvenance as exc:
                 routed.dead.append((msg, exc.reason, exc.detail))
                 continue
-            verdict = self._topology(msg.topic()).route(provenance.origin, provenance.path, self.source,
-                                                        self.destination, self.max_hops)
-            if verdict is Verdict.UNKNOWN_ORIGIN:
-                routed.dead.append((msg, str(verdict), f"origin {provenance.origin!r} is not a region of the links"))
-                continue
+            if provenance is None:
+                verdict = self._topology(topic).route(source, (source,), source, destination, max_hops)
+                header = encode_first_hop(source, topic, msg.partition(), msg.offset(),
+                                          max(msg.timestamp()[1], 0), destination)
+            else:
+                verdict = self._topology(topic).route(provenance.origin, provenance.path, source, destination, max_hops)
+                if verdict is Verdict.UNKNOWN_ORIGIN:
+                    routed.dead.append((msg, str(verdict), f"origin {provenance.origin!r} is not a region of the links"))
+                    continue
+                header = encode_crossed(provenance, destination) if verdict is Verdict.FORWARD else b""
             if verdict is not Verdict.FORWARD:
-                routed.dropped[(msg.topic(), str(verdict))] += 1
+                dropped[(topic, str(verdict))] += 1
                 continue
-            out = with_provenance(headers, encode(provenance.crossed(self.destination)))
-            limit = max_bytes.get(msg.topic())
-            if limit is not None and record_size(msg, out) > limit:
+            out = with_provenance(headers, header)
+            limit = max_bytes.get(topic)
+            if limit is not None and _may_exceed(msg, out, limit) and record_size(msg, out) > limit:
                 routed.dead.append((msg, "too-large", f"record of {record_size(msg, out)} bytes, destination takes {limit}"))
                 continue
-            routed.forward.append((msg, out))
+            forward((msg, out))
         return routed
 
-    def _provenance(self, msg: Message, headers: Headers | None) -> Provenance:
-        raw = find_provenance(headers)
+    def _provenance(self, headers: Headers | None) -> Provenance | None:
+        """The record's checked provenance; None for a record produced locally in the source."""
+        raw = find_provenance(headers) if headers else None
         if raw is None:
-            return self.first_hop(msg)
+            return None
         provenance = decode(raw)
         check_consistent(provenance, self.source)
         return provenance
@@ -100,14 +109,6 @@ class Router:
             topology = self._topologies[topic] = Topology(self.regions, edges)
         return topology
 
-    def first_hop(self, msg: Message) -> Provenance:
-        """A record produced locally in the source: the source is its origin."""
-        return Provenance(
-            origin=self.source, topic=msg.topic(), partition=msg.partition(), offset=msg.offset(),
-            # Records without a timestamp (message format v0) carry -1; the header keeps 0 instead.
-            timestamp_ms=max(msg.timestamp()[1], 0), path=(self.source,), hlc=None, vector=None,
-        )
-
 
 def record_size(msg: Message, headers: Headers) -> int:
     """Bytes the record takes on the wire, close enough to compare against max.message.bytes."""
@@ -116,3 +117,10 @@ def record_size(msg: Message, headers: Headers) -> int:
     for name, data in headers:
         size += HEADER_OVERHEAD + len(name) + (len(data) if data else 0)
     return size
+
+
+def _may_exceed(msg: Message, headers: Headers, limit: int) -> bool:
+    """A cheap bound first: most records are far below the limit and need no exact size."""
+    value, key = msg.value(), msg.key()
+    rough = (len(value) if value else 0) + (len(key) if key else 0) + RECORD_OVERHEAD
+    return len(headers) > 1 or rough + MAX_HEADER_BYTES + HEADER_OVERHEAD > limit

@@ -8,6 +8,7 @@ destination. Destination topics always use CreateTime, so record timestamps
 """
 
 import logging
+import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
@@ -114,9 +115,14 @@ class TopicSync:
 
     @staticmethod
     def _create(admin: AdminClient, topics: list[NewTopic]) -> None:
+        """Create and wait until the broker's metadata shows every new topic (describe and produce need it)."""
         for name, future in admin.create_topics(topics, operation_timeout=ADMIN_TIMEOUT_S).items():
             try:
                 future.result(timeout=ADMIN_TIMEOUT_S)
             except KafkaException as exc:
                 if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                     raise
+        wanted = {topic.topic for topic in topics}
+        deadline = time.monotonic() + ADMIN_TIMEOUT_S
+        while not wanted <= set(TopicSync._partition_counts(admin)) and time.monotonic() < deadline:
+            time.sleep(0.1)

@@ -22,12 +22,12 @@ log = logging.getLogger(__name__)
 class Worker:
     """Replicates the links of one config until stopped."""
 
-    def __init__(self, config: MirrorConfig, settings: MirrorSettings) -> None:
+    def __init__(self, config: MirrorConfig, settings: MirrorSettings, stop: threading.Event | None = None) -> None:
         self.config = config
         self.settings = settings
         self.run_id = uuid.uuid4().hex[:16]
         self.runners = [self._runner(link) for link in config.running_links() if not link.paused]
-        self._stop = threading.Event()
+        self._stop = stop or threading.Event()
 
     def _runner(self, link: Link) -> LinkRunner:
         router = Router(link, self.config.links, list(self.config.regions), self.settings.max_hops)

@@ -36,7 +36,7 @@ def test_bad_headers_and_oversized_records_are_dead_lettered(regions, topic, tmp
     producer.produce(topic, key=b"after", value=b"ok")
     producer.flush(10)
 
-    with MirrorProcess(tmp_path, {"us": us, "eu": eu}, [{"source": "us", "destination": "eu"}]) as worker:
+    with MirrorProcess(tmp_path, {"us": us, "eu": eu}, [{"source": "us", "destination": "eu", "include": [topic]}]) as worker:
         copied = wait_for(lambda: _keys(eu.bootstrap, topic) == {b"before", b"after"} and True,
                           message="good records on both sides of the bad ones")
         dlq = dlq_topic(Link(source="us", destination="eu"))

@@ -35,7 +35,7 @@ def origin_coordinates(bootstrap: str, topic: str) -> Counter:
 def test_exactly_once_survives_repeated_kill_9(regions, topic, tmp_path: Path) -> None:
     us, eu = regions["us"], regions["eu"]
     create_topic(us.bootstrap, topic, partitions=3)
-    links = [{"source": "us", "destination": "eu", "delivery": "exactly-once"}]
+    links = [{"source": "us", "destination": "eu", "delivery": "exactly-once", "include": [topic]}]
     producer = produce_in_background(us.bootstrap, topic, RECORDS)
     rng = random.Random(7)
     kills = 0
@@ -60,13 +60,13 @@ def test_exactly_once_survives_repeated_kill_9(regions, topic, tmp_path: Path) -
 def test_two_workers_share_a_link_and_one_stopping_loses_nothing(regions, topic, tmp_path: Path) -> None:
     us, eu = regions["us"], regions["eu"]
     create_topic(us.bootstrap, topic, partitions=6)
-    links = [{"source": "us", "destination": "eu"}]
+    links = [{"source": "us", "destination": "eu", "include": [topic]}]
     total = 60_000
     first = MirrorProcess(tmp_path, {"us": us, "eu": eu}, links).start()
     second = MirrorProcess(tmp_path, {"us": us, "eu": eu}, links).start()
     try:
         producer = produce_in_background(us.bootstrap, topic, total, chunks=6)
-        time.sleep(3)
+        wait_for(lambda: first.topic_stats("us-to-eu", topic).get("replicated"), message="first worker replicating")
         assert first.stop() == 0
         producer.join()
         values = wait_for(lambda: _complete(eu.bootstrap, topic, total), timeout_s=120, message=f"{total} in eu")

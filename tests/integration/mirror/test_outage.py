@@ -30,7 +30,7 @@ def kill_kafka(region: str) -> None:
 def test_destination_outage_is_waited_out_without_loss(regions, spare_region: Region, topic, tmp_path: Path) -> None:
     us = regions["us"]
     create_topic(us.bootstrap, topic, partitions=2)
-    with MirrorProcess(tmp_path, {"us": us, "sa": spare_region}, [{"source": "us", "destination": "sa"}]) as worker:
+    with MirrorProcess(tmp_path, {"us": us, "sa": spare_region}, [{"source": "us", "destination": "sa", "include": [topic]}]) as worker:
         produce(us.bootstrap, topic, [(b"k", f"{n}".encode()) for n in range(2000)])
         wait_for(lambda: worker.topic_stats("us-to-sa", topic).get("replicated") == 2000, message="first 2000")
         wait_for(lambda: len(read_all(spare_region.bootstrap, topic)) == 2000, message="first 2000 in sa")

@@ -10,8 +10,8 @@ from tests.support.kafka import create_topic, produce, read_all
 from tests.support.mirror import MirrorProcess, wait_for
 
 
-def full_mesh(names: list[str]) -> list[dict]:
-    return [{"source": a, "destination": b} for a in names for b in names if a != b]
+def full_mesh(names: list[str], topic: str) -> list[dict]:
+    return [{"source": a, "destination": b, "include": [topic]} for a in names for b in names if a != b]
 
 
 def produce_everywhere(regions: dict[str, Region], topic: str, per_region: int) -> None:
@@ -37,7 +37,7 @@ def test_active_active_pair_delivers_each_record_once_and_never_back(regions, to
     pair = {name: regions[name] for name in ("us", "eu")}
     for region in pair.values():
         create_topic(region.bootstrap, topic, partitions=3)
-    with MirrorProcess(tmp_path, pair, full_mesh(["us", "eu"])) as worker:
+    with MirrorProcess(tmp_path, pair, full_mesh(["us", "eu"], topic)) as worker:
         produce_everywhere(pair, topic, per_region=1000)
         for name, region in pair.items():
             values = values_when_complete(region, topic, 2000)
@@ -62,7 +62,7 @@ def test_mirrored_record_keeps_key_value_timestamp_partition_and_headers(regions
     producer.produce(topic, key=b"k2", value=b"v2", partition=3, timestamp=1_700_000_000_123,
                      headers=[("trace", b"abc"), ("trace", b"def"), ("empty", b"")])
     producer.flush(10)
-    with MirrorProcess(tmp_path, {"us": us, "eu": eu}, [{"source": "us", "destination": "eu"}]):
+    with MirrorProcess(tmp_path, {"us": us, "eu": eu}, [{"source": "us", "destination": "eu", "include": [topic]}]):
         mirrored = wait_for(lambda: len(read_all(eu.bootstrap, topic)) == 2 and read_all(eu.bootstrap, topic),
                             message="2 records in eu")
     by_key = {m.key(): m for m in mirrored}
@@ -79,7 +79,7 @@ def test_mirrored_record_keeps_key_value_timestamp_partition_and_headers(regions
 def test_three_region_mesh_delivers_each_record_once_everywhere(regions, topic, tmp_path: Path) -> None:
     for region in regions.values():
         create_topic(region.bootstrap, topic, partitions=2)
-    with MirrorProcess(tmp_path, regions, full_mesh(["us", "eu", "ap"])) as worker:
+    with MirrorProcess(tmp_path, regions, full_mesh(["us", "eu", "ap"], topic)) as worker:
         produce_everywhere(regions, topic, per_region=500)
         for name, region in regions.items():
             values = values_when_complete(region, topic, 1500)
@@ -95,8 +95,8 @@ def test_three_region_mesh_delivers_each_record_once_everywhere(regions, topic, 
 def test_chain_carries_records_through_the_middle_region(regions, topic, tmp_path: Path) -> None:
     for region in regions.values():
         create_topic(region.bootstrap, topic, partitions=1)
-    chain = [{"source": "us", "destination": "eu"}, {"source": "eu", "destination": "us"},
-             {"source": "eu", "destination": "ap"}, {"source": "ap", "destination": "eu"}]
+    chain = [{"source": a, "destination": b, "include": [topic]}
+             for a, b in (("us", "eu"), ("eu", "us"), ("eu", "ap"), ("ap", "eu"))]
     with MirrorProcess(tmp_path, regions, chain):
         produce_everywhere(regions, topic, per_region=200)
         for name, region in regions.items():
@@ -112,7 +112,7 @@ def test_active_passive_with_prefix_naming_copies_topic_configs(regions, topic, 
     create_topic(us.bootstrap, topic, partitions=3, config={"cleanup.policy": "compact", "retention.ms": "3600000"})
     produce(us.bootstrap, topic, [(f"k{i}".encode(), b"x") for i in range(100)])
     with MirrorProcess(tmp_path, {"us": us, "eu": eu},
-                       [{"source": "us", "destination": "eu", "naming": "prefix"}]):
+                       [{"source": "us", "destination": "eu", "naming": "prefix", "include": [topic]}]):
         remote = f"us.{topic}"
         wait_for(lambda: _exists_with(eu, remote, 100), message=f"100 records in {remote}")
     from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType

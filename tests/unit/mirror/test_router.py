@@ -101,3 +101,9 @@ def test_record_size_counts_key_value_and_headers() -> None:
 def test_records_without_a_timestamp_are_stamped_with_zero() -> None:
     [(_, headers)] = router().route([StubMessage(timestamp_=-1)], {}).forward
     assert decode(find_provenance(headers)).timestamp_ms == 0
+
+
+def test_two_provenance_headers_on_one_record_are_dead_lettered() -> None:
+    headers = mirrored(("us", "eu")) + mirrored(("us", "eu"))[1:]
+    routed = router("eu", "ap").route([StubMessage(headers_=headers)], {})
+    assert [reason for _, reason, _ in routed.dead] == ["duplicate-header"]
