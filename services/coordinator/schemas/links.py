@@ -69,7 +69,8 @@ class LinkOptions(BaseModel):
 
     def between(self, source: str, destination: str) -> LinkCreate:
         """The link source -> destination with these options (raises pydantic.ValidationError)."""
-        return LinkCreate(source=source, destination=destination, **self.model_dump())
+        options = self.model_dump(include=set(LinkOptions.model_fields))
+        return LinkCreate(source=source, destination=destination, **options)
 
 
 def _distinct(regions: list[str]) -> list[str]:
