@@ -6,3 +6,18 @@ clocks, conflict policies, version state, topology. The services live in
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["Producer", "ResolvedView"]
+
+
+def __getattr__(name: str) -> object:
+    """`amity.Producer` and `amity.ResolvedView`, imported on first use: `import amity` stays light."""
+    if name == "Producer":
+        from amity.producer import Producer
+
+        return Producer
+    if name == "ResolvedView":
+        from amity.view import ResolvedView
+
+        return ResolvedView
+    raise AttributeError(f"module 'amity' has no attribute {name!r}")

@@ -1,0 +1,148 @@
+"""`amity.Producer`: a Kafka producer whose writes carry their version, stamped from the region's state.
+
+Writes to topics with a conflict rule are stamped before they are sent: the
+origin region, a hybrid timestamp above everything the region has seen for
+the key, and the key's merged version vector incremented at the region. The
+stamp and the advance of the key's causal context are one Redis script call
+per `produce_batch`, serialised with every other stamper and resolver of the
+region: two writes to one key never share a stamp, and a write made after
+seeing a version always outranks it.
+
+The key's held version advances only once Kafka has acknowledged the record
+(in `poll` or `flush`, one Redis call for all acknowledgements since the last
+one). A write that fails is therefore never the held version, which would make
+the region refuse versions that no topic holds. A crash between acknowledgement
+and that update leaves the held version behind the topic, never ahead: the
+region may then accept a lower remote version into its log, which every
+region's resolved view still orders below this one.
+"""
+
+import threading
+from collections.abc import Callable, Sequence
+
+import confluent_kafka
+import redis
+
+from amity.clock import pack, wall_clock_ms
+from amity.headers import Provenance, encode, with_provenance
+from amity.ordering import Headers
+from amity.policies import Version
+from amity.regions import Region
+from amity.resolver import claim, passing
+from amity.rules import ConflictRule, Policy, RuleSet
+from amity.state import Claim, StampRequest, StateSettings, VersionState
+
+# Stamped at produce time, a record's partition and offset are not known yet: the
+# header says 0 and 0, and the path of one region marks it as not yet mirrored.
+UNKNOWN_COORDINATE = 0
+
+Record = tuple[bytes | None, bytes | None] | tuple[bytes | None, bytes | None, Headers]
+DeliveryCallback = Callable[[confluent_kafka.KafkaError | None, confluent_kafka.Message], None]
+
+
+class Producer:
+    """Produces to one region, stamping writes to resolved topics (see the module docstring).
+
+    Keyless records, and records of topics with no rule or policy none, are sent
+    as they are: nothing resolves them. Call `poll` or `flush` regularly, as with
+    any Kafka producer: delivery callbacks and the held-version update run there.
+    """
+
+    def __init__(self, region: Region, rules: RuleSet, config: dict | None = None, *,
+                 client: redis.Redis | None = None, settings: StateSettings | None = None,
+                 now_ms: Callable[[], int] = wall_clock_ms, expected_epoch: str | None = None) -> None:
+        self.region = region.name
+        self.rules = rules
+        self.state = VersionState(client or redis.Redis.from_url(region.redis), settings, expected_epoch)
+        self.kafka = confluent_kafka.Producer({
+            **region.kafka_config(), "enable.idempotence": True, "acks": "all",
+            # The Java clients' partitioner, as the mirror uses: a key lands in the same partition everywhere.
+            "partitioner": "murmur2_random", **(config or {}),
+        })
+        self._now_ms = now_ms
+        self._acknowledged: list[Claim] = []
+        self._lock = threading.Lock()
+
+    def produce(self, topic: str, key: bytes | None = None, value: bytes | None = None, headers: Headers = None,
+                partition: int = -1, on_delivery: DeliveryCallback | None = None) -> None:
+        """Stamp and send one record: one Redis call. Use `produce_batch` for many."""
+        self.produce_batch(topic, [(key, value, headers)], partition, on_delivery)
+
+    def produce_batch(self, topic: str, records: Sequence[Record], partition: int = -1,
+                      on_delivery: DeliveryCallback | None = None) -> None:
+        """Stamp every record with one Redis call, then send them in order.
+
+        Raises MissingOrderingField (timestamp policy) before anything is
+        stamped or sent when a write lacks its ordering field, and StateLost
+        when the region's state was wiped.
+        """
+        rule = self.rules.rule_for(topic)
+        now = self._now_ms()
+        writes = [(r[0], r[1], list(r[2] or ()) if len(r) > 2 else []) for r in records]
+        stamped = [i for i, (key, _, _) in enumerate(writes) if passing(rule, key) is None]
+        fields = {i: self._ordering_field(rule, now, *writes[i][1:]) for i in stamped}
+        requests = [StampRequest(self.state.state_key(topic, writes[i][0]), pack(now, 0)) for i in stamped]
+        stamps = dict(zip(stamped, self.state.stamp(requests, self.region)))
+        for index, (key, value, headers) in enumerate(writes):
+            stamp = stamps.get(index)
+            if stamp is None:
+                self._send(topic, key, value, headers, partition, 0, None, on_delivery)
+                continue
+            provenance = Provenance(self.region, topic, UNKNOWN_COORDINATE, UNKNOWN_COORDINATE, now,
+                                    (self.region,), stamp.hlc, stamp.vector)
+            version = Version(stamp.hlc, self.region, stamp.vector, value is None, fields[index])
+            self._send(topic, key, value, with_provenance(headers, encode(provenance)), partition, now,
+                       claim(self.state, rule, topic, key, version), on_delivery)
+
+    def poll(self, timeout: float = 0) -> int:
+        """Serve delivery callbacks, then advance the held versions of what Kafka acknowledged."""
+        served = self.kafka.poll(timeout)
+        self._apply_acknowledged()
+        return served
+
+    def flush(self, timeout: float = -1) -> int:
+        """Wait for every record to be acknowledged (or fail); returns how many are still in flight."""
+        remaining = self.kafka.flush(timeout)
+        self._apply_acknowledged()
+        return remaining
+
+    def __len__(self) -> int:
+        return len(self.kafka)
+
+    def __enter__(self) -> "Producer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
+
+    def _ordering_field(self, rule: ConflictRule, now: int, value: bytes | None, headers: Headers) -> int | None:
+        if rule.policy is not Policy.TIMESTAMP or value is None:
+            return None
+        return rule.ordering_field.read(now, headers, value)
+
+    def _send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers, partition: int,
+              timestamp: int, pending: Claim | None, on_delivery: DeliveryCallback | None) -> None:
+        def delivered(err: confluent_kafka.KafkaError | None, msg: confluent_kafka.Message) -> None:
+            if err is None and pending is not None:
+                with self._lock:
+                    self._acknowledged.append(pending)
+            if on_delivery is not None:
+                on_delivery(err, msg)
+
+        while True:
+            try:
+                self.kafka.produce(topic, value=value, key=key, headers=headers, partition=partition,
+                                   timestamp=timestamp, on_delivery=delivered)
+                return
+            except BufferError:
+                self.poll(0.1)
+
+    def _apply_acknowledged(self) -> None:
+        with self._lock:
+            acknowledged, self._acknowledged = self._acknowledged, []
+        try:
+            self.state.apply(acknowledged)
+        except Exception:
+            with self._lock:
+                self._acknowledged[:0] = acknowledged
+            raise

@@ -1,0 +1,84 @@
+"""Rebuilding a region's version state from its topics, after the Redis holding it was lost.
+
+Resolving against an empty state would take every stale version for new, so
+resolvers fail closed (`StateLost`) until this has run. The rebuild removes
+the epoch first (every resolver and stamper of the state stops), replays
+every record of the topics through the same compare-and-set the resolver
+uses, in batches, so each key ends with the highest version its topic holds,
+tombstones included, and the context merges every version seen. Only then
+does it write a new epoch; resolvers call `resume()` to continue.
+
+What it cannot recover: tombstones compaction already removed from the
+topic, the exact stamps of plain-client records (see amity.stored), and the
+first-hop stamp memos (a link that had not yet passed a plain-client record
+stamps it anew).
+"""
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import redis
+
+from amity.clock import TimestampRangeError
+from amity.headers import MalformedProvenance
+from amity.ordering import MissingOrderingField
+from amity.policies import InvalidVersion, rank_bytes
+from amity.regions import Region
+from amity.rules import Policy, RuleSet
+from amity.state import Claim, StateSettings, VersionState, may_expire
+from amity.stored import read_to_end, stored_version
+
+BATCH = 5000
+
+
+@dataclass
+class RebuildReport:
+    epoch: str = ""
+    records: int = 0
+    claims: int = 0
+    skipped: Counter = field(default_factory=Counter)  # reason -> records left out
+
+
+def rebuild(region: Region, topics: Iterable[str], rules: RuleSet, *, client: redis.Redis | None = None,
+            settings: StateSettings | None = None, progress: Callable[[str], None] = lambda message: None,
+            timeout_s: float = 600.0) -> RebuildReport:
+    """Rebuild `region`'s version state for `topics` from what the topics hold now."""
+    state = VersionState(client or redis.Redis.from_url(region.redis), settings)
+    report = RebuildReport()
+    state.begin_rebuild()
+    for topic in topics:
+        rule = rules.rule_for(topic)
+        if rule is None or rule.policy is Policy.NONE:
+            report.skipped["not-resolved-topic"] += 1
+            continue
+        progress(f"reading {topic} in {region.name}")
+        pending: list[Claim] = []
+        for msg in read_to_end(region.kafka_config(), topic, timeout_s):
+            report.records += 1
+            key = msg.key()
+            if key is None:
+                report.skipped["keyless"] += 1
+                continue
+            try:
+                version = stored_version(rule, region.name, msg)
+                rank = rank_bytes(rule, version)
+            except (MalformedProvenance, MissingOrderingField, TimestampRangeError, InvalidVersion) as exc:
+                report.skipped[type(exc).__name__] += 1
+                continue
+            ttl = state.settings.tombstone_ttl_ms if version.deleted and may_expire(rule) else 0
+            pending.append(Claim(state.state_key(topic, key), rank, version.hlc, version.vector, ttl,
+                                 rule.policy is Policy.VECTOR))
+            if len(pending) >= BATCH:
+                report.claims += _load(state, pending)
+        report.claims += _load(state, pending)
+    report.epoch = state.finish_rebuild()
+    progress(f"state of {region.name} rebuilt: {report.claims} versions, epoch {report.epoch}")
+    return report
+
+
+def _load(state: VersionState, pending: list[Claim]) -> int:
+    count = len(pending)
+    state.load(pending)
+    pending.clear()
+    return count

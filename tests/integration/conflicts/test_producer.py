@@ -1,0 +1,111 @@
+"""amity.Producer on real Kafka and Redis: stamps, the held version after acknowledgement, concurrent writers
+in two regions converging once their versions are exchanged."""
+
+import json
+import threading
+from collections import defaultdict
+
+import pytest
+
+from amity import Producer, ResolvedView
+from amity.headers import decode, find_provenance
+from amity.ordering import MissingOrderingField
+from amity.policies import Version, rank_bytes
+from amity.rules import ConflictRule, RuleSet
+from tests.integration.conflicts.exchange import Link
+from tests.support.kafka import create_topic, read_all
+
+
+def rules_for(topic: str, policy: str = "lww", **options) -> RuleSet:
+    return RuleSet(rules=[ConflictRule(topic=topic, policy=policy, **options)])
+
+
+def provenances(bootstrap: str, topic: str) -> list:
+    return [(m.key(), m.value(), decode(find_provenance(m.headers()))) for m in read_all(bootstrap, topic)]
+
+
+def test_writes_are_stamped_with_the_region_clock_and_the_keys_vector(regions, clients, state_settings, topic):
+    us = regions["us"]
+    create_topic(us.bootstrap, topic)
+    with Producer(us, rules_for(topic), client=clients["us"], settings=state_settings) as producer:
+        producer.produce_batch(topic, [(b"k", b"1"), (b"j", b"1"), (b"k", b"2", [("trace", b"t1")])])
+        producer.produce(topic, b"k", None)
+        producer.produce(topic, None, b"keyless")
+    records = read_all(us.bootstrap, topic)
+    stamped = [decode(find_provenance(m.headers())) for m in records[:4]]
+    assert [(p.origin, p.path, p.vector) for p in stamped] == [
+        ("us", ("us",), (("us", 1),)), ("us", ("us",), (("us", 1),)),
+        ("us", ("us",), (("us", 2),)), ("us", ("us",), (("us", 3),))]
+    k_clocks = [stamped[i].hlc for i in (0, 2, 3)]
+    assert k_clocks == sorted(set(k_clocks))
+    assert records[2].headers()[0] == ("trace", b"t1"), "the caller's headers are kept, in order, before ours"
+    assert records[4].headers() is None, "keyless records are not resolved, so not stamped"
+    assert records[0].timestamp()[1] == stamped[0].timestamp_ms
+    state = producer.state.read(topic, b"k")
+    assert state[b"r"] == rank_bytes(rules_for(topic).rules[0], Version(stamped[3].hlc, "us", (("us", 3),), True))
+
+
+def test_the_held_version_advances_only_once_kafka_acknowledged_the_write(regions, clients, state_settings, topic):
+    us = regions["us"]
+    create_topic(us.bootstrap, topic)
+    failures = []
+    producer = Producer(us, rules_for(topic), {"message.timeout.ms": 2000}, client=clients["us"],
+                        settings=state_settings)
+    producer.produce(topic, b"k", b"v", partition=7, on_delivery=lambda err, msg: failures.append(err))
+    assert set(producer.state.read(topic, b"k")) == {b"m", b"h"}, "stamped: the context moved, the held did not"
+    producer.flush(30)
+    assert len(failures) == 1 and failures[0] is not None
+    assert b"r" not in producer.state.read(topic, b"k"), "a failed write never becomes the held version"
+    producer.produce(topic, b"k", b"v")
+    assert b"r" not in producer.state.read(topic, b"k")
+    producer.flush(30)
+    assert b"r" in producer.state.read(topic, b"k")
+
+
+def test_a_write_the_timestamp_policy_cannot_order_is_refused_before_anything_is_stamped(
+        regions, clients, state_settings, topic) -> None:
+    rules = rules_for(topic, "timestamp", field="json:at")
+    producer = Producer(regions["us"], rules, client=clients["us"], settings=state_settings)
+    with pytest.raises(MissingOrderingField):
+        producer.produce_batch(topic, [(b"k", json.dumps({"at": 5}).encode()), (b"j", b"{}")])
+    assert producer.state.read(topic, b"k") == {} and len(producer) == 0
+
+
+def test_concurrent_writers_in_two_regions_stamp_apart_and_converge(regions, state_settings, topic) -> None:
+    pair = {name: regions[name] for name in ("us", "eu")}
+    for region in pair.values():
+        create_topic(region.bootstrap, topic, partitions=3)
+    rules = rules_for(topic, "vector")
+    keys = [f"key-{i}".encode() for i in range(5)]
+    threads_per_region, batches = 3, 6
+
+    def writer(name: str, thread: int) -> None:
+        with Producer(pair[name], rules, settings=state_settings) as producer:
+            for batch in range(batches):
+                producer.produce_batch(topic, [(key, f"{name}-{thread}-{batch}".encode()) for key in keys])
+                producer.poll(0)
+
+    workers = [threading.Thread(target=writer, args=(name, t)) for name in pair for t in range(threads_per_region)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    for name, region in pair.items():
+        own = defaultdict(list)
+        for key, _, provenance in provenances(region.bootstrap, topic):
+            own[key].append(provenance)
+        for key in keys:
+            counters = sorted(dict(p.vector)[name] for p in own[key])
+            assert counters == list(range(1, threads_per_region * batches + 1)), f"{name} {key}: one stamp per write"
+            assert len({p.hlc for p in own[key]}) == len(own[key])
+
+    us_to_eu = Link(pair["us"], pair["eu"], rules, state_settings)
+    eu_to_us = Link(pair["eu"], pair["us"], rules, state_settings)
+    us_to_eu.replicate(topic)
+    eu_to_us.replicate(topic)
+    views = {name: ResolvedView(region, topic, rules.rule_for(topic)).read() for name, region in pair.items()}
+    assert {k: r.version for k, r in views["us"].items()} == {k: r.version for k, r in views["eu"].items()}
+    assert set(views["us"]) == set(keys)
+    lost = sum(link.outcomes[v] for link in (us_to_eu, eu_to_us) for v in ("stale", "conflict-stale"))
+    assert lost > 0, "each key's winner was held where it was written, so the other region's writes lose there"

@@ -1,0 +1,101 @@
+"""The resolved view and `amity view` on a real topic; rebuilding a wiped version state from the topics."""
+
+import json
+
+import pytest
+import redis
+from confluent_kafka import Producer as KafkaProducer
+from typer.testing import CliRunner
+
+from amity import Producer, ResolvedView
+from amity.cli.main import app
+from amity.headers import PROVENANCE_HEADER
+from amity.rebuild import rebuild
+from amity.resolver import Resolver, Verdict
+from amity.rules import ConflictRule, RuleSet
+from amity.state import StateLost
+from tests.integration.conflicts.conftest import clear_namespace
+from tests.integration.conflicts.exchange import Link, incoming
+from tests.support.kafka import create_topic, produce, read_all
+
+
+def rules_for(topic: str, policy: str = "lww") -> RuleSet:
+    return RuleSet(rules=[ConflictRule(topic=topic, policy=policy)])
+
+
+def values(view: dict) -> dict:
+    return {key: record.value for key, record in view.items()}
+
+
+@pytest.fixture
+def history(regions, state_settings, topic) -> RuleSet:
+    """In us: plain writes first, then stamped writes over them and a delete; a malformed and a keyless record."""
+    us = regions["us"]
+    create_topic(us.bootstrap, topic, partitions=2)
+    rules = rules_for(topic)
+    produce(us.bootstrap, topic, [(b"k1", b"plain"), (b"k3", b"plain-only"), (None, b"keyless")])
+    with Producer(us, rules, settings=state_settings) as producer:
+        producer.produce_batch(topic, [(b"k1", b"stamped"), (b"k2", b"x"), (b"k2", None)])
+    raw = KafkaProducer({"bootstrap.servers": us.bootstrap})
+    raw.produce(topic, key=b"k5", value=b"forged", headers=[(PROVENANCE_HEADER, b"\xc1")])
+    raw.flush(30)
+    return rules
+
+
+def test_the_view_holds_each_keys_winning_version(regions, history, topic) -> None:
+    view = ResolvedView(regions["us"], topic, history.rule_for(topic))
+    assert values(view.read()) == {b"k1": b"stamped", b"k3": b"plain-only"}
+    everything = view.read(include_deleted=True)
+    assert everything[b"k2"].value is None and everything[b"k2"].version.deleted
+    assert view.skipped == {"keyless": 1, "MalformedProvenance": 1}
+
+
+def test_without_a_rule_the_view_is_the_last_record_of_each_key(regions, topic) -> None:
+    create_topic(regions["us"].bootstrap, topic)
+    produce(regions["us"].bootstrap, topic, [(b"k", b"1"), (b"k", b"2"), (b"j", b"1"), (b"j", None)])
+    assert values(ResolvedView(regions["us"], topic, None).read()) == {b"k": b"2"}
+
+
+def test_amity_view_prints_the_resolved_view_as_json(regions, history, topic) -> None:
+    result = CliRunner().invoke(app, ["view", topic, "--region", "us", "--bootstrap", regions["us"].bootstrap,
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert {key: row["value"] for key, row in shown["keys"].items()} == {
+        "k1": "stamped", "k3": "plain-only"}
+    assert shown["keys"]["k1"]["origin"] == "us" and shown["keys"]["k1"]["vector"] == {"us": 1}
+    table = CliRunner().invoke(app, ["view", topic, "--region", "us", "--bootstrap", regions["us"].bootstrap])
+    assert table.exit_code == 0 and "plain-only" in table.output
+
+
+def test_amity_view_names_the_missing_region(tmp_path) -> None:
+    regions_file = tmp_path / "regions.json"
+    regions_file.write_text(json.dumps({"us": {"bootstrap": "127.0.0.1:1", "redis": "redis://127.0.0.1:1/0"}}))
+    result = CliRunner().invoke(app, ["view", "t", "--region", "mars", "--regions-file", str(regions_file)])
+    assert result.exit_code == 1 and "'mars' is not in" in result.output
+
+
+def test_a_wiped_state_fails_closed_and_a_rebuild_refuses_stale_versions_again(
+        regions, clients, state_settings, topic) -> None:
+    us, eu = regions["us"], regions["eu"]
+    for region in (us, eu):
+        create_topic(region.bootstrap, topic)
+    rules = rules_for(topic)
+    with Producer(us, rules, settings=state_settings) as producer:
+        producer.produce_batch(topic, [(b"k", b"v1"), (b"k", b"v2"), (b"j", b"j1"), (b"j", None)])
+    Link(us, eu, rules, state_settings).replicate(topic)
+    k_v1, k_v2, j_j1, _ = (incoming(msg, "us") for msg in read_all(us.bootstrap, topic))
+    resolver = Resolver(redis.Redis.from_url(eu.redis), rules, "eu", settings=state_settings)
+    assert [o.verdict for o in resolver.resolve([k_v1, j_j1])] == [Verdict.STALE, Verdict.STALE]
+
+    assert clear_namespace(clients["eu"], state_settings.namespace) > 0  # the Redis of eu is lost
+    with pytest.raises(StateLost):
+        resolver.resolve([k_v1])
+
+    report = rebuild(eu, [topic], rules, settings=state_settings)
+    assert (report.records, report.claims) == (4, 4)
+    assert resolver.resume() == report.epoch
+    assert [o.verdict for o in resolver.resolve([k_v1, j_j1, k_v2])] == [
+        Verdict.STALE, Verdict.STALE, Verdict.DUPLICATE]
+    assert clients["eu"].pttl(resolver.state.state_key(topic, b"j")) > 0, "the tombstone's state expires"
+    assert clients["eu"].pttl(resolver.state.state_key(topic, b"k")) == -1, "a live key's state never does"
