@@ -4,8 +4,10 @@ import typer
 
 from amity.cli import dev
 from amity.cli.demo import demo
+from amity.cli.view import view
 
 app = typer.Typer(help="Active-active multi-region orchestration for Apache Kafka.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 app.add_typer(dev.app, name="dev")
 app.command(name="demo")(demo)
+app.command(name="view")(view)
