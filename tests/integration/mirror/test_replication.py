@@ -4,10 +4,12 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
+
 from amity.headers import decode, find_provenance
 from amity.regions import Region
 from tests.support.kafka import create_topic, produce, read_all
-from tests.support.mirror import MirrorProcess, wait_for
+from tests.support.mirror import MirrorProcess, free_port, wait_for
 
 
 def full_mesh(names: list[str], topic: str) -> list[dict]:
@@ -37,7 +39,9 @@ def test_active_active_pair_delivers_each_record_once_and_never_back(regions, to
     pair = {name: regions[name] for name in ("us", "eu")}
     for region in pair.values():
         create_topic(region.bootstrap, topic, partitions=3)
-    with MirrorProcess(tmp_path, pair, full_mesh(["us", "eu"], topic)) as worker:
+    port = free_port()
+    with MirrorProcess(tmp_path, pair, full_mesh(["us", "eu"], topic),
+                       env={"AMITY_MIRROR_METRICS_PORT": str(port)}) as worker:
         produce_everywhere(pair, topic, per_region=1000)
         for name, region in pair.items():
             values = values_when_complete(region, topic, 2000)
@@ -47,6 +51,9 @@ def test_active_active_pair_delivers_each_record_once_and_never_back(regions, to
                  message="1000 loop drops on eu-to-us")
         assert worker.topic_stats("us-to-eu", topic)["replicated"] == 1000
         assert worker.topic_stats("eu-to-us", topic)["replicated"] == 1000
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        assert f'amity_mirror_dropped_total{{link="eu-to-us",reason="loop",topic="{topic}"}} 1000.0' in metrics
+        assert f'amity_mirror_records_total{{link="us-to-eu",topic="{topic}"}} 1000.0' in metrics
     for name, region in pair.items():
         assert sum(Counter(m.value() for m in read_all(region.bootstrap, topic)).values()) == 2000
 
