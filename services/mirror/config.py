@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from amity.errors import ConfigError
 from amity.links import Link
 from amity.regions import Region
+from amity.rules import ConflictRule
 from amity.topology import Topology, TopologyError
 
 
@@ -32,6 +33,7 @@ class MirrorConfig(BaseModel):
     regions: dict[str, Region]
     links: list[Link] = Field(min_length=1)
     run: list[str] | None = Field(default=None, description="Ids of the links this worker replicates; all when absent")
+    rules: list[ConflictRule] = Field(default_factory=list, description="Conflict rules, first match wins")
 
     @model_validator(mode="before")
     @classmethod

@@ -93,6 +93,11 @@ class Router:
             forward((msg, out))
         return routed
 
+    def relink(self, links: list[Link], regions: list[str]) -> None:
+        """Route over a new link graph from the next batch on."""
+        if links != self.links or regions != self.regions:
+            self.links, self.regions, self._topologies = links, regions, {}
+
     def _provenance(self, headers: Headers | None) -> Provenance | None:
         """The record's checked provenance; None for a record produced locally in the source."""
         raw = find_provenance(headers) if headers else None

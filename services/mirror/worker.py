@@ -1,69 +1,113 @@
-"""A mirror worker: runs its links on threads, serves metrics, writes its stats report."""
+"""A mirror worker: runs the links of its current plan on threads, serves metrics, reports stats.
+
+The plan comes from a config file or from the coordinator (amity.mirror.plan).
+Each new plan is reconciled with what runs: links no longer assigned stop
+(committing what was acknowledged), new ones start, a link whose regions or
+settings changed restarts, and every router learns the new link graph.
+"""
 
 import json
 import logging
 import threading
 import uuid
-from pathlib import Path
 
 from prometheus_client import start_http_server
 
 from amity.links import Link
-from amity.mirror.config import MirrorConfig
 from amity.mirror.link import LinkRunner
+from amity.mirror.plan import Plan, PlanSource
 from amity.mirror.router import Router
 from amity.mirror.settings import MirrorSettings
 from amity.mirror.stats import LinkStats
+from amity.regions import Region
 from amity.stats import StatsReport
 
 log = logging.getLogger(__name__)
 
 
-class Worker:
-    """Replicates the links of one config until stopped."""
+class RunningLink:
+    """A runner, its thread, and what it was started with (to tell when a plan changes it)."""
 
-    def __init__(self, config: MirrorConfig, settings: MirrorSettings, stop: threading.Event | None = None) -> None:
-        self.config = config
+    def __init__(self, runner: LinkRunner, started_with: tuple[Link, Region, Region]) -> None:
+        self.runner = runner
+        self.started_with = started_with
+        self.thread = threading.Thread(target=runner.run, name=f"link-{runner.link.name}", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.runner.stop()
+        self.thread.join(timeout=60)
+
+
+class Worker:
+    """Replicates whatever its plan source says, until stopped."""
+
+    def __init__(self, source: PlanSource, settings: MirrorSettings, stop: threading.Event | None = None) -> None:
+        self.source = source
         self.settings = settings
         self.run_id = uuid.uuid4().hex[:16]
-        self.runners = [self._runner(link) for link in config.running_links() if not link.paused]
+        self.running: dict[str, RunningLink] = {}
         self._stop = stop or threading.Event()
-
-    def _runner(self, link: Link) -> LinkRunner:
-        router = Router(link, self.config.links, list(self.config.regions), self.settings.max_hops)
-        return LinkRunner(link, self.config.regions[link.source], self.config.regions[link.destination],
-                          router, self.settings, LinkStats(link.name))
 
     def run(self) -> None:
         """Block until `stop()`, then stop every link cleanly (committing what was acknowledged)."""
         if self.settings.metrics_port:
             start_http_server(self.settings.metrics_port, addr="127.0.0.1")
-        threads = [threading.Thread(target=r.run, name=f"link-{r.link.name}", daemon=True) for r in self.runners]
-        for thread in threads:
-            thread.start()
-        log.info("worker %s: replicating %s", self.run_id, ", ".join(r.link.name for r in self.runners) or "nothing")
-        while not self._stop.wait(self.settings.stats_interval_s):
+        try:
+            while True:
+                plan = self.source.poll(self.report())
+                if plan is not None:
+                    self.apply(plan)
+                self.write_stats()
+                if self._stop.wait(self.settings.stats_interval_s):
+                    break
+        finally:
+            for name in list(self.running):
+                self.running.pop(name).stop()
             self.write_stats()
-        for runner in self.runners:
-            runner.stop()
-        for thread in threads:
-            thread.join(timeout=60)
-        self.write_stats()
+            self.source.close()
 
     def stop(self) -> None:
         self._stop.set()
 
+    def apply(self, plan: Plan) -> None:
+        """Make the running links match `plan`."""
+        wanted = {link.name: link for link in plan.links if link.name in plan.run and not link.paused}
+        names = sorted({end for link in plan.links for end in (link.source, link.destination)})
+        for name in list(self.running):
+            link = wanted.get(name)
+            if link is None or self.running[name].started_with != self._ends(link, plan):
+                log.info("worker %s: stopping link %s", self.run_id, name)
+                self.running.pop(name).stop()
+        for running in self.running.values():
+            running.runner.router.relink(plan.links, names)
+        for name, link in wanted.items():
+            if name not in self.running:
+                log.info("worker %s: starting link %s", self.run_id, name)
+                self.running[name] = self._start(link, plan, names)
+
+    def _start(self, link: Link, plan: Plan, region_names: list[str]) -> RunningLink:
+        router = Router(link, plan.links, region_names, self.settings.max_hops)
+        source, destination = plan.regions[link.source], plan.regions[link.destination]
+        runner = LinkRunner(link, source, destination, router, self.settings, LinkStats(link.name))
+        return RunningLink(runner, self._ends(link, plan))
+
+    @staticmethod
+    def _ends(link: Link, plan: Plan) -> tuple[Link, Region, Region]:
+        return (link, plan.regions[link.source], plan.regions[link.destination])
+
     def report(self) -> StatsReport:
-        return StatsReport(run_id=self.run_id, topics=[entry for r in self.runners for entry in r.stats.snapshot()])
+        return StatsReport(run_id=self.run_id,
+                           topics=[entry for r in self.running.values() for entry in r.runner.stats.snapshot()])
 
     def health(self) -> dict[str, dict[str, object]]:
-        return {r.link.name: {"healthy": r.stats.is_healthy, "problem": r.stats.problem} for r in self.runners}
+        return {name: {"healthy": r.runner.stats.is_healthy, "problem": r.runner.stats.problem}
+                for name, r in self.running.items()}
 
     def write_stats(self) -> None:
         if self.settings.stats_file is None:
             return
-        path: Path = self.settings.stats_file
         payload = {"report": self.report().model_dump(), "links": self.health()}
-        tmp = path.with_suffix(".tmp")
+        tmp = self.settings.stats_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(payload, indent=1))
-        tmp.replace(path)
+        tmp.replace(self.settings.stats_file)
