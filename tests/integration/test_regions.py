@@ -36,4 +36,5 @@ def test_regions_are_separate_clusters(regions: dict[str, Region], topic: str) -
 def test_regions_file_lists_every_region(regions: dict[str, Region]) -> None:
     written = json.loads(cluster.test_settings().regions_file.read_text())
     assert written == {name: {"bootstrap": r.bootstrap, "redis": r.redis} for name, r in regions.items()}
-    assert written["us"] == {"bootstrap": "127.0.0.1:39092", "redis": "redis://127.0.0.1:39099/0"}
+    base = cluster.test_settings().base_port
+    assert written["us"] == {"bootstrap": f"127.0.0.1:{base + 2}", "redis": f"redis://127.0.0.1:{base + 9}/0"}

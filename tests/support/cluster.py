@@ -6,6 +6,7 @@ checks that nothing it started is still alive.
 """
 
 import fcntl
+import os
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,8 +20,11 @@ TEST_REGIONS = ["us", "eu", "ap"]
 
 
 def test_settings() -> DevSettings:
-    """Its own home and ports, so a developer's `make demo` regions are never touched."""
-    return DevSettings(home=REPO_ROOT / ".amity" / "test", base_port=39090)
+    """Its own home and ports, so a developer's `make demo` regions are never touched.
+
+    AMITY_TEST_BASE_PORT moves the whole session, e.g. to run a second checkout's suite side by side.
+    """
+    return DevSettings(home=REPO_ROOT / ".amity" / "test", base_port=int(os.environ.get("AMITY_TEST_BASE_PORT", 39090)))
 
 
 @contextmanager
