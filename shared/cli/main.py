@@ -3,7 +3,9 @@
 import typer
 
 from amity.cli import dev
+from amity.cli import coordinator, links, regions, rules
 from amity.cli.demo import demo
+from amity.cli.stats import stats
 from amity.cli.view import view
 
 app = typer.Typer(help="Active-active multi-region orchestration for Apache Kafka.", no_args_is_help=True,
@@ -11,3 +13,10 @@ app = typer.Typer(help="Active-active multi-region orchestration for Apache Kafk
 app.add_typer(dev.app, name="dev")
 app.command(name="demo")(demo)
 app.command(name="view")(view)
+app.add_typer(regions.app, name="region")
+app.add_typer(links.app, name="link")
+app.command(name="mesh")(links.mesh)
+app.command(name="topology")(links.topology)
+app.add_typer(rules.app, name="rules")
+app.command(name="stats")(stats)
+app.add_typer(coordinator.app, name="coordinator")

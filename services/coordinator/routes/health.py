@@ -9,7 +9,7 @@ from redis.exceptions import RedisError
 
 from amity.coordinator.deps import CoordinatorDep
 from amity.coordinator.schemas.health import Liveness, Readiness
-from amity.coordinator.schemas.regions import DependencyStatus
+from amity.coordinator.schemas.regions import DependencyStatus, mask_url_password
 
 router = APIRouter(tags=["health"])
 
@@ -39,5 +39,6 @@ async def _redis_status(c: CoordinatorDep) -> DependencyStatus:
     try:
         await c.redis.ping()
     except (RedisError, OSError) as exc:
-        return DependencyStatus(ok=False, error=f"Redis at {c.settings.redis_url} does not answer: {exc}")
+        where = mask_url_password(c.settings.redis_url)
+        return DependencyStatus(ok=False, error=f"Redis at {where} does not answer: {exc}")
     return DependencyStatus(ok=True, latency_ms=round((time.monotonic() - started) * 1000, 1))

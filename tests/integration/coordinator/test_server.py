@@ -1,0 +1,70 @@
+"""The coordinator served by uvicorn in its own process, as `amity coordinator run` starts it."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from amity.coordinator.settings import CoordinatorSettings
+from tests.integration.coordinator.conftest import AUTH, TOKEN
+from tests.integration.coordinator.server import coordinator_process
+
+
+@pytest.fixture
+def url(settings: CoordinatorSettings, tmp_path: Path) -> Iterator[str]:
+    env = {"AMITY_REDIS_URL": settings.redis_url, "AMITY_NAMESPACE": settings.namespace,
+           "AMITY_API_TOKEN": TOKEN, "AMITY_PROBE_TIMEOUT_S": "3", "AMITY_MAX_BODY_BYTES": "4096"}
+    with coordinator_process(env, tmp_path / "coordinator.log") as running:
+        yield running
+
+
+def test_health_readiness_metrics_and_openapi(url: str) -> None:
+    assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{url}/readyz").json()
+    assert ready["status"] == "ready" and ready["dependencies"]["redis"]["ok"]
+    httpx.get(f"{url}/v1/regions")
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'amity_coordinator_requests_total{method="GET",route="/v1/regions",status="200"}' in metrics
+    assert "/v1/workers/{worker_id}/heartbeat" in httpx.get(f"{url}/openapi.json").json()["paths"]
+    assert httpx.get(f"{url}/docs").status_code == 200
+
+
+def test_oversized_bodies_get_413(url: str) -> None:
+    body = {"name": "us", "bootstrap": "127.0.0.1:9092", "redis": "redis://" + "x" * 5000}
+    response = httpx.post(f"{url}/v1/regions", json=body, headers=AUTH)
+    assert response.status_code == 413
+    assert "larger than 4096 bytes" in response.json()["detail"]
+
+
+def test_chunked_oversized_bodies_get_413(url: str) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"name": "us", "bootstrap": "127.0.0.1:9092", "redis": "'
+        for _ in range(10):
+            yield b"x" * 1000
+        yield b'"}'
+
+    response = httpx.post(f"{url}/v1/regions", content=chunks(), headers={**AUTH, "Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    (b"{not json", "the body is not valid JSON"),
+    (b'{"name": "us"}', "body.bootstrap: required"),
+    (b'{"name": "US!", "bootstrap": "x:1"}', "body.name"),
+    (b'{"name": "us", "bootstrap": "nohost"}', "bootstrap server 'nohost' is not host:port"),
+])
+def test_bad_input_gets_an_actionable_422(url: str, body: bytes, expected: str) -> None:
+    response = httpx.post(f"{url}/v1/regions", content=body, headers={**AUTH, "Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert expected in response.json()["detail"]
+    assert httpx.get(f"{url}/v1/regions").json() == []
+
+
+def test_readiness_fails_when_redis_is_away(tmp_path: Path) -> None:
+    env = {"AMITY_REDIS_URL": "redis://127.0.0.1:1/0", "AMITY_PROBE_TIMEOUT_S": "1"}
+    with coordinator_process(env, tmp_path / "coordinator.log") as running:
+        response = httpx.get(f"{running}/readyz", timeout=10)
+        assert response.status_code == 503
+        assert response.json()["dependencies"]["redis"]["ok"] is False
+        assert httpx.get(f"{running}/healthz").status_code == 200
