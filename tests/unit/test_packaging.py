@@ -18,4 +18,5 @@ def _package_folders() -> set[str]:
 
 def test_every_package_folder_is_listed() -> None:
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    assert _package_folders() <= listed
+    missing = _package_folders() - listed
+    assert not missing, f"add to [tool.setuptools] packages in pyproject.toml: {sorted(missing)}"
