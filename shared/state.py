@@ -289,6 +289,7 @@ class VersionState:
         self.epoch = expected_epoch
         prefix = f"{self.settings.namespace}:{SCHEMA}"
         self._prefix = prefix.encode()
+        self._topic_prefixes: dict[str, bytes] = {}
         self.epoch_key = f"{prefix}:epoch".encode()
         self._apply = client.register_script(_APPLY_LUA)
         self._stamp = client.register_script(_STAMP_LUA)
@@ -328,9 +329,12 @@ class VersionState:
 
     def state_key(self, topic: str, key: bytes) -> bytes:
         """The hash holding `key`'s state in `topic`; keys longer than max_raw_key_bytes are hashed."""
+        prefix = self._topic_prefixes.get(topic)
+        if prefix is None:
+            prefix = self._topic_prefixes[topic] = b"%s:s:%s:" % (self._prefix, topic.encode())
         if len(key) <= self.settings.max_raw_key_bytes:
-            return b"%s:s:%s:=%s" % (self._prefix, topic.encode(), key)
-        return b"%s:s:%s:#%s" % (self._prefix, topic.encode(), blake2b(key, digest_size=20).digest())
+            return prefix + b"=" + key
+        return prefix + b"#" + blake2b(key, digest_size=20).digest()
 
     def topic_pattern(self, topic: str) -> bytes:
         """A SCAN pattern for every state hash of `topic`."""
@@ -364,12 +368,20 @@ class VersionState:
                 bucket, field = self.memo_key(*request.memo)
                 fields.append(field)
                 memo_keys.append(bucket)
-        blob = msgpack.packb([[_HLC.pack(r.floor_hlc), f] for r, f in zip(requests, fields)], use_bin_type=False)
+        blob = _pack([[_HLC.pack(r.floor_hlc), f] for r, f in zip(requests, fields)])
         reply = self._stamp(keys=keys + memo_keys,
                             args=[self._required_epoch(), region, self.settings.stamp_ttl_ms, blob])
         self._check_reply(reply)
         return [Stamp(_HLC.unpack(reply[i])[0], unpack_vector(reply[i + 1]), bool(reply[i + 2]))
                 for i in range(1, len(reply), 3)]
+
+    def memoised(self, topic: str, coordinates: Sequence[tuple[int, int]]) -> list[Stamp | None]:
+        """The first-hop stamps remembered for source records (partition, offset) of `topic`; one round trip."""
+        pipeline = self.client.pipeline(transaction=False)
+        for partition, offset in coordinates:
+            pipeline.hget(*self.memo_key(topic, partition, offset))
+        return [None if raw is None else Stamp(_HLC.unpack_from(raw)[0], unpack_vector(raw[8:]), False)
+                for raw in pipeline.execute()]
 
     def begin_rebuild(self) -> None:
         """Mark the state as rebuilding: every resolver and stamper of it fails closed until `finish_rebuild`,
@@ -387,8 +399,7 @@ class VersionState:
         return self.client.hgetall(self.state_key(topic, key))
 
     def _run_apply(self, claims: Sequence[Claim], epoch: str) -> Applied:
-        blob = msgpack.packb([[c.rank, _HLC.pack(c.hlc), c.ttl_ms, c.classify, pack_vector(c.vector)]
-                              for c in claims], use_bin_type=False)
+        blob = _pack([[c.rank, _HLC.pack(c.hlc), c.ttl_ms, c.classify, pack_vector(c.vector)] for c in claims])
         reply = self._apply(keys=[self.epoch_key, *(c.key for c in claims)], args=[epoch, blob])
         self._check_reply(reply)
         held = {reply[i] - 1: (reply[i + 1], unpack_vector(reply[i + 2])) for i in range(2, len(reply), 3)}
@@ -415,7 +426,12 @@ class VersionState:
 
 def pack_vector(vector: Vector) -> bytes:
     """A vector as the scripts store it: a msgpack map, in the vector's (sorted) order."""
-    return msgpack.packb(dict(vector), use_bin_type=False)
+    return _pack(dict(vector))
+
+
+def _pack(value: object) -> bytes:
+    """msgpack without the bin type, which Redis's cmsgpack cannot read: bytes go as raw strings."""
+    return msgpack.packb(value, use_bin_type=False)
 
 
 def unpack_vector(packed: bytes | None) -> Vector:

@@ -3,9 +3,11 @@
 Shared by the resolved view and the state rebuild, so both read versions the
 same way. Records carry their version in the provenance header, except those
 written by plain Kafka clients into this region: they have no header here (the
-stamp given at their first hop travels only with the mirrored copies), so they
-count as writes of this region stamped from their timestamp: hlc = (timestamp
-ms, counter 0), vector {region: 1}.
+stamp given at their first hop travels only with the mirrored copies). Their
+version is that stamp when the caller found it in the region's state (the
+first-hop memo, kept `stamp_ttl_ms`); without it they count as writes of this
+region stamped from their timestamp: hlc = (timestamp ms, counter 0), vector
+{region: 1}.
 """
 
 import time
@@ -16,9 +18,10 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from amity.clock import pack
 from amity.errors import AmityError
-from amity.headers import decode, find_provenance
+from amity.headers import MalformedProvenance, decode, find_provenance
 from amity.policies import Version
 from amity.rules import ConflictRule, Policy
+from amity.state import Stamp
 
 
 class TopicReadError(AmityError):
@@ -62,9 +65,17 @@ def _drain(consumer: Consumer, ends: dict[int, int], timeout_s: float) -> Iterat
                 pending.discard(tp.partition)
 
 
-def stored_version(rule: ConflictRule, region: str, msg: Message) -> Version:
-    """The version a stored record claims in `region`; MalformedProvenance, MissingOrderingField or
-    TimestampRangeError when it claims none that can be ordered."""
+def is_plain(msg: Message) -> bool:
+    """True for a record without a provenance header: written into this region by a plain Kafka client."""
+    try:
+        return find_provenance(msg.headers()) is None
+    except MalformedProvenance:
+        return False
+
+
+def stored_version(rule: ConflictRule, region: str, msg: Message, stamp: Stamp | None = None) -> Version:
+    """The version a stored record claims in `region` (`stamp`: its first-hop stamp, for a plain record);
+    MalformedProvenance, MissingOrderingField or TimestampRangeError when it claims none that can be ordered."""
     headers = msg.headers()
     raw = find_provenance(headers)
     provenance = decode(raw) if raw is not None else None
@@ -72,6 +83,8 @@ def stored_version(rule: ConflictRule, region: str, msg: Message) -> Version:
     deleted = msg.value() is None
     if provenance is not None and provenance.hlc is not None:
         hlc, origin, vector = provenance.hlc, provenance.origin, provenance.vector or ()
+    elif provenance is None and stamp is not None:
+        hlc, origin, vector = stamp.hlc, region, stamp.vector
     else:
         origin = provenance.origin if provenance is not None else region
         hlc, vector = pack(timestamp_ms, 0), ((origin, 1),)

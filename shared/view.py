@@ -7,7 +7,11 @@ every version has arrived everywhere.
 """
 
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
+
+from confluent_kafka import Message
 
 from amity.clock import TimestampRangeError
 from amity.headers import MalformedProvenance
@@ -15,9 +19,11 @@ from amity.ordering import MissingOrderingField
 from amity.policies import Version, resolved_winner
 from amity.regions import Region
 from amity.rules import ConflictRule
-from amity.stored import read_to_end, stored_version
+from amity.state import Stamp, VersionState
+from amity.stored import is_plain, read_to_end, stored_version
 
 _UNORDERED = ConflictRule(topic=".*", policy="none")
+CHUNK = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +41,17 @@ class ResolvedView:
 
     Without a rule (or under policy none) the last record of each key wins,
     as the log holds it. Records whose version cannot be read or ordered are
-    left out and counted in `skipped` by reason.
+    left out and counted in `skipped` by reason. Given the region's version
+    state, records written there by plain clients rank by the stamp their
+    first hop gave them (amity.stored), as in every other region.
     """
 
-    def __init__(self, region: Region, topic: str, rule: ConflictRule | None, timeout_s: float = 120.0) -> None:
+    def __init__(self, region: Region, topic: str, rule: ConflictRule | None, *,
+                 state: VersionState | None = None, timeout_s: float = 120.0) -> None:
         self.region = region
         self.topic = topic
         self.rule = rule or _UNORDERED
+        self.state = state
         self.timeout_s = timeout_s
         self.skipped: Counter[str] = Counter()
 
@@ -49,13 +59,13 @@ class ResolvedView:
         """{key: winning record}; keys whose winner is a tombstone only when `include_deleted`."""
         self.skipped.clear()
         winners: dict[bytes, Resolved] = {}
-        for msg in read_to_end(self.region.kafka_config(), self.topic, self.timeout_s):
+        for msg, stamp in self._with_stamps(read_to_end(self.region.kafka_config(), self.topic, self.timeout_s)):
             key = msg.key()
             if key is None:
                 self.skipped["keyless"] += 1
                 continue
             try:
-                version = stored_version(self.rule, self.region.name, msg)
+                version = stored_version(self.rule, self.region.name, msg, stamp)
             except (MalformedProvenance, MissingOrderingField, TimestampRangeError) as exc:
                 self.skipped[type(exc).__name__] += 1
                 continue
@@ -65,3 +75,15 @@ class ResolvedView:
         if include_deleted:
             return winners
         return {key: record for key, record in winners.items() if not record.version.deleted}
+
+    def _with_stamps(self, messages: Iterable[Message]) -> Iterator[tuple[Message, Stamp | None]]:
+        """Each record with its first-hop stamp when it is a plain one and the state remembers it."""
+        iterator = iter(messages)
+        while chunk := list(islice(iterator, CHUNK)):
+            stamps: list[Stamp | None] = [None] * len(chunk)
+            plain = [i for i, msg in enumerate(chunk) if msg.key() is not None and is_plain(msg)]
+            if self.state is not None and plain:
+                found = self.state.memoised(self.topic, [(chunk[i].partition(), chunk[i].offset()) for i in plain])
+                for index, stamp in zip(plain, found):
+                    stamps[index] = stamp
+            yield from zip(chunk, stamps)

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import redis
 import typer
 import yaml
 from pydantic import ValidationError
@@ -14,6 +15,7 @@ from amity.dev.settings import DevSettings
 from amity.errors import ConfigError
 from amity.regions import Region
 from amity.rules import ConflictRule, RuleSet
+from amity.state import StateSettings, VersionState
 from amity.view import Resolved, ResolvedView
 
 
@@ -21,6 +23,10 @@ def view(topic: Annotated[str, typer.Argument(help="Topic to resolve.")],
          region: Annotated[str, typer.Option(help="Region whose copy of the topic is read.")],
          bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap of the region, instead of the "
                                                             "local regions file.")] = None,
+         redis_url: Annotated[str | None, typer.Option("--redis", help="Redis of the region's version state, for "
+                                                       "the stamps of plain clients' records (default: from the "
+                                                       "regions file; none with --bootstrap).")] = None,
+         namespace: Annotated[str, typer.Option(help="Version state namespace.")] = "amity",
          regions_file: Annotated[Path | None, typer.Option(help="regions.json (default: the local dev one).")] = None,
          rules: Annotated[Path | None, typer.Option(help="YAML with a `rules:` list; the topic's rule is used.")] = None,
          policy: Annotated[str, typer.Option(help="Policy when no rules file is given.")] = "lww",
@@ -31,10 +37,16 @@ def view(topic: Annotated[str, typer.Argument(help="Topic to resolve.")],
          json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Read the topic to its end and print, per key, the version that wins under the topic's rule."""
     with user_errors():
-        where = _region(region, bootstrap, regions_file)
+        where, state_url = _region(region, bootstrap, regions_file)
         rule = _rule(topic, rules, policy, field, priority, fallback)
-        resolved_view = ResolvedView(where, topic, rule)
-        winners = resolved_view.read(include_deleted=deleted)
+        state_url = redis_url or state_url
+        state = _state(state_url, namespace) if state_url else None
+        resolved_view = ResolvedView(where, topic, rule, state=state)
+        try:
+            winners = resolved_view.read(include_deleted=deleted)
+        except redis.RedisError as exc:
+            fail(f"cannot read first-hop stamps from {state_url} ({exc}); pass --bootstrap without --redis "
+                 "to rank plain clients' records by their timestamps instead")
     rows = {_text(key): _describe(record) for key, record in sorted(winners.items())}
     if json_out:
         emit_json({"topic": topic, "region": region, "keys": rows, "skipped": dict(resolved_view.skipped)})
@@ -46,9 +58,10 @@ def view(topic: Annotated[str, typer.Argument(help="Topic to resolve.")],
         console.print(f"skipped: {dict(resolved_view.skipped)}")
 
 
-def _region(name: str, bootstrap: str | None, regions_file: Path | None) -> Region:
+def _region(name: str, bootstrap: str | None, regions_file: Path | None) -> tuple[Region, str | None]:
+    """The region to read, and its Redis URL when the regions file names it."""
     if bootstrap is not None:
-        return Region(name=name, bootstrap=bootstrap)
+        return Region(name=name, bootstrap=bootstrap), None
     path = regions_file or DevSettings().regions_file
     try:
         regions = json.loads(path.read_text())
@@ -57,7 +70,15 @@ def _region(name: str, bootstrap: str | None, regions_file: Path | None) -> Regi
                           "or pass --bootstrap") from None
     if name not in regions:
         fail(f"region {name!r} is not in {path}; it has {', '.join(sorted(regions)) or 'none'}")
-    return Region(name=name, **regions[name])
+    where = Region(name=name, **regions[name])
+    return where, where.redis
+
+
+def _state(url: str, namespace: str) -> VersionState:
+    try:
+        return VersionState(redis.Redis.from_url(url), StateSettings(namespace=namespace))
+    except (ValueError, ValidationError) as exc:
+        raise ConfigError(f"version state at {url!r}, namespace {namespace!r}: {exc}") from None
 
 
 def _rule(topic: str, rules: Path | None, policy: str, field: str | None, priority: str | None,

@@ -21,7 +21,7 @@ from amity.resolver import (
     Incoming, Outcome, Reason, Resolver, SkewGuard, Stamper, Verdict, passing, version_of,
 )
 from amity.rules import ConflictRule, RuleSet
-from amity.state import StateError, StateSettings, VersionState, held_version, may_expire, pack_vector, unpack_vector
+from amity.state import Stamp, StateError, StateSettings, VersionState, held_version, may_expire, pack_vector, unpack_vector
 from amity.stored import stored_version
 from amity.vectors import checked
 
@@ -268,6 +268,11 @@ class Stored:
 def test_a_plain_clients_record_counts_as_a_write_of_the_region_stamped_from_its_timestamp() -> None:
     assert stored_version(LWW, "eu", Stored(b"v")) == Version(pack(NOW_MS, 0), "eu", (("eu", 1),), False, None)
     assert stored_version(LWW, "eu", Stored(None)).deleted
+
+
+def test_a_plain_clients_record_with_a_remembered_first_hop_stamp_claims_that_stamp() -> None:
+    stamp = Stamp(pack(NOW_MS, 7), (("eu", 3), ("us", 1)), False)
+    assert stored_version(LWW, "eu", Stored(b"v"), stamp) == Version(pack(NOW_MS, 7), "eu", stamp.vector, False, None)
 
 
 def test_a_stamped_record_claims_the_version_in_its_header() -> None:

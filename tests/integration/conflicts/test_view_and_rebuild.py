@@ -56,8 +56,9 @@ def test_without_a_rule_the_view_is_the_last_record_of_each_key(regions, topic) 
     assert values(ResolvedView(regions["us"], topic, None).read()) == {b"k": b"2"}
 
 
-def test_amity_view_prints_the_resolved_view_as_json(regions, history, topic) -> None:
+def test_amity_view_prints_the_resolved_view_as_json(regions, history, state_settings, topic) -> None:
     result = CliRunner().invoke(app, ["view", topic, "--region", "us", "--bootstrap", regions["us"].bootstrap,
+                                      "--redis", regions["us"].redis, "--namespace", state_settings.namespace,
                                       "--json"])
     assert result.exit_code == 0, result.output
     shown = json.loads(result.output)
@@ -73,6 +74,25 @@ def test_amity_view_names_the_missing_region(tmp_path) -> None:
     regions_file.write_text(json.dumps({"us": {"bootstrap": "127.0.0.1:1", "redis": "redis://127.0.0.1:1/0"}}))
     result = CliRunner().invoke(app, ["view", "t", "--region", "mars", "--regions-file", str(regions_file)])
     assert result.exit_code == 1 and "'mars' is not in" in result.output
+
+
+def test_a_plain_write_ranks_by_its_first_hop_stamp_in_its_own_region_too(regions, state_settings, topic) -> None:
+    us, eu = regions["us"], regions["eu"]
+    for region in (us, eu):
+        create_topic(region.bootstrap, topic)
+    rules = rules_for(topic)
+    produce(us.bootstrap, topic, [(b"k", b"plain in us")])
+    with Producer(eu, rules, settings=state_settings) as producer:
+        producer.produce(topic, b"k", b"stamped in eu, later")
+    Link(eu, us, rules, state_settings).replicate(topic)  # us applies eu's write before any link read its own
+    Link(us, eu, rules, state_settings).replicate(topic)  # its first hop stamps it past what us holds
+    state = {name: Resolver(redis.Redis.from_url(r.redis), rules, name, settings=state_settings).state
+             for name, r in (("us", us), ("eu", eu))}
+    views = {name: values(ResolvedView(regions[name], topic, rules.rule_for(topic), state=state[name]).read())
+             for name in ("us", "eu")}
+    assert views["us"] == views["eu"] == {b"k": b"plain in us"}
+    by_timestamp = values(ResolvedView(us, topic, rules.rule_for(topic)).read())
+    assert by_timestamp == {b"k": b"stamped in eu, later"}, "without the stamp, us would rank it by its timestamp"
 
 
 def test_a_wiped_state_fails_closed_and_a_rebuild_refuses_stale_versions_again(
