@@ -9,9 +9,9 @@ tombstones included, and the context merges every version seen. Only then
 does it write a new epoch; resolvers call `resume()` to continue.
 
 What it cannot recover: tombstones compaction already removed from the
-topic, the exact stamps of plain-client records (see amity.stored), and the
-first-hop stamp memos (a link that had not yet passed a plain-client record
-stamps it anew).
+topic, and the first-hop stamps of plain clients' records when the memos were
+lost with the state (such records then rank by timestamp, see amity.stored;
+a link that had not yet passed one stamps it anew).
 """
 
 from collections import Counter
@@ -27,7 +27,7 @@ from amity.policies import InvalidVersion, rank_bytes
 from amity.regions import Region
 from amity.rules import Policy, RuleSet
 from amity.state import Claim, StateSettings, VersionState, may_expire
-from amity.stored import read_to_end, stored_version
+from amity.stored import read_to_end, stored_version, with_first_hop_stamps
 
 BATCH = 5000
 
@@ -54,14 +54,15 @@ def rebuild(region: Region, topics: Iterable[str], rules: RuleSet, *, client: re
             continue
         progress(f"reading {topic} in {region.name}")
         pending: list[Claim] = []
-        for msg in read_to_end(region.kafka_config(), topic, timeout_s):
+        messages = read_to_end(region.kafka_config(), topic, timeout_s)
+        for msg, stamp in with_first_hop_stamps(messages, state, topic):
             report.records += 1
             key = msg.key()
             if key is None:
                 report.skipped["keyless"] += 1
                 continue
             try:
-                version = stored_version(rule, region.name, msg)
+                version = stored_version(rule, region.name, msg, stamp)
                 rank = rank_bytes(rule, version)
             except (MalformedProvenance, MissingOrderingField, TimestampRangeError, InvalidVersion) as exc:
                 report.skipped[type(exc).__name__] += 1

@@ -414,14 +414,16 @@ class VersionState:
             raise StateLost(self.settings.namespace, self.epoch or "(none)", found)
 
     def _check_eviction(self) -> None:
-        """Refuse a Redis that may evict keys: an evicted tombstone or held version resurrects stale writes."""
+        """Refuse a Redis that may evict keys: an evicted tombstone or held version lets stale writes back in."""
         try:
-            policy = self.client.config_get("maxmemory-policy").get(b"maxmemory-policy", b"noeviction")
+            config = self.client.config_get("maxmemory*")
         except redis.ResponseError:
             return  # CONFIG is disabled on some managed services; the operator has to check it there
-        if policy != b"noeviction":
-            raise StateError(f"Redis maxmemory-policy is {policy.decode()}: it may evict version state, and a "
-                             "forgotten version lets stale writes back in. Set maxmemory-policy noeviction")
+        policy = config.get(b"maxmemory-policy", b"noeviction")
+        if int(config.get(b"maxmemory", 0)) > 0 and policy != b"noeviction":
+            raise StateError(f"Redis maxmemory-policy is {policy.decode()} with a memory limit: it may evict "
+                             "version state, and a forgotten version lets stale writes back in. "
+                             "Set maxmemory-policy noeviction")
 
 
 def pack_vector(vector: Vector) -> bytes:

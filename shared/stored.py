@@ -12,7 +12,8 @@ region stamped from their timestamp: hlc = (timestamp ms, counter 0), vector
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import islice
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
@@ -21,7 +22,9 @@ from amity.errors import AmityError
 from amity.headers import MalformedProvenance, decode, find_provenance
 from amity.policies import Version
 from amity.rules import ConflictRule, Policy
-from amity.state import Stamp
+from amity.state import Stamp, VersionState
+
+CHUNK = 1000
 
 
 class TopicReadError(AmityError):
@@ -71,6 +74,23 @@ def is_plain(msg: Message) -> bool:
         return find_provenance(msg.headers()) is None
     except MalformedProvenance:
         return False
+
+
+def with_first_hop_stamps(messages: Iterable[Message], state: VersionState | None,
+                          topic: str) -> Iterator[tuple[Message, Stamp | None]]:
+    """Each record with its first-hop stamp, when it is a plain client's and `state` remembers it.
+
+    One Redis round trip per CHUNK records.
+    """
+    iterator = iter(messages)
+    while chunk := list(islice(iterator, CHUNK)):
+        stamps: list[Stamp | None] = [None] * len(chunk)
+        plain = [i for i, msg in enumerate(chunk) if msg.key() is not None and is_plain(msg)]
+        if state is not None and plain:
+            found = state.memoised(topic, [(chunk[i].partition(), chunk[i].offset()) for i in plain])
+            for index, stamp in zip(plain, found):
+                stamps[index] = stamp
+        yield from zip(chunk, stamps)
 
 
 def stored_version(rule: ConflictRule, region: str, msg: Message, stamp: Stamp | None = None) -> Version:

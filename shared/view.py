@@ -7,11 +7,7 @@ every version has arrived everywhere.
 """
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import islice
-
-from confluent_kafka import Message
 
 from amity.clock import TimestampRangeError
 from amity.headers import MalformedProvenance
@@ -19,11 +15,10 @@ from amity.ordering import MissingOrderingField
 from amity.policies import Version, resolved_winner
 from amity.regions import Region
 from amity.rules import ConflictRule
-from amity.state import Stamp, VersionState
-from amity.stored import is_plain, read_to_end, stored_version
+from amity.state import VersionState
+from amity.stored import read_to_end, stored_version, with_first_hop_stamps
 
 _UNORDERED = ConflictRule(topic=".*", policy="none")
-CHUNK = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +54,8 @@ class ResolvedView:
         """{key: winning record}; keys whose winner is a tombstone only when `include_deleted`."""
         self.skipped.clear()
         winners: dict[bytes, Resolved] = {}
-        for msg, stamp in self._with_stamps(read_to_end(self.region.kafka_config(), self.topic, self.timeout_s)):
+        messages = read_to_end(self.region.kafka_config(), self.topic, self.timeout_s)
+        for msg, stamp in with_first_hop_stamps(messages, self.state, self.topic):
             key = msg.key()
             if key is None:
                 self.skipped["keyless"] += 1
@@ -76,14 +72,3 @@ class ResolvedView:
             return winners
         return {key: record for key, record in winners.items() if not record.version.deleted}
 
-    def _with_stamps(self, messages: Iterable[Message]) -> Iterator[tuple[Message, Stamp | None]]:
-        """Each record with its first-hop stamp when it is a plain one and the state remembers it."""
-        iterator = iter(messages)
-        while chunk := list(islice(iterator, CHUNK)):
-            stamps: list[Stamp | None] = [None] * len(chunk)
-            plain = [i for i, msg in enumerate(chunk) if msg.key() is not None and is_plain(msg)]
-            if self.state is not None and plain:
-                found = self.state.memoised(self.topic, [(chunk[i].partition(), chunk[i].offset()) for i in plain])
-                for index, stamp in zip(plain, found):
-                    stamps[index] = stamp
-            yield from zip(chunk, stamps)
