@@ -82,9 +82,9 @@ class Producer:
         stamped = [i for i, (key, _, _) in enumerate(writes) if passing(rule, key) is None]
         fields = {i: self._ordering_field(rule, now, *writes[i][1:]) for i in stamped}
         requests = [StampRequest(self.state.state_key(topic, writes[i][0]), pack(now, 0)) for i in stamped]
-        stamps = dict(zip(stamped, self.state.stamp(requests, self.region)))
+        stamps = dict(zip(stamped, zip(requests, self.state.stamp(requests, self.region))))
         for index, (key, value, headers) in enumerate(writes):
-            stamp = stamps.get(index)
+            request, stamp = stamps.get(index, (None, None))
             if stamp is None:
                 self._send(topic, key, value, headers, partition, 0, None, on_delivery)
                 continue
@@ -92,7 +92,7 @@ class Producer:
                                     (self.region,), stamp.hlc, stamp.vector)
             version = Version(stamp.hlc, self.region, stamp.vector, value is None, fields[index])
             self._send(topic, key, value, with_provenance(headers, encode(provenance)), partition, now,
-                       claim(self.state, rule, topic, key, version), on_delivery)
+                       claim(self.state, rule, request.key, version), on_delivery)
 
     def poll(self, timeout: float = 0) -> int:
         """Serve delivery callbacks, then advance the held versions of what Kafka acknowledged."""

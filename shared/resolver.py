@@ -20,7 +20,7 @@ written twice is harmless: every region ranks both copies equally.
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 
 import redis
@@ -64,6 +64,11 @@ class Incoming:
         p = provenance
         return cls(topic or message.topic(), message.key(), message.value(), message.headers(), p.origin,
                    p.timestamp_ms, p.hlc, p.vector, p.partition, p.offset)
+
+    def stamped(self, hlc: int, vector: Vector) -> "Incoming":
+        """This record with its first-hop stamp."""
+        return Incoming(self.topic, self.key, self.value, self.headers, self.origin, self.timestamp_ms, hlc, vector,
+                        self.partition, self.offset)
 
     @classmethod
     def first_hop(cls, message, origin: str, topic: str | None = None) -> "Incoming":
@@ -206,11 +211,10 @@ def version_of(rule: ConflictRule, record: Incoming, hlc: int) -> Version:
     return Version(hlc, record.origin, record.vector or EMPTY, deleted, field)
 
 
-def claim(state: VersionState, rule: ConflictRule, topic: str, key: bytes, version: Version) -> Claim:
-    """What the apply script needs to decide `version` of `key` in `topic`."""
+def claim(state: VersionState, rule: ConflictRule, state_key: bytes, version: Version) -> Claim:
+    """What the apply script needs to decide `version` of the key whose state is at `state_key`."""
     ttl = state.settings.tombstone_ttl_ms if version.deleted and may_expire(rule) else 0
-    return Claim(state.state_key(topic, key), rank_bytes(rule, version), version.hlc, version.vector, ttl,
-                 rule.policy is Policy.VECTOR)
+    return Claim(state_key, rank_bytes(rule, version), version.hlc, version.vector, ttl, rule.policy is Policy.VECTOR)
 
 
 class Resolver:
@@ -259,7 +263,7 @@ class Resolver:
             raise Unstamped(f"a record from {record.origin} in {record.topic} has no hybrid timestamp; "
                             f"topics under policy {rule.policy} need every record stamped at its first hop")
         self.guard.check(rule, hlc)
-        return claim(self.state, rule, record.topic, record.key, version_of(rule, record, hlc))
+        return claim(self.state, rule, self.state.state_key(record.topic, record.key), version_of(rule, record, hlc))
 
     def _outcome(self, code: str, rule: ConflictRule, held: tuple[bytes, Vector] | None) -> Outcome:
         simple = _SIMPLE.get(code)
@@ -293,8 +297,7 @@ class Stamper:
         """Each record stamped, unchanged (nothing to stamp), or a DEAD outcome; two Redis calls at most."""
         results: list[Incoming | Outcome] = list(batch)
         requests: list[StampRequest] = []
-        rules: list[ConflictRule] = []
-        where: list[int] = []
+        pending: list[tuple[int, ConflictRule, int | None]] = []  # (index, rule, ordering field)
         rule_for = _rule_cache(self.rules)
         self.guard.start_batch()
         for index, record in enumerate(batch):
@@ -302,20 +305,22 @@ class Stamper:
             if not self._needs_stamp(rule, record):
                 continue
             try:
-                requests.append(self._request(rule, record))
+                floor = pack(record.timestamp_ms, 0)
+                self.guard.check(rule, floor)
+                field = version_of(rule, record, floor).field  # unorderable writes are refused before stamping
             except _DEAD_ERRORS as exc:
                 results[index] = _dead_from(exc)
-            else:
-                rules.append(rule)
-                where.append(index)
+                continue
+            requests.append(StampRequest(self.state.state_key(record.topic, record.key), floor,
+                                         (record.topic, record.partition, record.offset)))
+            pending.append((index, rule, field))
         fresh: list[Claim] = []
-        for position, stamp in enumerate(self.state.stamp(requests, self.region)):
-            index, rule = where[position], rules[position]
+        for request, (index, rule, field), stamp in zip(requests, pending, self.state.stamp(requests, self.region)):
             record = batch[index]
-            stamped = replace(record, hlc=stamp.hlc, vector=stamp.vector)
-            results[index] = stamped
+            results[index] = record.stamped(stamp.hlc, stamp.vector)
             if stamp.fresh:
-                fresh.append(claim(self.state, rule, record.topic, record.key, version_of(rule, stamped, stamp.hlc)))
+                version = Version(stamp.hlc, self.region, stamp.vector, record.value is None, field)
+                fresh.append(claim(self.state, rule, request.key, version))
         self.state.apply(fresh)
         return results
 
@@ -324,10 +329,3 @@ class Stamper:
 
     def _needs_stamp(self, rule: ConflictRule | None, record: Incoming) -> bool:
         return record.hlc is None and record.origin == self.region and passing(rule, record.key) is None
-
-    def _request(self, rule: ConflictRule, record: Incoming) -> StampRequest:
-        floor = pack(record.timestamp_ms, 0)
-        self.guard.check(rule, floor)
-        version_of(rule, record, floor)  # a write the policy cannot order is refused before it is stamped
-        return StampRequest(self.state.state_key(record.topic, record.key), floor,
-                            (record.topic, record.partition, record.offset))

@@ -219,9 +219,9 @@ out[2] = table.concat(codes)
 return out
 """
 
-# KEYS[1] epoch marker, KEYS[1 + i] state hash of request i, KEYS[1 + n + i] its memo hash (memo only).
-# ARGV[1] expected epoch, ARGV[2] region, ARGV[3] memo ttl ms, ARGV[4] msgpack array {floor hlc8, memo field}
-# with memo field '' for no memo. Returns {1, current epoch} or {0, hlc8, vector, fresh, ...} per request.
+# KEYS[1] epoch marker, KEYS[1 + i] state hash of request i, KEYS[1 + n + j] memo hash j.
+# ARGV[1] expected epoch, ARGV[2] region, ARGV[3] memo ttl ms, ARGV[4] msgpack array {floor hlc8, memo field,
+# memo hash slot j} with field '' for no memo. Returns {1, current epoch} or {0, hlc8, vector, fresh, ...}.
 _STAMP_LUA = _COMMON + """
 local function successor(hlc)
   local bytes = {string.byte(hlc, 1, 8)}
@@ -239,11 +239,12 @@ if lost then return lost end
 local region, memo_ttl = ARGV[2], tonumber(ARGV[3])
 local requests = cmsgpack.unpack(ARGV[4])
 local n = #requests
-local out = {0}
+local out, memos = {0}, {}
 for i, request in ipairs(requests) do
   local key, hlc, field = KEYS[i + 1], request[1], request[2]
+  local memo = KEYS[1 + n + request[3]]
   local known = false
-  if field ~= '' then known = redis.call('HGET', KEYS[1 + n + i], field) end
+  if field ~= '' then known = redis.call('HGET', memo, field) end
   if known then
     out[#out + 1] = string.sub(known, 1, 8)
     out[#out + 1] = string.sub(known, 9)
@@ -259,14 +260,15 @@ for i, request in ipairs(requests) do
     local vector = cmsgpack.pack(context)
     redis.call('HSET', key, 'm', vector, 'h', hlc)
     if field ~= '' then
-      redis.call('HSET', KEYS[1 + n + i], field, hlc .. vector)
-      redis.call('PEXPIRE', KEYS[1 + n + i], memo_ttl)
+      redis.call('HSET', memo, field, hlc .. vector)
+      memos[memo] = true
     end
     out[#out + 1] = hlc
     out[#out + 1] = vector
     out[#out + 1] = 1
   end
 end
+for memo in pairs(memos) do redis.call('PEXPIRE', memo, memo_ttl) end
 return out
 """
 
@@ -357,20 +359,17 @@ class VersionState:
         """Stamp local writes in `region`, in order, in one atomic script call."""
         if not requests:
             return []
-        keys = [self.epoch_key, *(r.key for r in requests)]
-        fields = []
-        memo_keys = []
+        buckets: dict[bytes, int] = {}  # memo hash -> its 1-based slot after the state keys
+        entries = []
         for request in requests:
             if request.memo is None:
-                fields.append("")
-                memo_keys.append(request.key)
+                entries.append([_HLC.pack(request.floor_hlc), "", 0])
             else:
                 bucket, field = self.memo_key(*request.memo)
-                fields.append(field)
-                memo_keys.append(bucket)
-        blob = _pack([[_HLC.pack(r.floor_hlc), f] for r, f in zip(requests, fields)])
-        reply = self._stamp(keys=keys + memo_keys,
-                            args=[self._required_epoch(), region, self.settings.stamp_ttl_ms, blob])
+                entries.append([_HLC.pack(request.floor_hlc), field, buckets.setdefault(bucket, len(buckets) + 1)])
+        keys = [self.epoch_key, *(r.key for r in requests), *buckets]
+        reply = self._stamp(keys=keys, args=[self._required_epoch(), region, self.settings.stamp_ttl_ms,
+                                             _pack(entries)])
         self._check_reply(reply)
         return [Stamp(_HLC.unpack(reply[i])[0], unpack_vector(reply[i + 1]), bool(reply[i + 2]))
                 for i in range(1, len(reply), 3)]

@@ -21,7 +21,9 @@ from amity.resolver import (
     Incoming, Outcome, Reason, Resolver, SkewGuard, Stamper, Verdict, passing, version_of,
 )
 from amity.rules import ConflictRule, RuleSet
-from amity.state import Stamp, StateError, StateSettings, VersionState, held_version, may_expire, pack_vector, unpack_vector
+from amity.state import (
+    Stamp, StateError, StateSettings, VersionState, held_version, may_expire, pack_vector, unpack_vector,
+)
 from amity.stored import stored_version
 from amity.vectors import checked
 

@@ -72,7 +72,8 @@ def test_the_apply_script_decides_as_decide_and_keeps_the_context(policy, client
         held: dict[bytes, Version] = {}
         context: dict[bytes, tuple[Vector, int]] = {}
         for batch in history:
-            applied = state.apply([claim(state, rule, topic, key, version) for key, version in batch])
+            claims = [claim(state, rule, state.state_key(topic, key), version) for key, version in batch]
+            applied = state.apply(claims)
             for position, (key, version) in enumerate(batch):
                 expected = decide(rule, held.get(key), version)
                 assert CODES[applied.codes[position]] is expected, (key, held.get(key), version)
@@ -101,8 +102,8 @@ def test_the_apply_script_decides_as_decide_and_keeps_the_context(policy, client
 def test_a_key_whose_state_was_written_under_another_policy_is_flagged_not_decided(clients, state_settings) -> None:
     state = fresh_state(clients["us"], state_settings)
     version = Version(BASE, "us", (("us", 1),))
-    assert state.apply([claim(state, RULES["lww"], "t", b"k", version)]).codes == "A"
-    assert state.apply([claim(state, RULES["region-priority"], "t", b"k", version)]).codes == "L"
+    assert state.apply([claim(state, RULES["lww"], state.state_key("t", b"k"), version)]).codes == "A"
+    assert state.apply([claim(state, RULES["region-priority"], state.state_key("t", b"k"), version)]).codes == "L"
     assert state.read("t", b"k")[b"r"] == rank_bytes(RULES["lww"], version)
 
 
@@ -110,7 +111,7 @@ def test_stamps_rise_above_the_floor_and_the_context_and_increment_the_region(cl
     state = fresh_state(clients["us"], state_settings)
     key = state.state_key("t", b"k")
     remote = Version(BASE + 100, "eu", (("eu", 4), ("us", 1)))
-    state.apply([claim(state, RULES["lww"], "t", b"k", remote)])
+    state.apply([claim(state, RULES["lww"], state.state_key("t", b"k"), remote)])
     first, second = state.stamp([StampRequest(key, BASE), StampRequest(key, BASE + 500)], "us")
     assert (first.hlc, first.vector, first.fresh) == (BASE + 101, (("eu", 4), ("us", 2)), True)
     assert (second.hlc, second.vector) == (BASE + 500, (("eu", 4), ("us", 3)))
@@ -160,7 +161,7 @@ def test_concurrent_stampers_of_one_region_never_share_a_stamp(regions, state_se
 def test_a_stamp_keeps_the_expiry_of_a_held_tombstone(clients, state_settings) -> None:
     state = fresh_state(clients["us"], state_settings)
     tombstone = Version(BASE, "eu", (("eu", 1),), deleted=True)
-    state.apply([claim(state, RULES["lww"], "t", b"k", tombstone)])
+    state.apply([claim(state, RULES["lww"], state.state_key("t", b"k"), tombstone)])
     state.stamp([StampRequest(state.state_key("t", b"k"), BASE)], "us")
     assert state.client.pttl(state.state_key("t", b"k")) > 0
 
@@ -170,7 +171,7 @@ def test_every_script_fails_closed_once_the_epoch_is_gone(clients, state_setting
     version = Version(BASE, "us", (("us", 1),))
     state.client.delete(state.epoch_key)
     with pytest.raises(StateLost, match="is missing"):
-        state.apply([claim(state, RULES["lww"], "t", b"k", version)])
+        state.apply([claim(state, RULES["lww"], state.state_key("t", b"k"), version)])
     with pytest.raises(StateLost):
         state.stamp([StampRequest(state.state_key("t", b"k"), BASE)], "us")
     assert state.read("t", b"k") == {}, "nothing was written"
