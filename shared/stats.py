@@ -13,13 +13,17 @@ and build the pydantic `StatsReport` only when a heartbeat is due.
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+MAX_COUNT = 2**53 - 1  # exact in every JSON reader, doubles included
+
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 LINK_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,79}$"
 LinkId = Annotated[str, Field(pattern=LINK_ID_PATTERN, description="A link's id, e.g. us-to-eu")]
 TopicName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9._-]{1,249}$", description="A Kafka topic name")]
 Reason = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", description="Why, e.g. loop or too-large")]
-ReasonCounts = Annotated[dict[Reason, NonNegativeInt], Field(max_length=64)]
+ReasonCounts = Annotated[dict[Reason, Count], Field(max_length=64)]
 
 
 class ConflictCounts(BaseModel):
@@ -27,10 +31,10 @@ class ConflictCounts(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    detected: NonNegativeInt = 0
-    resolved: NonNegativeInt = 0
-    stale: NonNegativeInt = Field(default=0, description="Records older than the stored version, not applied")
-    conflicts_topic: NonNegativeInt = Field(default=0, description="Records written to the conflicts topic")
+    detected: Count = 0
+    resolved: Count = 0
+    stale: Count = Field(default=0, description="Records older than the stored version, not applied")
+    conflicts_topic: Count = Field(default=0, description="Records written to the conflicts topic")
 
 
 class TopicStats(BaseModel):
@@ -40,14 +44,14 @@ class TopicStats(BaseModel):
 
     link: LinkId
     topic: TopicName = Field(description="The topic's name in the source region")
-    replicated: NonNegativeInt = Field(default=0, description="Records written to the destination")
-    bytes: NonNegativeInt = Field(default=0, description="Key and value bytes written to the destination")
-    keyless: NonNegativeInt = Field(default=0, description="Records without a key (never conflict-checked)")
+    replicated: Count = Field(default=0, description="Records written to the destination")
+    bytes: Count = Field(default=0, description="Key and value bytes written to the destination")
+    keyless: Count = Field(default=0, description="Records without a key (never conflict-checked)")
     dropped: ReasonCounts = Field(default_factory=dict, description="Loop-prevention drops by reason")
     dead_lettered: ReasonCounts = Field(default_factory=dict, description="Records sent to the DLQ by reason")
     conflicts: ConflictCounts = Field(default_factory=ConflictCounts)
-    lag_records: NonNegativeInt = Field(default=0, description="Gauge: records behind the source's end")
-    lag_seconds: NonNegativeFloat = Field(default=0.0, description="Gauge: age of the last record replicated")
+    lag_records: Count = Field(default=0, description="Gauge: records behind the source's end")
+    lag_seconds: Seconds = Field(default=0.0, description="Gauge: age of the last record replicated")
 
 
 class StatsReport(BaseModel):

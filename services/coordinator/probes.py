@@ -42,7 +42,7 @@ async def kafka_status(region: Region, timeout_s: float) -> DependencyStatus:
     started = time.monotonic()
     try:
         brokers = await asyncio.to_thread(_broker_count, region, timeout_s)
-    except KafkaException as exc:
+    except (KafkaException, ValueError) as exc:
         return DependencyStatus(ok=False, error=f"Kafka at {region.bootstrap} did not answer within {timeout_s:g}s "
                                                f"({_kafka_reason(exc)})")
     if brokers == 0:
@@ -52,23 +52,28 @@ async def kafka_status(region: Region, timeout_s: float) -> DependencyStatus:
 
 async def redis_status(url: str, timeout_s: float) -> DependencyStatus:
     started = time.monotonic()
-    client = aioredis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
     try:
-        await asyncio.wait_for(client.ping(), timeout_s + 1)
+        await asyncio.wait_for(_ping(url, timeout_s), timeout_s + 1)
     except (aioredis.RedisError, OSError, TimeoutError, ValueError) as exc:
         reason = str(exc) or type(exc).__name__
         return DependencyStatus(ok=False, error=f"Redis at {mask_url_password(url)} did not answer within "
                                                f"{timeout_s:g}s ({reason})")
+    return DependencyStatus(ok=True, latency_ms=_ms_since(started))
+
+
+async def _ping(url: str, timeout_s: float) -> None:
+    client = aioredis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    try:
+        await client.ping()
     finally:
         await client.aclose()
-    return DependencyStatus(ok=True, latency_ms=_ms_since(started))
 
 
 async def list_topics(region: Region, timeout_s: float) -> list[str]:
     """Every topic of the region's Kafka."""
     try:
         return await asyncio.to_thread(_topic_names, region, timeout_s)
-    except KafkaException as exc:
+    except (KafkaException, ValueError) as exc:
         raise Unreachable(f"cannot list the topics of region {region.name!r}: Kafka at {region.bootstrap} did not "
                           f"answer within {timeout_s:g}s ({_kafka_reason(exc)})") from None
 
@@ -78,7 +83,10 @@ def require_allowed_hosts(region: Region, allowed: list[str]) -> None:
     if not allowed:
         return
     hosts = [server.strip().rpartition(":")[0].strip("[]") for server in region.bootstrap.split(",")]
-    redis_host = urlsplit(region.redis).hostname
+    try:
+        redis_host = urlsplit(region.redis).hostname
+    except ValueError as exc:
+        raise Invalid(f"region {region.name!r}: redis URL cannot be read ({exc})") from None
     refused = sorted({h for h in [*hosts, redis_host] if h and h not in allowed})
     if refused:
         raise Invalid(f"region {region.name!r} names hosts {refused} that are not in the coordinator's "
@@ -99,7 +107,7 @@ def _topic_names(region: Region, timeout_s: float) -> list[str]:
     return sorted(_admin(region, timeout_s).list_topics(timeout=timeout_s).topics)
 
 
-def _kafka_reason(exc: KafkaException) -> str:
+def _kafka_reason(exc: Exception) -> str:
     error = exc.args[0] if exc.args else None
     return error.str() if hasattr(error, "str") else str(exc)
 

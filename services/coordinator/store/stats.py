@@ -15,10 +15,32 @@ RUN_FIELD = "run"  # cannot clash with `link|topic` fields
 
 
 class StatsStore:
+    # KEYS - hashes to add to (totals, bucket); ARGV - field, increment, field, increment, ...
+    # Adds each increment to the field in every hash, stopping at the largest 64-bit integer instead of
+    # failing: one absurd report must not make every later HINCRBY on that field an error.
+    # Returns the number of fields that stopped at the limit.
+    ADD_SATURATING = """
+    local limit = 9.0e18
+    local capped = 0
+    for k = 1, #KEYS do
+        for i = 1, #ARGV, 2 do
+            local current = tonumber(redis.call('HGET', KEYS[k], ARGV[i]) or '0')
+            if current + tonumber(ARGV[i + 1]) >= limit then
+                redis.call('HSET', KEYS[k], ARGV[i], '9000000000000000000')
+                capped = capped + 1
+            else
+                redis.call('HINCRBY', KEYS[k], ARGV[i], ARGV[i + 1])
+            end
+        end
+    end
+    return capped
+    """
+
     def __init__(self, redis: Redis, keys: Keys, forget_s: float) -> None:
         self._redis = redis
         self._keys = keys
         self._forget_s = forget_s
+        self._add = redis.register_script(self.ADD_SATURATING)
 
     async def record(self, worker_id: str, report: StatsReport, now: float) -> None:
         """Add what the report counted since this worker's previous report."""
@@ -30,11 +52,11 @@ class StatsStore:
             last = {_key(name): aggregation.flatten(TopicStats.model_validate_json(raw)) for name, raw in stored.items()}
             increases = aggregation.report_increases(last, last_run, report)
             bucket = self._keys.stats_bucket(int(now // aggregation.BUCKET_S))
+            increments = [part for key, added in increases.items() for metric, count in added.items()
+                          for part in (aggregation.field(key, metric), count)]
             pipe.multi()
-            for key, added in increases.items():
-                for metric, count in added.items():
-                    pipe.hincrby(self._keys.stats_totals, aggregation.field(key, metric), count)
-                    pipe.hincrby(bucket, aggregation.field(key, metric), count)
+            if increments:
+                await self._add(keys=[self._keys.stats_totals, bucket], args=increments, client=pipe)
             pipe.expire(bucket, aggregation.WINDOW_S + 2 * aggregation.BUCKET_S)
             if last_run != report.run_id:
                 pipe.delete(last_key)

@@ -3,8 +3,10 @@
 import time
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
+from amity.coordinator.settings import CoordinatorSettings
 from amity.regions import Region
 from amity.stats import StatsReport, TopicStats
 from tests.integration.coordinator.conftest import Anonymous, register
@@ -138,3 +140,14 @@ def test_topology_shows_regions_links_and_their_state(meshed: TestClient) -> Non
     states = {link["id"]: (link["state"], link["worker"]) for link in view["links"]}
     assert states == {"us-to-eu": ("running", worker), "eu-to-us": ("paused", None)}
     assert view["unreachable"] == [{"source": "eu", "destination": "us"}]
+
+
+def test_totals_stop_at_the_limit_instead_of_failing(meshed: TestClient, settings: CoordinatorSettings) -> None:
+    worker = join(meshed, "w1")
+    client = redis.Redis.from_url(settings.redis_url)
+    client.hset(f"{settings.namespace}stats:totals", "us-to-eu|orders|replicated", 8_999_999_999_999_999_000)
+    client.close()
+    beat(meshed, worker, report("run-1", 10_000))
+    [topic] = meshed.get("/v1/stats").json()["topics"]
+    assert topic["total"]["replicated"] == 9_000_000_000_000_000_000
+    assert topic["last_minute"]["replicated"] == 10_000
