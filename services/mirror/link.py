@@ -368,6 +368,9 @@ class LinkRunner:
             "fetch.wait.max.ms": 50,
             "queued.max.messages.kbytes": 65536,
             "partition.assignment.strategy": "range",
+            # A worker killed without leaving holds its partitions until the session times out (45 s by default).
+            "session.timeout.ms": 10_000,
+            "heartbeat.interval.ms": 2_000,
         }
 
     def _producer_config(self) -> dict:

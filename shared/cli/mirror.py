@@ -34,6 +34,7 @@ def run(config: Annotated[Path | None, typer.Option(help="YAML with regions, lin
     from amity.mirror.worker import Worker
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     with user_errors():
         overrides: dict[str, object] = {"metrics_port": metrics_port} if metrics_port else {}
         if stats_file is not None:
