@@ -1,10 +1,11 @@
 """Checks a link must pass against the regions and links the coordinator already holds.
 
-Two links from the same source to the same destination must never write the
-same destination topic: the destination would get every record twice. Where
-it can, the check names a topic both would write; otherwise it proves the
-links disjoint from their patterns' literal prefixes and refuses when it
-cannot, asking for patterns it can tell apart.
+Two links from the same source to the same destination must never replicate
+the same source topic, nor write the same destination topic: the destination
+would get records twice, and routing (amity.topology) needs at most one edge
+per region pair and topic. Where it can, the check names such a topic;
+otherwise it proves the links disjoint from their patterns' literal prefixes,
+and refuses when it cannot, asking for patterns it can tell apart.
 """
 
 from collections.abc import Collection, Iterable, Mapping
@@ -21,7 +22,11 @@ def collision(a: Link, b: Link, source_topics: Iterable[str] = ()) -> str | None
     """Why `a` and `b` may write the same destination topic, or None when they cannot."""
     if (a.source, a.destination) != (b.source, b.destination):
         return None
-    shared = _destinations(a, _witnesses(a, b, source_topics)) & _destinations(b, _witnesses(a, b, source_topics))
+    witnesses = _witnesses(a, b, source_topics)
+    both = sorted(topic for topic in witnesses if a.selects(topic) and b.selects(topic))
+    if both:
+        return f"both would replicate topic {both[0]!r} from region {a.source!r}"
+    shared = _destinations(a, witnesses) & _destinations(b, witnesses)
     if shared:
         return f"both would write topic {min(shared)!r} in region {a.destination!r}"
     for pa in a.include:
@@ -61,13 +66,14 @@ def _destinations(link: Link, topics: Iterable[str]) -> set[str]:
 
 
 def _patterns_disjoint(a: Link, pa: str, b: Link, pb: str) -> bool:
-    """True when no topic matched by `pa` in `a` lands on the same destination topic as one matched by `pb` in `b`."""
+    """True when no topic matches both `pa` in `a` and `pb` in `b`, and none lands on the same destination topic."""
     prefix_a, prefix_b = literal_prefix(pa), literal_prefix(pb)
     if prefix_a.exact or prefix_b.exact:
         return True  # a single topic: the witnesses above already tried it
-    if _in_destination(a, prefix_a).disjoint(_in_destination(b, prefix_b)):
-        return True
-    return a.naming is b.naming and (_excludes_all(b, pa) or _excludes_all(a, pb))
+    sources_disjoint = prefix_a.disjoint(prefix_b) or _excludes_all(b, pa) or _excludes_all(a, pb)
+    if a.naming is b.naming:
+        return sources_disjoint
+    return sources_disjoint and _in_destination(a, prefix_a).disjoint(_in_destination(b, prefix_b))
 
 
 def _in_destination(link: Link, prefix: Prefix) -> Prefix:

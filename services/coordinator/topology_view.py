@@ -8,6 +8,7 @@ from amity.coordinator.schemas.regions import RegionHealth, Status
 from amity.coordinator.schemas.stats import LinkStatsView
 from amity.coordinator.schemas.topology import LinkEdge, LinkState, RegionNode, RegionPair, TopologyView
 from amity.coordinator.store.assignment import AssignmentState
+from amity.topology import Topology
 
 
 def topology(regions: Iterable[str], health: Mapping[str, RegionHealth], links: Mapping[str, LinkPublic],
@@ -30,25 +31,9 @@ def topology(regions: Iterable[str], health: Mapping[str, RegionHealth], links: 
 
 def unreachable(regions: Iterable[str], edges: Iterable[tuple[str, str]]) -> list[RegionPair]:
     """Ordered pairs (a, b) where nothing written in a reaches b over the given directed edges."""
-    names = sorted(set(regions))
-    successors: dict[str, set[str]] = {name: set() for name in names}
-    for source, destination in edges:
-        successors.setdefault(source, set()).add(destination)
-    pairs = []
-    for source in names:
-        reached = _reachable(source, successors)
-        pairs += [RegionPair(source=source, destination=d) for d in names if d != source and d not in reached]
-    return pairs
-
-
-def _reachable(start: str, successors: Mapping[str, set[str]]) -> set[str]:
-    seen, frontier = {start}, [start]
-    while frontier:
-        for nxt in successors.get(frontier.pop(), ()):
-            if nxt not in seen:
-                seen.add(nxt)
-                frontier.append(nxt)
-    return seen
+    missing = Topology(sorted(set(regions)), sorted(set(edges))).unreachable()
+    return [RegionPair(source=source, destination=destination)
+            for source, destinations in missing.items() for destination in sorted(destinations)]
 
 
 def _state(link: LinkPublic, worker: str | None, statuses: Mapping[str, Status]) -> LinkState:

@@ -43,7 +43,7 @@ def test_a_second_link_writing_the_same_topics_is_refused(three: TestClient) -> 
     again = three.post("/v1/links", json={"id": "orders-only", "source": "us", "destination": "eu",
                                           "include": ["orders"]})
     assert again.status_code == 422
-    assert "both would write topic 'orders' in region 'eu'" in again.json()["detail"]
+    assert "both would replicate topic 'orders' from region 'us'" in again.json()["detail"]
     disjoint = three.patch("/v1/links/us-to-eu", json={"exclude": ["orders"]})
     assert disjoint.status_code == 200
     assert three.post("/v1/links", json={"id": "orders-only", "source": "us", "destination": "eu",

@@ -41,6 +41,7 @@ def test_links_passed_as_disjoint_never_write_the_same_topic(
     if collision(a, b) is not None:
         return
     candidates += [f"us.{topic}" for topic in candidates]
+    assert not [t for t in candidates if a.selects(t) and b.selects(t)]
     written_a = {a.destination_topic(t) for t in candidates if a.selects(t)}
     written_b = {b.destination_topic(t) for t in candidates if b.selects(t)}
     assert not written_a & written_b
@@ -51,12 +52,12 @@ def test_overlapping_patterns_are_refused() -> None:
 
 
 def test_a_literal_topic_selected_by_both_is_named() -> None:
-    assert collision(us_to_eu((".*",)), us_to_eu(("orders",))) == "both would write topic 'orders' in region 'eu'"
+    assert collision(us_to_eu((".*",)), us_to_eu(("orders",))) == "both would replicate topic 'orders' from region 'us'"
 
 
 def test_an_existing_topic_selected_by_both_is_named() -> None:
     message = collision(us_to_eu(("ord.*",)), us_to_eu(("or.*",)), ["orders", "other"])
-    assert message == "both would write topic 'orders' in region 'eu'"
+    assert message == "both would replicate topic 'orders' from region 'us'"
 
 
 def test_different_literal_starts_are_disjoint() -> None:
@@ -67,12 +68,22 @@ def test_excluding_the_other_links_pattern_makes_them_disjoint() -> None:
     assert collision(us_to_eu((".*",), ("payments.*",)), us_to_eu(("payments.*",))) is None
 
 
-def test_prefix_naming_writes_other_names_than_identity() -> None:
-    assert collision(us_to_eu(("orders.*",)), us_to_eu(("orders.*",), naming=Naming.PREFIX)) is None
+def test_the_same_source_topics_collide_whatever_the_naming() -> None:
+    message = collision(us_to_eu(("orders.*",)), us_to_eu(("orders.*",), naming=Naming.PREFIX))
+    assert message.startswith("both may replicate topics matching")
+
+
+def test_a_literal_topic_both_select_is_named_across_namings() -> None:
+    message = collision(us_to_eu(("orders",)), us_to_eu((".*",), naming=Naming.PREFIX))
+    assert message == "both would replicate topic 'orders' from region 'us'"
+
+
+def test_different_namings_of_disjoint_topics_pass() -> None:
+    assert collision(us_to_eu(("orders-.*",)), us_to_eu(("payments-.*",), naming=Naming.PREFIX)) is None
 
 
 def test_identity_copy_of_a_prefixed_name_collides_with_prefix_naming() -> None:
-    message = collision(us_to_eu(("us\\.orders",)), us_to_eu((".*",), naming=Naming.PREFIX))
+    message = collision(us_to_eu(("us\\.orders",)), us_to_eu(("o.*",), naming=Naming.PREFIX))
     assert message == "both would write topic 'us.orders' in region 'eu'"
 
 

@@ -1,0 +1,40 @@
+"""The topology view: link states and which regions cannot hear which."""
+
+from amity.coordinator.schemas.links import LinkPublic
+from amity.coordinator.schemas.regions import RegionHealth, Status
+from amity.coordinator.store.assignment import AssignmentState
+from amity.coordinator.topology_view import topology, unreachable
+
+
+def link(source: str, destination: str, paused: bool = False) -> LinkPublic:
+    return LinkPublic(id=f"{source}-to-{destination}", source=source, destination=destination, paused=paused)
+
+
+def pairs(found: list) -> set[tuple[str, str]]:
+    return {(pair.source, pair.destination) for pair in found}
+
+
+def test_a_chain_reaches_forward_only() -> None:
+    assert pairs(unreachable(["a", "b", "c"], [("a", "b"), ("b", "c")])) == {("b", "a"), ("c", "a"), ("c", "b")}
+
+
+def test_a_mesh_reaches_everyone() -> None:
+    regions = ["a", "b", "c"]
+    assert unreachable(regions, [(x, y) for x in regions for y in regions if x != y]) == []
+
+
+def test_two_links_over_one_pair_count_once() -> None:
+    assert pairs(unreachable(["a", "b"], [("a", "b"), ("a", "b")])) == {("b", "a")}
+
+
+def test_link_states() -> None:
+    links = {l.id: l for l in [link("us", "eu"), link("eu", "us", paused=True), link("us", "ap"), link("ap", "us")]}
+    state = AssignmentState(generation=3, workers={"w1": ["us-to-eu", "us-to-ap"], "dead": ["ap-to-us"]})
+    health = {"us": RegionHealth(status=Status.UP), "eu": RegionHealth(status=Status.UP),
+              "ap": RegionHealth(status=Status.DOWN)}
+    view = topology(["ap", "eu", "us"], health, links, state, ["w1"], [])
+    assert {e.id: (e.state.value, e.worker) for e in view.links} == {
+        "us-to-eu": ("running", "w1"), "eu-to-us": ("paused", None), "us-to-ap": ("degraded", "w1"),
+        "ap-to-us": ("unassigned", None)}
+    assert pairs(view.unreachable) == {("eu", "ap"), ("eu", "us")}
+    assert view.generation == 3
