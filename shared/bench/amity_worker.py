@@ -1,0 +1,119 @@
+"""Amity's mirror as the benchmark runs it: `amity mirror run --config FILE --stats-file F`, a subprocess.
+
+Links use identity naming (the same topic name in every region, Amity's
+active-active mode) and Amity's default worker settings; the config file is
+written in the format of amity.mirror.config.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from amity.bench.results import Tool
+from amity.bench.scenarios import Flow
+from amity.dev import processes
+from amity.regions import Region
+
+STOP_TIMEOUT_S = 60.0
+
+
+def resolver_unavailable(policy: str) -> str | None:
+    """Why the `policy` resolver scenario cannot run yet, None once it can.
+
+    The first half of the hook for conflict resolution: the scenario runs as
+    soon as the mirror's config accepts `rules:` (docs/conflicts.md), with
+    one rule of `policy` for the scenario's topics. The second half is
+    `AmityMirror.counts`: a run whose stats count no conflict decided did not
+    measure a resolver and is reported as skipped.
+    """
+    from amity.mirror.config import MirrorConfig
+
+    if "rules" not in MirrorConfig.model_fields:
+        return f"the mirror config has no `rules:` yet, so the {policy} resolver cannot run"
+    return None
+
+
+class AmityMirror:
+    """One `amity mirror run` process replicating `topics` along `flows`."""
+
+    tool = Tool.AMITY
+
+    def __init__(self, workdir: Path, regions: dict[str, Region], flows: tuple[Flow, ...], topics: list[str],
+                 exactly_once: bool, resolver: str | None = None) -> None:
+        self.workdir = workdir
+        self.regions = regions
+        self.flows = flows
+        self.topics = topics
+        self.exactly_once = exactly_once
+        self.resolver = resolver
+        self.config_path = workdir / "mirror.yaml"
+        self.stats_path = workdir / "stats.json"
+        self.log_path = workdir / "mirror.log"
+        self.pid: int | None = None
+
+    @staticmethod
+    def destination_topic(flow: Flow, topic: str) -> str:
+        return topic
+
+    def document(self) -> dict:
+        links = [{"source": f.source, "destination": f.destination, "include": list(self.topics), "naming": "identity",
+                  "delivery": "exactly-once" if self.exactly_once else "at-least-once"} for f in self.flows]
+        document = {
+            "regions": {name: {"bootstrap": r.bootstrap, "redis": r.redis} for name, r in self.regions.items()},
+            "links": links,
+        }
+        if self.resolver is not None:
+            document["rules"] = [{"topic": topic, "policy": self.resolver} for topic in self.topics]
+        return document
+
+    def start(self) -> int:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(yaml.safe_dump(self.document(), sort_keys=False))
+        argv = [sys.executable, "-m", "amity.cli", "mirror", "run", "--config", str(self.config_path),
+                "--stats-file", str(self.stats_path)]
+        self.pid = processes.spawn(argv, self.log_path)
+        return self.pid
+
+    def alive(self) -> bool:
+        return self.pid is not None and processes.is_ours(self.pid, str(self.config_path))
+
+    def stop(self) -> None:
+        if self.pid is not None:
+            processes.stop(self.pid, str(self.config_path), STOP_TIMEOUT_S)
+
+    def counts(self) -> dict[str, int]:
+        """The worker's own counters, summed over its links and topics, from its stats file.
+
+        `conflicts` counts records its resolver decided on (detected, resolved or stale).
+        """
+        try:
+            report = json.loads(self.stats_path.read_text()).get("report", {})
+        except (OSError, ValueError):
+            return {}
+        counts: dict[str, int] = {"replicated": 0, "conflicts": 0}
+        for entry in report.get("topics", []):
+            counts["replicated"] += entry.get("replicated", 0)
+            conflicts = entry.get("conflicts", {})
+            counts["conflicts"] += sum(conflicts.get(name, 0) for name in ("detected", "resolved", "stale"))
+            for reason, dropped in entry.get("dropped", {}).items():
+                counts[f"dropped.{reason}"] = counts.get(f"dropped.{reason}", 0) + dropped
+        return counts
+
+    def log_tail(self, lines: int = 30) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def config(self) -> dict[str, str]:
+        """Links and worker settings, for the results file."""
+        from amity.mirror.settings import MirrorSettings
+
+        settings = MirrorSettings().model_dump(exclude={"stats_file", "worker_id", "metrics_port"})
+        shown = {f"worker.{k}": str(v) for k, v in settings.items()}
+        shown.update({f"link.{f.name}": f"naming=identity delivery="
+                      f"{'exactly-once' if self.exactly_once else 'at-least-once'}" for f in self.flows})
+        if self.resolver is not None:
+            shown["rules"] = f"policy={self.resolver}"
+        return shown

@@ -1,0 +1,148 @@
+"""The results as a table: rich in the terminal, Markdown in docs/benchmarks.md, from the same rows.
+
+Ratios are Amity over the other tool for every column, so above 1 means
+more throughput, and also more latency, CPU or memory. The ceiling's
+latency is the probe with no mirror (produce and consume in the destination
+cluster), the floor a mirror adds its own latency to.
+"""
+
+from collections.abc import Callable
+
+from rich.table import Table
+
+from amity.bench.results import BenchResults, RunResult, Status, Tool
+from amity.errors import ConfigError
+
+BEGIN = "<!-- amity-bench:results:begin -->"
+END = "<!-- amity-bench:results:end -->"
+COLUMNS = ("scenario", "tool", "records/s", "MB/s", "p50 ms", "p99 ms", "max ms", "CPU s / M records",
+           "peak RSS MiB", "notes")
+NOTE_CHARS = 120
+RATIOS = ((Tool.MM2, "Amity / MM2"), (Tool.CEILING, "Amity / ceiling"))
+
+Metric = Callable[[RunResult], float | None]
+
+METRICS: tuple[tuple[Metric, str], ...] = (
+    (lambda r: r.throughput.records_per_s if r.throughput else None, "{:,.0f}"),
+    (lambda r: r.throughput.mb_per_s if r.throughput else None, "{:.1f}"),
+    (lambda r: r.latency.p50_ms if r.latency else None, "{:.1f}"),
+    (lambda r: r.latency.p99_ms if r.latency else None, "{:.1f}"),
+    (lambda r: r.latency.max_ms if r.latency else None, "{:.1f}"),
+    (lambda r: r.throughput.cpu_s_per_million if r.throughput else None, "{:.1f}"),
+    (lambda r: r.peak_rss_mib, "{:.0f}"),
+)
+
+
+def rows(results: BenchResults) -> list[tuple[str, ...]]:
+    """One row per tool run, then the ratio rows of each scenario."""
+    table: list[tuple[str, ...]] = []
+    for scenario in results.scenarios():
+        runs = [r for r in results.runs if r.scenario == scenario]
+        table.extend(_run_row(run) for run in runs)
+        amity = results.find(scenario, Tool.AMITY)
+        for other, label in RATIOS:
+            row = _ratio_row(scenario, label, amity, results.find(scenario, other))
+            if row is not None:
+                table.append(row)
+    return table
+
+
+def ratio(amity: float | None, other: float | None) -> str:
+    """`amity / other` as 1.23×, or a dash when either is missing or the divisor is zero."""
+    if amity is None or other is None or other == 0:
+        return "—"
+    return f"{amity / other:.2f}×"
+
+
+def _run_row(run: RunResult) -> tuple[str, ...]:
+    cells = [_format(metric(run), fmt) for metric, fmt in METRICS]
+    return (run.scenario, run.tool.value, *cells, _notes(run))
+
+
+def _ratio_row(scenario: str, label: str, amity: RunResult | None, other: RunResult | None) -> tuple[str, ...] | None:
+    if amity is None or other is None or amity.status is not Status.OK or other.status is not Status.OK:
+        return None
+    cells = [ratio(metric(amity), metric(other)) for metric, _fmt in METRICS]
+    return (scenario, label, *cells, "")
+
+
+def _format(value: float | None, fmt: str) -> str:
+    return "—" if value is None else fmt.format(value)
+
+
+def _notes(run: RunResult) -> str:
+    if run.status is not Status.OK:
+        first_line = run.note.strip().splitlines()[0] if run.note.strip() else ""
+        return _short(f"{run.status.value}: {first_line}")
+    notes = []
+    if run.throughput is not None:
+        if run.throughput.detail:
+            notes.append(run.throughput.detail)
+        if run.throughput.startup_s is not None:
+            notes.append(f"startup {run.throughput.startup_s:.1f} s")
+        if run.throughput.records != run.throughput.expected:
+            notes.append(f"{run.throughput.records:,} of {run.throughput.expected:,} records")
+    if run.latency is not None and run.latency.received != run.latency.sent:
+        notes.append(f"probe got {run.latency.received:,} of {run.latency.sent:,}")
+    return _short("; ".join(notes))
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= NOTE_CHARS else text[:NOTE_CHARS - 1] + "…"
+
+
+def rich_table(results: BenchResults) -> Table:
+    grid = Table(title=f"amity bench: {results.options.records:,} records of {results.options.record_size} bytes, "
+                       f"probe {results.options.rate:,}/s per direction", title_justify="left")
+    for column in COLUMNS:
+        grid.add_column(column, justify="left" if column in ("scenario", "tool", "notes") else "right")
+    previous = None
+    for row in rows(results):
+        if previous is not None and row[0] != previous:
+            grid.add_section()
+        previous = row[0]
+        style = "dim" if row[1] in {label for _tool, label in RATIOS} else None
+        grid.add_row(*row, style=style)
+    return grid
+
+
+def markdown(results: BenchResults) -> str:
+    """The docs section: how and where it was measured, then the table."""
+    m, o = results.machine, results.options
+    lines = [
+        f"Measured {results.started_at:%Y-%m-%d %H:%M} UTC with:",
+        "",
+        "```sh",
+        results.command,
+        "```",
+        "",
+        f"- Machine: {m.nproc} × {m.cpu_model}, {m.memory_gib} GiB memory, Linux {m.kernel}, "
+        f"Python {m.python}, {m.java}, Apache Kafka {m.kafka}.",
+        f"- Load: {_load(results)}.",
+    ]
+    if results.conditions:
+        lines.append(f"- Conditions: {results.conditions}")
+    lines += [
+        f"- Data: {o.records:,} records of {o.record_size} bytes over {o.partitions} partitions per source region; "
+        f"probe {o.rate:,} records/s per direction for {o.duration_s:g} s.",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "|".join("---" if c in ("scenario", "tool", "notes") else "---:" for c in COLUMNS) + "|",
+    ]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows(results)]
+    return "\n".join(lines) + "\n"
+
+
+def _load(results: BenchResults) -> str:
+    def show(load: tuple[float, float, float] | None) -> str:
+        return "unknown" if load is None else " / ".join(f"{v:.2f}" for v in load)
+
+    return f"1/5/15-min load average {show(results.load_start)} at the start, {show(results.load_end)} at the end"
+
+
+def replace_section(document: str, section: str) -> str:
+    """`document` with the text between the result markers replaced by `section`."""
+    begin, end = document.find(BEGIN), document.find(END)
+    if begin < 0 or end < begin:
+        raise ConfigError(f"the benchmarks page has no {BEGIN} … {END} section to rewrite; restore the markers")
+    return document[:begin + len(BEGIN)] + "\n" + section + document[end:]

@@ -1,0 +1,140 @@
+"""What a benchmark run measured, as written to and read from its results JSON.
+
+The JSON is the only source of the figures anywhere (terminal table, tracking
+files, docs/benchmarks.md), so nothing shown is ever typed in by hand.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, ValidationError
+
+from amity.errors import ConfigError
+
+
+class Tool(StrEnum):
+    CEILING = "ceiling"
+    MM2 = "mm2"
+    AMITY = "amity"
+
+
+class Status(StrEnum):
+    OK = "ok"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class Machine(BaseModel):
+    """The hardware and software the figures were measured on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nproc: int
+    cpu_model: str
+    memory_gib: float
+    kernel: str
+    python: str
+    java: str
+    kafka: str
+
+
+class Throughput(BaseModel):
+    """A backlog drain: every source record copied once, timed from first to last visible in the destination."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    records: NonNegativeInt = Field(description="Records the tool made visible in the destination")
+    expected: NonNegativeInt = Field(description="Records written to the source")
+    seconds: NonNegativeFloat
+    records_per_s: NonNegativeFloat
+    mb_per_s: NonNegativeFloat = Field(description="Value bytes per second, 10^6 bytes per MB")
+    startup_s: NonNegativeFloat | None = Field(default=None, description="Process start to first record visible")
+    cpu_s: NonNegativeFloat | None = Field(default=None, description="CPU of the tool's process over the drain")
+    cpu_s_per_million: NonNegativeFloat | None = None
+    detail: str = ""
+
+
+class Latency(BaseModel):
+    """The steady-load probe: records sent at a fixed rate, latency from send to visible in the destination."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate: NonNegativeFloat = Field(description="Records per second the probe sent, all directions together")
+    sent: NonNegativeInt
+    received: NonNegativeInt
+    duplicates: NonNegativeInt = 0
+    p50_ms: NonNegativeFloat
+    p99_ms: NonNegativeFloat
+    max_ms: NonNegativeFloat
+    cpu_s_per_million: NonNegativeFloat | None = Field(default=None, description="Tool CPU at this fixed rate")
+
+
+class RunResult(BaseModel):
+    """One tool in one scenario."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: str
+    tool: Tool
+    status: Status
+    note: str = ""
+    throughput: Throughput | None = None
+    latency: Latency | None = None
+    peak_rss_mib: NonNegativeFloat | None = None
+    config: dict[str, str] = Field(default_factory=dict, description="Settings the tool ran with")
+    counts: dict[str, int] = Field(default_factory=dict, description="The tool's own counters at the end, if it has")
+
+
+class Options(BaseModel):
+    """The knobs of the run, as given on the command line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    records: int = Field(gt=0)
+    record_size: int = Field(ge=32, description="Value bytes per record; the probe needs room for its stamp")
+    partitions: int = Field(gt=0)
+    scenarios: list[str]
+    tools: list[Tool]
+    rate: int = Field(gt=0, description="Probe records per second per direction")
+    duration_s: float = Field(gt=0, description="Probe duration")
+
+
+class BenchResults(BaseModel):
+    """Everything one `amity bench` run measured."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    started_at: datetime
+    finished_at: datetime | None = None
+    command: str
+    machine: Machine
+    options: Options
+    conditions: str = Field(default="", description="What else ran on the machine, in the operator's words")
+    load_start: tuple[float, float, float] | None = Field(default=None, description="1/5/15-min load average")
+    load_end: tuple[float, float, float] | None = None
+    runs: list[RunResult] = Field(default_factory=list)
+
+    def find(self, scenario: str, tool: Tool) -> RunResult | None:
+        return next((r for r in self.runs if r.scenario == scenario and r.tool is tool), None)
+
+    def scenarios(self) -> list[str]:
+        return list(dict.fromkeys(r.scenario for r in self.runs))
+
+
+def save(results: BenchResults, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(results.model_dump_json(indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def load(path: Path) -> BenchResults:
+    """Read a results JSON; a missing or foreign file is a ConfigError naming it."""
+    try:
+        return BenchResults.model_validate_json(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read benchmark results {path}: {exc.strerror}") from None
+    except ValidationError as exc:
+        raise ConfigError(f"{path} is not an `amity bench` results file: {exc.errors()[0]['msg']}") from None

@@ -1,0 +1,73 @@
+"""The benchmark's scenarios and the topics each tool reads and writes in them.
+
+Every scenario has two phases, measured on the same running mirror: a
+backlog drain (throughput, CPU per record) and then steady load at a fixed
+rate (latency). The source data is written once per scenario; each tool gets
+its own destination topics and its own probe topics, so no run sees another's
+records. Tools run one after another in the order ceiling, mm2, amity: in
+active-active, Amity's identity naming writes into the other region's source
+topic, so it must come after every tool that reads that topic.
+"""
+
+from dataclasses import dataclass
+
+from amity.bench.results import Tool
+
+SOURCE_REGIONS = ("us", "eu")
+TOOL_ORDER = (Tool.CEILING, Tool.MM2, Tool.AMITY)
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """One direction of replication."""
+
+    source: str
+    destination: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}-to-{self.destination}"
+
+
+ONE_WAY = (Flow("us", "eu"),)
+BOTH_WAYS = (Flow("us", "eu"), Flow("eu", "us"))
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    description: str
+    flows: tuple[Flow, ...]
+    exactly_once: bool = False
+    resolver: str | None = None
+    tools: tuple[Tool, ...] = TOOL_ORDER
+
+    def topic(self, tag: str) -> str:
+        """The source topic of this scenario's data, the same name in every source region."""
+        return f"bench-{self.name}-{tag}"
+
+    def probe_topic(self, tag: str, tool: Tool) -> str:
+        """The topic a tool's latency probe writes into, in every source region."""
+        return f"{self.topic(tag)}-probe-{tool.value}"
+
+    @property
+    def keyed(self) -> bool:
+        """Resolvers decide per key, so their data has keys; plain mirroring does not need them."""
+        return self.resolver is not None
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("one-way", "us to eu, at-least-once", ONE_WAY),
+    Scenario("active-active", "us to eu and eu to us at once, at-least-once "
+             "(Amity: same topic names both ways; MirrorMaker 2: prefixed remote topics)", BOTH_WAYS),
+    Scenario("exactly-once", "us to eu, exactly-once (Amity delivery: exactly-once; "
+             "MirrorMaker 2: exactly.once.source.support=enabled)", ONE_WAY, exactly_once=True),
+    Scenario("lww", "active-active with Amity's lww conflict resolver on every record", BOTH_WAYS,
+             resolver="lww", tools=(Tool.AMITY,)),
+    Scenario("vector", "active-active with Amity's vector conflict resolver on every record", BOTH_WAYS,
+             resolver="vector", tools=(Tool.AMITY,)),
+)}
+
+DEFAULT_SCENARIOS = ("one-way", "active-active", "exactly-once", "lww", "vector")
+KEYS = 10_000
+PROBE_IDS = {flow: i + 1 for i, flow in enumerate(BOTH_WAYS)}

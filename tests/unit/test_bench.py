@@ -1,0 +1,210 @@
+"""The benchmark harness's pure parts: probe stamps, percentiles, perf tool output, tool configs, the report."""
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from amity.bench import ceiling, report, results
+from amity.bench.amity_worker import AmityMirror
+from amity.bench.data import payloads
+from amity.bench.meter import ProcessMeter
+from amity.bench.mm2 import MirrorMaker2
+from amity.bench.probe import HEADER_BYTES, percentile, stamp, unstamp
+from amity.bench.results import (
+    BenchResults, Latency, Machine, Options, RunResult, Status, Throughput, Tool,
+)
+from amity.bench.scenarios import BOTH_WAYS, ONE_WAY, SCENARIOS, Flow
+from amity.errors import ConfigError
+from amity.mirror.config import MirrorConfig
+from amity.regions import Region
+
+UINT64 = (1 << 64) - 1
+PRODUCER_OUTPUT = ("2000 records sent, 1340.482574 records/sec (0.13 MB/sec), 153.51 ms avg latency, 1204.00 ms max "
+                   "latency, 158 ms 50th, 226 ms 95th, 233 ms 99th, 251 ms 99.9th.\n")
+CONSUMER_OUTPUT = ("WARN something\n2026-11-24 20:10:25:334, 2026-11-24 20:10:26:275, 0.1907, 0.2027, 2000, 2125.3985, "
+                   "800, 141, 1.3527, 14184.3972\n")
+
+
+@given(st.integers(0, 255), st.integers(0, UINT64), st.integers(0, UINT64), st.binary(max_size=300))
+def test_a_stamp_reads_back_for_its_probe_only(probe_id: int, seq: int, sent_ns: int, padding: bytes) -> None:
+    value = stamp(probe_id, seq, sent_ns, padding)
+    assert len(value) == HEADER_BYTES + len(padding)
+    assert unstamp(value, probe_id) == (seq, sent_ns)
+    assert unstamp(value, (probe_id + 1) % 256) is None
+
+
+@given(st.binary(max_size=64))
+def test_records_that_are_not_probe_records_are_ignored(value: bytes) -> None:
+    if not value.startswith(b"AMBP"):
+        assert unstamp(value, value[4] if len(value) > 4 else 0) is None
+    assert unstamp(None, 1) is None
+
+
+@given(st.lists(st.integers(0, 10**9), min_size=1), st.floats(0.0, 1.0))
+def test_a_percentile_is_a_sample_and_grows_with_the_fraction(values: list[int], fraction: float) -> None:
+    ordered = sorted(values)
+    found = percentile(ordered, fraction)
+    assert found in ordered
+    assert percentile(ordered, 0.0) <= found <= percentile(ordered, 1.0) == ordered[-1]
+
+
+def test_nearest_rank_percentiles() -> None:
+    ordered = list(range(1, 101))
+    assert (percentile(ordered, 0.5), percentile(ordered, 0.99), percentile(ordered, 1.0)) == (50, 99, 100)
+    assert percentile([], 0.5) == 0.0
+
+
+@given(st.integers(1, 300), st.integers(1, 500), st.integers(0, 10**6))
+def test_payloads_have_exactly_the_size_and_only_letters(count: int, size: int, seed: int) -> None:
+    values = payloads(count, size, seed)
+    assert len(values) == count
+    assert all(len(v) == size and v.isalpha() and v.isupper() for v in values)
+
+
+def test_perf_tool_output_is_read() -> None:
+    assert ceiling.PRODUCER_SUMMARY.findall(PRODUCER_OUTPUT) == [("2000", "1340.482574")]
+    row = ceiling._consumer_row(CONSUMER_OUTPUT)
+    assert (row["data.consumed.in.nMsg"], row["fetch.nMsg.sec"]) == (2000, 14184.3972)
+
+
+def test_perf_tool_output_without_a_result_is_an_error() -> None:
+    with pytest.raises(ceiling.PerfToolError):
+        ceiling._consumer_row("ERROR: no records\n")
+
+
+def _mm2(flows: tuple[Flow, ...], exactly_once: bool = False) -> dict[str, str]:
+    tool = MirrorMaker2(Path("/tmp"), Path("/tmp"), {"us": "127.0.0.1:1", "eu": "127.0.0.1:2"}, flows,
+                        ["t", "t-probe-mm2"], exactly_once, "tag")
+    return tool.properties()
+
+
+def test_mm2_one_way_enables_one_flow_and_turns_off_what_others_do_not_do() -> None:
+    props = _mm2(ONE_WAY)
+    assert (props["us->eu.enabled"], props["eu->us.enabled"]) == ("true", "false")
+    assert props["topics"] == "t, t-probe-mm2"
+    assert int(props["tasks.max"]) >= 2
+    for key in ("emit.heartbeats.enabled", "emit.checkpoints.enabled", "sync.group.offsets.enabled",
+                "sync.topic.configs.enabled", "sync.topic.acls.enabled"):
+        assert props[key] == "false"
+    assert props["us.consumer.max.poll.records"] == "5000"
+    assert props["eu.producer.linger.ms"] == "20"
+    assert "eu.exactly.once.source.support" not in props
+    assert MirrorMaker2.destination_topic(ONE_WAY[0], "t") == "us.t"
+
+
+def test_mm2_both_ways_and_exactly_once() -> None:
+    props = _mm2(BOTH_WAYS, exactly_once=True)
+    assert (props["us->eu.enabled"], props["eu->us.enabled"]) == ("true", "true")
+    assert props["eu.exactly.once.source.support"] == props["us.exactly.once.source.support"] == "enabled"
+    assert props["dedicated.mode.enable.internal.rest"] == "true"
+    assert props["listeners"].startswith("http://127.0.0.1:")
+    assert props["eu.group.id"] == "mm2-tag" and props["eu.config.storage.topic"] == "mm2-configs.tag.internal"
+
+
+@pytest.mark.parametrize("name", ["one-way", "active-active", "exactly-once"])
+def test_amity_config_is_one_the_mirror_accepts(name: str) -> None:
+    scenario = SCENARIOS[name]
+    regions = {n: Region(name=n, bootstrap=f"127.0.0.1:{port}") for n, port in (("us", 1), ("eu", 2))}
+    document = AmityMirror(Path("/tmp"), regions, scenario.flows, ["t", "t-probe-amity"],
+                           scenario.exactly_once).document()
+    config = MirrorConfig.model_validate(document)
+    assert [link.name for link in config.running_links()] == [f.name for f in scenario.flows]
+    assert all(link.selects("t") and not link.selects("t2") for link in config.links)
+    assert all(link.destination_topic("t") == "t" for link in config.links)
+    assert all((link.delivery.value == "exactly-once") == scenario.exactly_once for link in config.links)
+
+
+def test_amity_counts_come_from_its_stats_file(tmp_path: Path) -> None:
+    tool = AmityMirror(tmp_path, {}, ONE_WAY, ["t"], False)
+    assert tool.counts() == {}
+    tool.stats_path.write_text('{"report": {"topics": [{"replicated": 5, "dropped": {"loop": 2}, '
+                               '"conflicts": {"detected": 1, "resolved": 1, "stale": 0}}, {"replicated": 3}]}}')
+    assert tool.counts() == {"replicated": 8, "conflicts": 2, "dropped.loop": 2}
+
+
+def test_the_meter_sees_this_process_use_cpu_and_memory() -> None:
+    meter = ProcessMeter(os.getpid())
+    before = meter.read().cpu_s
+    sum(i * i for i in range(2_000_000))
+    assert meter.read().cpu_s > before
+    assert meter.peak_rss_mib > 1
+
+
+def _results() -> BenchResults:
+    def run(scenario: str, tool: Tool, per_s: float, p50: float, status: Status = Status.OK) -> RunResult:
+        if status is not Status.OK:
+            return RunResult(scenario=scenario, tool=tool, status=status, note="why\nmore")
+        return RunResult(
+            scenario=scenario, tool=tool, status=status,
+            throughput=Throughput(records=100, expected=100, seconds=100 / per_s, records_per_s=per_s,
+                                  mb_per_s=per_s * 200 / 1e6, cpu_s_per_million=None if tool is Tool.CEILING else 10.0,
+                                  detail="consume 9/s" if tool is Tool.CEILING else ""),
+            latency=Latency(rate=10, sent=50, received=50, p50_ms=p50, p99_ms=2 * p50, max_ms=3 * p50),
+            peak_rss_mib=None if tool is Tool.CEILING else 100.0)
+
+    return BenchResults(
+        started_at=datetime(2026, 1, 2, 3, 4, tzinfo=UTC), command="amity bench --records 100",
+        machine=Machine(nproc=2, cpu_model="CPU", memory_gib=24.0, kernel="6", python="3.11", java="java 17",
+                        kafka="4.3.1"),
+        options=Options(records=100, record_size=200, partitions=6, scenarios=["one-way", "lww"],
+                        tools=list(Tool), rate=10, duration_s=5),
+        load_start=(1.0, 2.0, 3.0),
+        runs=[run("one-way", Tool.CEILING, 400.0, 2.0), run("one-way", Tool.MM2, 100.0, 8.0),
+              run("one-way", Tool.AMITY, 200.0, 4.0), run("lww", Tool.AMITY, 0, 0, Status.SKIPPED)],
+    )
+
+
+def test_report_rows_carry_the_ratios_of_ok_runs_only() -> None:
+    rows = report.rows(_results())
+    by_tool = {(row[0], row[1]): row for row in rows}
+    assert by_tool[("one-way", "Amity / MM2")][2:5] == ("2.00×", "2.00×", "0.50×")
+    assert by_tool[("one-way", "Amity / ceiling")][2] == "0.50×"
+    assert by_tool[("one-way", "Amity / ceiling")][7] == "—"
+    assert by_tool[("lww", "amity")][-1] == "skipped: why"
+    assert not any(row[0] == "lww" and "/" in row[1] for row in rows)
+
+
+def test_ratio_of_missing_or_zero_is_a_dash() -> None:
+    assert report.ratio(1.0, None) == report.ratio(None, 1.0) == report.ratio(1.0, 0.0) == "—"
+    assert report.ratio(3.0, 2.0) == "1.50×"
+
+
+def test_markdown_has_the_machine_the_command_and_one_table_line_per_row() -> None:
+    results_ = _results()
+    text = report.markdown(results_)
+    assert "amity bench --records 100" in text and "2 × CPU" in text and "1.00 / 2.00 / 3.00" in text
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    assert len(table) == 2 + len(report.rows(results_))
+
+
+@given(st.text(alphabet=st.characters(blacklist_characters="<>"), max_size=50),
+       st.text(alphabet=st.characters(blacklist_characters="<>"), max_size=50), st.text(max_size=50))
+def test_only_the_marked_section_is_replaced(before: str, after: str, section: str) -> None:
+    document = f"{before}{report.BEGIN}\nold\n{report.END}{after}"
+    replaced = report.replace_section(document, section)
+    assert replaced == f"{before}{report.BEGIN}\n{section}{report.END}{after}"
+    assert report.replace_section(replaced, section) == replaced
+
+
+def test_a_page_without_markers_is_refused() -> None:
+    with pytest.raises(ConfigError):
+        report.replace_section("# Benchmarks\n", "table")
+
+
+def test_results_round_trip_and_foreign_files_are_refused(tmp_path: Path) -> None:
+    saved = results.save(_results(), tmp_path / "r.json")
+    assert results.load(saved) == _results()
+    (tmp_path / "other.json").write_text('{"hello": 1}')
+    with pytest.raises(ConfigError):
+        results.load(tmp_path / "other.json")
+    with pytest.raises(ConfigError):
+        results.load(tmp_path / "missing.json")
+
+
+def test_the_published_page_has_its_markers() -> None:
+    page = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
+    assert report.replace_section(page.read_text(), "x")
