@@ -1,0 +1,94 @@
+"""`amity bench`, small: every tool measured end to end on its own regions, and nothing left running.
+
+It asserts that the figures were measured (non-zero, every record counted),
+never how fast anything is: the machine is shared and its load varies.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from amity.bench import report
+from amity.dev.settings import REPO_ROOT
+
+RECORDS = 10_000
+TIMEOUT_S = 180
+
+
+def _bench_env(home: Path, docs: Path) -> dict[str, str]:
+    """Its own home and ports: beside a test session's regions (AMITY_TEST_BASE_PORT), never on them."""
+    base = int(os.environ.get("AMITY_TEST_BASE_PORT", 39090)) + 20_100
+    return {**os.environ, "AMITY_BENCH_HOME": str(home), "AMITY_BENCH_BASE_PORT": str(base),
+            "AMITY_BENCH_DOCS": str(docs), "COLUMNS": "200"}
+
+
+def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run the CLI; on timeout SIGTERM it by pid (it then stops what it started) before failing."""
+    proc = subprocess.Popen([sys.executable, "-m", "amity.cli", *argv], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = proc.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=90)
+        pytest.fail(f"amity bench did not finish in {TIMEOUT_S}s:\n{out[-3000:]}")
+    return subprocess.CompletedProcess(argv, proc.returncode, out, "")
+
+
+def _ours_alive(home: Path) -> list[str]:
+    """Processes whose command line names the benchmark's home: brokers, Redis, mirrors, perf tools."""
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if str(home) in cmdline and state != "Z":
+            alive.append(f"{entry.name}: {cmdline[:200]}")
+    return alive
+
+
+def test_bench_measures_every_tool_and_stops_everything(tmp_path: Path) -> None:
+    home, out, docs = tmp_path / "bench", tmp_path / "results.json", tmp_path / "benchmarks.md"
+    docs.write_text((REPO_ROOT / "docs" / "benchmarks.md").read_text())
+    env = _bench_env(home, docs)
+
+    result = _run(["bench", "--records", str(RECORDS), "--record-size", "200", "--partitions", "6",
+                   "--scenarios", "one-way", "--tools", "ceiling,mm2,amity", "--rate", "500", "--duration", "3",
+                   "--out", str(out)], env)
+
+    assert _ours_alive(home) == []
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "Amity / MM2" in result.stdout and "Amity / ceiling" in result.stdout
+    measured = json.loads(out.read_text())
+    assert measured["command"].startswith("amity bench --records 10000")
+    runs = {run["tool"]: run for run in measured["runs"]}
+    assert set(runs) == {"ceiling", "mm2", "amity"}
+    for tool, run in runs.items():
+        assert run["status"] == "ok", f"{tool}: {run['note']}"
+        throughput, latency = run["throughput"], run["latency"]
+        assert throughput["records"] == throughput["expected"] == RECORDS, tool
+        assert throughput["records_per_s"] > 0 and throughput["mb_per_s"] > 0, tool
+        assert latency["sent"] == latency["received"] == 1500, tool
+        assert 0 < latency["p50_ms"] <= latency["p99_ms"] <= latency["max_ms"], tool
+    for tool in ("mm2", "amity"):
+        run = runs[tool]
+        assert run["peak_rss_mib"] > 0, tool
+        assert run["throughput"]["cpu_s_per_million"] is not None, tool
+        assert run["latency"]["cpu_s_per_million"] > 0, tool
+        assert run["throughput"]["startup_s"] > 0, tool
+    assert "consume" in runs["ceiling"]["throughput"]["detail"]
+
+    published = _run(["bench", "--results", str(out), "--write-docs"], env)
+    assert published.returncode == 0, published.stdout[-2000:]
+    page = docs.read_text()
+    section = page[page.index(report.BEGIN):page.index(report.END)]
+    assert "amity bench --records 10000" in section and "| one-way | Amity / MM2 |" in section
