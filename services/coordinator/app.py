@@ -18,8 +18,8 @@ from amity.coordinator.settings import CoordinatorSettings
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: CoordinatorSettings, monitor: bool = True) -> FastAPI:
-    """A coordinator app; `monitor=False` leaves out the background health checks and worker tending."""
+def create_app(settings: CoordinatorSettings) -> FastAPI:
+    """A coordinator app for these settings; its clients open when the app starts serving."""
     metrics = Metrics()
 
     @asynccontextmanager
@@ -27,8 +27,7 @@ def create_app(settings: CoordinatorSettings, monitor: bool = True) -> FastAPI:
         c = Coordinator.open(settings, metrics)
         app.state.coordinator = c
         background = Monitor(c)
-        if monitor:
-            background.start()
+        background.start()
         if not settings.tokens():
             log.warning("no API token is set (AMITY_API_TOKEN): every mutating endpoint is open to anyone "
                         "who can reach %s:%s", settings.host, settings.port)

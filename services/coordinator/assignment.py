@@ -20,7 +20,8 @@ def spread(links: Iterable[str], workers: Iterable[str], previous: Mapping[str, 
     if not workers:
         return {}
     previous = previous or {}
-    held = {w: sorted((l for l in links if previous.get(l) == w), key=lambda l: _score(l, w), reverse=True)
+    held = {w: sorted((link for link in links if previous.get(link) == w), key=lambda link: _score(link, w),
+                      reverse=True)
             for w in workers}
     quota = _quotas(len(links), held)
     load = {w: held[w][:quota[w]] for w in workers}

@@ -4,7 +4,7 @@ import secrets
 
 from pydantic import SecretStr
 
-from amity.coordinator.errors import Unauthorized
+from amity.coordinator.errors import UnauthorizedError
 
 ANONYMOUS = "anonymous"
 
@@ -14,7 +14,7 @@ def authenticate(token: str | None, tokens: dict[str, SecretStr]) -> str:
     if not tokens:
         return ANONYMOUS
     if not token:
-        raise Unauthorized("this endpoint needs the header `Authorization: Bearer <token>` "
+        raise UnauthorizedError("this endpoint needs the header `Authorization: Bearer <token>` "
                            "with the coordinator's API token (AMITY_API_TOKEN)")
     given = token.encode()
     subject = None
@@ -23,5 +23,5 @@ def authenticate(token: str | None, tokens: dict[str, SecretStr]) -> str:
         if secrets.compare_digest(given, secret.get_secret_value().encode()):
             subject = name
     if subject is None:
-        raise Unauthorized("the bearer token is not one the coordinator accepts; check AMITY_API_TOKEN")
+        raise UnauthorizedError("the bearer token is not one the coordinator accepts; check AMITY_API_TOKEN")
     return subject

@@ -11,31 +11,31 @@ class CoordinatorError(AmityError):
     status = 400
 
 
-class NotFound(CoordinatorError):
+class NotFoundError(CoordinatorError):
     status = 404
 
 
-class AlreadyExists(CoordinatorError):
+class AlreadyExistsError(CoordinatorError):
     status = 409
 
 
-class InUse(CoordinatorError):
+class InUseError(CoordinatorError):
     """Refused because something else depends on it (a region used by links)."""
 
     status = 409
 
 
-class Invalid(CoordinatorError):
+class InvalidRequestError(CoordinatorError):
     """Well-formed, but not acceptable with what the coordinator already holds."""
 
     status = 422
 
 
-class Unreachable(CoordinatorError):
+class UnreachableError(CoordinatorError):
     """A region's Kafka or Redis did not answer the reachability check."""
 
     status = 422
 
 
-class Unauthorized(CoordinatorError):
+class UnauthorizedError(CoordinatorError):
     status = 401

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from amity.coordinator.errors import CoordinatorError, Unauthorized
+from amity.coordinator.errors import CoordinatorError, UnauthorizedError
 from amity.coordinator.schemas.problems import FieldError, Problem
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def problem(status: int, detail: str, errors: Sequence[FieldError] = (), headers
 
 async def _coordinator_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CoordinatorError)
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, UnauthorizedError) else None
     return problem(exc.status, str(exc), headers=headers)
 
 

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from amity.coordinator.errors import Invalid, Unreachable
+from amity.coordinator.errors import InvalidRequestError, UnreachableError
 from amity.coordinator.schemas.regions import DependencyStatus, RegionHealth, Status, mask_url_password
 from amity.regions import Region
 
@@ -29,11 +29,11 @@ async def region_health(region: Region, timeout_s: float) -> RegionHealth:
 
 
 async def require_reachable(region: Region, timeout_s: float) -> RegionHealth:
-    """The region's health; raises Unreachable, saying what to do, unless both Kafka and Redis answer."""
+    """The region's health; raises UnreachableError, saying what to do, unless both Kafka and Redis answer."""
     health = await region_health(region, timeout_s)
     failures = [status.error for status in (health.kafka, health.redis) if status is not None and not status.ok]
     if failures:
-        raise Unreachable(f"region {region.name!r} is not reachable ({'; '.join(failures)}); check the addresses, "
+        raise UnreachableError(f"region {region.name!r} is not reachable ({'; '.join(failures)}); check the addresses, "
                           "that the servers run and the security settings, or pass check=false to register it anyway")
     return health
 
@@ -74,7 +74,7 @@ async def list_topics(region: Region, timeout_s: float) -> list[str]:
     try:
         return await asyncio.to_thread(_topic_names, region, timeout_s)
     except (KafkaException, ValueError) as exc:
-        raise Unreachable(f"cannot list the topics of region {region.name!r}: Kafka at {region.bootstrap} did not "
+        raise UnreachableError(f"cannot list the topics of region {region.name!r}: Kafka at {region.bootstrap} did not "
                           f"answer within {timeout_s:g}s ({_kafka_reason(exc)})") from None
 
 
@@ -86,10 +86,10 @@ def require_allowed_hosts(region: Region, allowed: list[str]) -> None:
     try:
         redis_host = urlsplit(region.redis).hostname
     except ValueError as exc:
-        raise Invalid(f"region {region.name!r}: redis URL cannot be read ({exc})") from None
+        raise InvalidRequestError(f"region {region.name!r}: redis URL cannot be read ({exc})") from None
     refused = sorted({h for h in [*hosts, redis_host] if h and h not in allowed})
     if refused:
-        raise Invalid(f"region {region.name!r} names hosts {refused} that are not in the coordinator's "
+        raise InvalidRequestError(f"region {region.name!r} names hosts {refused} that are not in the coordinator's "
                       f"allowed hosts {allowed} (setting AMITY_ALLOWED_HOSTS)")
 
 

@@ -23,7 +23,7 @@ class ApiError(AmityError):
         self.status = status
 
 
-class Coordinator:
+class CoordinatorClient:
     """Calls to one coordinator, with the API token from AMITY_API_TOKEN when set."""
 
     def __init__(self, url: str, token: str | None = None, timeout_s: float = 60.0) -> None:
@@ -31,7 +31,7 @@ class Coordinator:
         self.url = url.rstrip("/")
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
 
-    def __enter__(self) -> "Coordinator":
+    def __enter__(self) -> "CoordinatorClient":
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -65,9 +65,9 @@ class Coordinator:
         return response.json() if response.content else None
 
 
-def connect(url: str) -> Coordinator:
+def connect(url: str) -> CoordinatorClient:
     """A client for the CLI; the token comes only from the environment, never from the command line."""
-    return Coordinator(url, os.environ.get(TOKEN_ENV) or None)
+    return CoordinatorClient(url, os.environ.get(TOKEN_ENV) or None)
 
 
 def _problem(response: httpx.Response) -> str:

@@ -5,12 +5,21 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from amity.coordinator.deps import Actor, CoordinatorDep, Reader
-from amity.coordinator.errors import Invalid
+from amity.coordinator.errors import InvalidRequestError
 from amity.coordinator.link_checks import first_collision, plan, unknown_regions
 from amity.coordinator.probes import list_topics
 from amity.coordinator.schemas.links import (
-    ActivePassiveCreate, HubCreate, HubDirection, LinkCreate, LinkOptions, LinkPlan, LinkPublic, LinksCreated, LinkUpdate,
-    MeshCreate, TopicMapping,
+    ActivePassiveCreate,
+    HubCreate,
+    HubDirection,
+    LinkCreate,
+    LinkOptions,
+    LinkPlan,
+    LinkPublic,
+    LinksCreated,
+    LinkUpdate,
+    MeshCreate,
+    TopicMapping,
 )
 from amity.coordinator.schemas.problems import PROBLEM_RESPONSES
 from amity.links import Link
@@ -70,7 +79,7 @@ async def create_mesh(mesh: MeshCreate, c: CoordinatorDep, actor: Actor) -> Link
 async def create_hub_and_spoke(hub: HubCreate, c: CoordinatorDep, actor: Actor) -> LinksCreated:
     """Links between the hub and each spoke (both ways, or one way with `direction`), none between spokes."""
     if hub.hub in hub.spokes:
-        raise Invalid(f"region {hub.hub!r} cannot be both the hub and a spoke")
+        raise InvalidRequestError(f"region {hub.hub!r} cannot be both the hub and a spoke")
     pairs = []
     for spoke in hub.spokes:
         if hub.direction in (HubDirection.BOTH, HubDirection.TO_HUB):
@@ -84,7 +93,7 @@ async def create_hub_and_spoke(hub: HubCreate, c: CoordinatorDep, actor: Actor) 
 async def create_active_passive(pair: ActivePassiveCreate, c: CoordinatorDep, actor: Actor) -> LinksCreated:
     """One link from the active region to its standby."""
     if pair.active == pair.passive:
-        raise Invalid(f"region {pair.active!r} cannot be its own standby")
+        raise InvalidRequestError(f"region {pair.active!r} cannot be its own standby")
     return await _create_all(c, pair, [(pair.active, pair.passive)], actor)
 
 
@@ -94,7 +103,7 @@ async def dry_run_new(new: LinkCreate, c: CoordinatorDep) -> LinkPlan:
     link = new.as_link()
     unknown = unknown_regions(link, (await c.regions.all()).keys())
     if unknown:
-        raise Invalid(f"regions {unknown} are not registered; register them first (amity region add)")
+        raise InvalidRequestError(f"regions {unknown} are not registered; register them first (amity region add)")
     others = {i: other.as_link() for i, other in (await c.links.all()).items() if i != new.link_id()}
     return await _plan(c, link, first_collision(link, others))
 

@@ -3,21 +3,14 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
 from amity.coordinator.deps import Actor, CoordinatorDep, Reader
 from amity.coordinator.schemas.problems import PROBLEM_RESPONSES
-from amity.coordinator.schemas.rules import RuleChange, RuleHistory, RuleSetPublic
-from amity.rules import ConflictRule, RuleSet
+from amity.coordinator.schemas.rules import RuleChange, RuleHistory, RuleMatch, RuleSetPublic
+from amity.rules import TOPIC_NAME, ConflictRule, RuleSet
 
 router = APIRouter(prefix="/v1/rules", tags=["rules"], responses=PROBLEM_RESPONSES)
 Topic = Annotated[str, Query(min_length=1, max_length=1000, description="Topic name or the rule's pattern")]
-
-
-class RuleMatch(BaseModel):
-    topic: str
-    rule: ConflictRule | None
-    version: int
 
 
 @router.get("", dependencies=[Reader])
@@ -27,7 +20,8 @@ async def get_rules(c: CoordinatorDep) -> RuleSetPublic:
 
 
 @router.get("/match", dependencies=[Reader])
-async def match_rule(topic: Topic, c: CoordinatorDep) -> RuleMatch:
+async def match_rule(topic: Annotated[str, Query(pattern=f"^{TOPIC_NAME.pattern}$", description="A topic name")],
+                     c: CoordinatorDep) -> RuleMatch:
     """The rule that applies to a topic, if any."""
     current = await c.rules.current()
     return RuleMatch(topic=topic, rule=RuleSet(rules=tuple(current.rules)).rule_for(topic), version=current.version)

@@ -32,3 +32,11 @@ class RuleChange(BaseModel):
 
 class RuleHistory(BaseModel):
     changes: list[RuleChange] = Field(description="Newest first")
+
+
+class RuleMatch(BaseModel):
+    """The rule that applies to one topic, if any."""
+
+    topic: str
+    rule: ConflictRule | None
+    version: int

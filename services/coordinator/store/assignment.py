@@ -15,8 +15,8 @@ from redis.asyncio.client import Pipeline
 from amity.coordinator.assignment import owners, spread
 from amity.coordinator.keys import Keys
 from amity.coordinator.schemas.links import LinkPublic
-from amity.regions import Region
 from amity.coordinator.store.regions import decode as decode_region
+from amity.regions import Region
 
 
 class AssignmentState(BaseModel):

@@ -6,15 +6,15 @@ from datetime import UTC, datetime
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from amity.coordinator.errors import AlreadyExists, Invalid, NotFound
+from amity.coordinator.errors import AlreadyExistsError, InvalidRequestError, NotFoundError
 from amity.coordinator.keys import Keys
 from amity.coordinator.link_checks import first_collision, unknown_regions
 from amity.coordinator.schemas.links import LinkPublic
 from amity.links import Link
 
 
-def not_found(link_id: str) -> NotFound:
-    return NotFound(f"link {link_id!r} does not exist (GET /v1/links, or `amity link list`, shows those that do)")
+def not_found(link_id: str) -> NotFoundError:
+    return NotFoundError(f"link {link_id!r} does not exist (GET /v1/links, or `amity link list`, shows those that do)")
 
 
 class LinkStore:
@@ -76,14 +76,14 @@ class LinkStore:
 
 def _check(link_id: str, link: Link, regions: set[str], others: dict[str, Link], new: bool = True) -> None:
     if new and link_id in others:
-        raise AlreadyExists(f"link {link_id!r} already exists; give the new link another id, or change that one")
+        raise AlreadyExistsError(f"link {link_id!r} already exists; give the new link another id, or change that one")
     unknown = unknown_regions(link, regions)
     if unknown:
-        raise Invalid(f"link {link_id!r} names regions that are not registered: {unknown}; "
+        raise InvalidRequestError(f"link {link_id!r} names regions that are not registered: {unknown}; "
                       "register them first (amity region add)")
     reason = first_collision(link, others)
     if reason:
-        raise Invalid(f"link {link_id!r} would write topics another link already writes: {reason}")
+        raise InvalidRequestError(f"link {link_id!r} would write topics another link already writes: {reason}")
 
 
 def _public(link_id: str, link: Link, actor: str) -> LinkPublic:

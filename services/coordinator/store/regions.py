@@ -3,7 +3,7 @@
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from amity.coordinator.errors import AlreadyExists, InUse, NotFound
+from amity.coordinator.errors import AlreadyExistsError, InUseError, NotFoundError
 from amity.coordinator.keys import Keys
 from amity.coordinator.schemas.links import LinkPublic
 from amity.coordinator.schemas.regions import RegionConnection, RegionHealth
@@ -19,12 +19,13 @@ def decode(raw: str) -> Region:
     return Region.model_validate_json(raw)
 
 
-def not_registered(name: str) -> NotFound:
-    return NotFound(f"region {name!r} is not registered (GET /v1/regions, or `amity region list`, shows those that are)")
+def not_registered(name: str) -> NotFoundError:
+    return NotFoundError(f"region {name!r} is not registered "
+                         "(GET /v1/regions, or `amity region list`, shows those that are)")
 
 
-def already_registered(name: str) -> AlreadyExists:
-    return AlreadyExists(f"region {name!r} is already registered; change it with PATCH /v1/regions/{name}, "
+def already_registered(name: str) -> AlreadyExistsError:
+    return AlreadyExistsError(f"region {name!r} is already registered; change it with PATCH /v1/regions/{name}, "
                          "or remove it first (amity region rm)")
 
 
@@ -81,7 +82,7 @@ class RegionStore:
             using = sorted(link_id for link_id, raw in links.items()
                            if name in _ends(LinkPublic.model_validate_json(raw)))
             if using and not force:
-                raise InUse(f"region {name!r} is used by links {using}: remove those links first, "
+                raise InUseError(f"region {name!r} is used by links {using}: remove those links first, "
                             "or delete with force=true to remove them too")
             pipe.multi()
             pipe.hdel(self._keys.regions, name)

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from amity.coordinator.errors import Invalid, NotFound
+from amity.coordinator.errors import InvalidRequestError, NotFoundError
 from amity.coordinator.keys import Keys
 from amity.coordinator.schemas.rules import Action, RuleChange, RuleSetPublic
 from amity.rules import ConflictRule, RuleSet
@@ -39,7 +39,7 @@ class RuleStore:
         def changed(rules: list[ConflictRule]) -> tuple[list[ConflictRule], ConflictRule | None]:
             before = next((r for r in rules if r.topic == topic), None)
             if before is None:
-                raise NotFound(f"no conflict rule names topic {topic!r} (GET /v1/rules lists them)")
+                raise NotFoundError(f"no conflict rule names topic {topic!r} (GET /v1/rules lists them)")
             return [r for r in rules if r.topic != topic], before
 
         return await self._change(topic, Action.DELETE, changed, actor, ())
@@ -57,7 +57,7 @@ class RuleStore:
             current = RuleSetPublic.model_validate_json(raw) if raw else EMPTY
             unknown = sorted(set(regions) - set(await pipe.hkeys(self._keys.regions)))
             if unknown:
-                raise Invalid(f"the rule for {topic!r} names regions that are not registered: {unknown}")
+                raise InvalidRequestError(f"the rule for {topic!r} names regions that are not registered: {unknown}")
             rules, before = changed(current.rules)
             _require_valid_set(rules)
             after = next((r for r in rules if r.topic == topic), None)
@@ -76,4 +76,4 @@ def _require_valid_set(rules: list[ConflictRule]) -> None:
     try:
         RuleSet(rules=tuple(rules))
     except ValidationError as exc:
-        raise Invalid(f"the rule set would be invalid: {exc.errors()[0]['msg']}") from None
+        raise InvalidRequestError(f"the rule set would be invalid: {exc.errors()[0]['msg']}") from None

@@ -49,7 +49,8 @@ class StatsStore:
         async def write(pipe: Pipeline) -> None:
             stored = await pipe.hgetall(last_key)
             last_run = stored.pop(RUN_FIELD, None)
-            last = {_key(name): aggregation.flatten(TopicStats.model_validate_json(raw)) for name, raw in stored.items()}
+            last = {_key(name): aggregation.flatten(TopicStats.model_validate_json(raw))
+                    for name, raw in stored.items()}
             increases = aggregation.report_increases(last, last_run, report)
             bucket = self._keys.stats_bucket(int(now // aggregation.BUCKET_S))
             increments = [part for key, added in increases.items() for metric, count in added.items()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from amity.coordinator.errors import NotFound
+from amity.coordinator.errors import NotFoundError
 from amity.coordinator.keys import Keys
 
 
@@ -17,9 +17,9 @@ class WorkerRecord(BaseModel):
     registered_at: datetime
 
 
-def not_registered(worker_id: str) -> NotFound:
-    return NotFound(f"worker {worker_id!r} is not registered (it was silent too long and was forgotten, or it left): "
-                    "register again with POST /v1/workers")
+def not_registered(worker_id: str) -> NotFoundError:
+    return NotFoundError(f"worker {worker_id!r} is not registered (it was silent too long and was forgotten, "
+                         "or it left): register again with POST /v1/workers")
 
 
 class WorkerStore:

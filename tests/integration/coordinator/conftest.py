@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -18,16 +19,24 @@ TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
+@contextmanager
+def fresh_namespace(redis_url: str) -> Iterator[str]:
+    """A key namespace nobody else uses; its keys are deleted afterwards (never FLUSHALL: Redis is shared)."""
+    name = f"amity:test:{uuid.uuid4().hex[:12]}:"
+    try:
+        yield name
+    finally:
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(match=f"{name}*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
 @pytest.fixture
 def namespace(regions: dict[str, Region]) -> Iterator[str]:
-    """A namespace no other test uses; its keys are deleted afterwards (never FLUSHALL: Redis is shared)."""
-    name = f"amity:test:{uuid.uuid4().hex[:12]}:"
-    yield name
-    client = redis.Redis.from_url(regions["us"].redis)
-    keys = list(client.scan_iter(match=f"{name}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with fresh_namespace(regions["us"].redis) as name:
+        yield name
 
 
 @pytest.fixture

@@ -8,23 +8,22 @@ name them, so that generated requests reach past "not found".
 """
 
 import json
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-import redis
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
-    content_type_conformance, response_schema_conformance, status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
 )
 
 from amity.regions import Region
-from tests.integration.coordinator.conftest import AUTH, TOKEN
+from tests.integration.coordinator.conftest import AUTH, TOKEN, fresh_namespace
 from tests.integration.coordinator.server import coordinator_process
 
 EXAMPLES = 25
@@ -33,19 +32,12 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 @pytest.fixture(scope="module")
 def fuzzed_url(regions: dict[str, Region], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    namespace = f"amity:fuzz:{uuid.uuid4().hex[:12]}:"
-    env = {"AMITY_REDIS_URL": regions["us"].redis, "AMITY_NAMESPACE": namespace, "AMITY_API_TOKEN": TOKEN,
-           "AMITY_PROBE_TIMEOUT_S": "1", "AMITY_ALLOWED_HOSTS": json.dumps(["127.0.0.1", "localhost"]),
-           "AMITY_HEALTH_INTERVAL_S": "2", "AMITY_MAX_BODY_BYTES": "65536"}
-    try:
+    with fresh_namespace(regions["us"].redis) as namespace:
+        env = {"AMITY_REDIS_URL": regions["us"].redis, "AMITY_NAMESPACE": namespace, "AMITY_API_TOKEN": TOKEN,
+               "AMITY_PROBE_TIMEOUT_S": "1", "AMITY_ALLOWED_HOSTS": json.dumps(["127.0.0.1", "localhost"]),
+               "AMITY_HEALTH_INTERVAL_S": "2", "AMITY_MAX_BODY_BYTES": "65536"}
         with coordinator_process(env, tmp_path_factory.mktemp("fuzz") / "coordinator.log") as url:
             yield url
-    finally:
-        client = redis.Redis.from_url(regions["us"].redis)
-        keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
 
 
 def seed(fuzzed_url: str, regions: dict[str, Region]) -> dict[str, list[str]]:

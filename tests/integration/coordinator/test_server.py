@@ -6,17 +6,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from amity.coordinator.settings import CoordinatorSettings
-from tests.integration.coordinator.conftest import AUTH, TOKEN
+from amity.regions import Region
+from tests.integration.coordinator.conftest import AUTH, TOKEN, fresh_namespace
 from tests.integration.coordinator.server import coordinator_process
 
 
-@pytest.fixture
-def url(settings: CoordinatorSettings, tmp_path: Path) -> Iterator[str]:
-    env = {"AMITY_REDIS_URL": settings.redis_url, "AMITY_NAMESPACE": settings.namespace,
-           "AMITY_API_TOKEN": TOKEN, "AMITY_PROBE_TIMEOUT_S": "3", "AMITY_MAX_BODY_BYTES": "4096"}
-    with coordinator_process(env, tmp_path / "coordinator.log") as running:
-        yield running
+@pytest.fixture(scope="module")
+def url(regions: dict[str, Region], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One process for the module: its tests only read, or send requests it refuses."""
+    with fresh_namespace(regions["us"].redis) as namespace:
+        env = {"AMITY_REDIS_URL": regions["us"].redis, "AMITY_NAMESPACE": namespace,
+               "AMITY_API_TOKEN": TOKEN, "AMITY_PROBE_TIMEOUT_S": "3", "AMITY_MAX_BODY_BYTES": "4096"}
+        with coordinator_process(env, tmp_path_factory.mktemp("server") / "coordinator.log") as running:
+            yield running
 
 
 def test_health_readiness_metrics_and_openapi(url: str) -> None:

@@ -6,7 +6,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from amity.coordinator.aggregation import (
-    BUCKET_S, WINDOW_S, field, flatten, fold, gauges, group, increase, link_views, report_increases, topic_views,
+    BUCKET_S,
+    WINDOW_S,
+    field,
+    flatten,
+    fold,
+    gauges,
+    group,
+    increase,
+    link_views,
+    report_increases,
+    topic_views,
     window,
 )
 from amity.stats import ConflictCounts, StatsReport, TopicStats
@@ -31,7 +41,7 @@ def test_increases_add_up_to_every_runs_final_counters(runs: list[list[dict[str,
     for number, run in enumerate(runs):
         for counters in cumulative(run):
             report = StatsReport(run_id=f"run-{number}", topics=[entry(counters)])
-            for key, added in report_increases(last, last_run, report).items():
+            for added in report_increases(last, last_run, report).values():
                 for metric, count in added.items():
                     totals[metric] += count
             last, last_run = {("us-to-eu", "orders"): flatten(report.topics[0])}, report.run_id
@@ -40,7 +50,8 @@ def test_increases_add_up_to_every_runs_final_counters(runs: list[list[dict[str,
 
 
 def test_a_counter_going_down_counts_as_a_restart() -> None:
-    assert increase({"replicated": 10, "bytes": 100}, {"replicated": 3, "bytes": 300}) == {"replicated": 3, "bytes": 300}
+    restarted = {"replicated": 3, "bytes": 300}
+    assert increase({"replicated": 10, "bytes": 100}, restarted) == restarted
 
 
 def test_increase_is_the_difference_within_a_run() -> None:

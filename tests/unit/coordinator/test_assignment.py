@@ -40,7 +40,7 @@ def test_a_worker_leaving_moves_only_its_own_links(links: set[str], workers: set
     before = owners(spread(links, workers))
     gone = data.draw(st.sampled_from(sorted(workers)))
     after = owners(spread(links, workers - {gone}, before))
-    assert {link for link in links if before[link] != after[link]} == {l for l in links if before[l] == gone}
+    assert {link for link in links if before[link] != after[link]} == {link for link in links if before[link] == gone}
 
 
 @given(link_sets, worker_sets, names)

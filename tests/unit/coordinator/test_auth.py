@@ -4,7 +4,7 @@ import pytest
 from pydantic import SecretStr
 
 from amity.coordinator.auth import ANONYMOUS, authenticate
-from amity.coordinator.errors import Unauthorized
+from amity.coordinator.errors import UnauthorizedError
 from amity.coordinator.settings import CoordinatorSettings
 from amity.errors import ConfigError
 
@@ -22,7 +22,7 @@ def test_the_matching_token_names_its_subject() -> None:
 @pytest.mark.parametrize(("token", "message"), [(None, "Authorization: Bearer"), ("", "Authorization: Bearer"),
                                                 ("alice-token-12345", "not one the coordinator accepts")])
 def test_missing_or_wrong_tokens_are_refused(token: str | None, message: str) -> None:
-    with pytest.raises(Unauthorized, match=message):
+    with pytest.raises(UnauthorizedError, match=message):
         authenticate(token, TOKENS)
 
 

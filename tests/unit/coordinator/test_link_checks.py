@@ -93,7 +93,8 @@ def test_links_between_other_regions_never_collide() -> None:
 
 
 def test_first_collision_names_the_existing_link() -> None:
-    message = first_collision(us_to_eu(("orders",)), {"us-to-eu": us_to_eu((".*",)), "x": Link(source="eu", destination="us")})
+    others = {"us-to-eu": us_to_eu((".*",)), "x": Link(source="eu", destination="us")}
+    message = first_collision(us_to_eu(("orders",)), others)
     assert message.startswith("link 'us-to-eu' covers the same topics from us to eu")
 
 

@@ -28,7 +28,8 @@ def test_two_links_over_one_pair_count_once() -> None:
 
 
 def test_link_states() -> None:
-    links = {l.id: l for l in [link("us", "eu"), link("eu", "us", paused=True), link("us", "ap"), link("ap", "us")]}
+    links = {one.id: one for one in [link("us", "eu"), link("eu", "us", paused=True), link("us", "ap"),
+                                     link("ap", "us")]}
     state = AssignmentState(generation=3, workers={"w1": ["us-to-eu", "us-to-ap"], "dead": ["ap-to-us"]})
     health = {"us": RegionHealth(status=Status.UP), "eu": RegionHealth(status=Status.UP),
               "ap": RegionHealth(status=Status.DOWN)}
