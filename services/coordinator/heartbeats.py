@@ -10,7 +10,7 @@ from amity.coordinator.store.assignment import Snapshot
 
 async def heartbeat(c: Coordinator, worker_id: str, beat: Heartbeat) -> Assignment:
     now = c.clock()
-    await c.workers.touch(worker_id, now)
+    await c.workers.touch(worker_id, now, beat.generation)
     if beat.stats is not None:
         await c.stats.record(worker_id, beat.stats, now)
     snapshot = await c.assignment.refresh(await c.workers.live(now, c.settings.worker_timeout_s))

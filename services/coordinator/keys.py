@@ -47,6 +47,11 @@ class Keys:
         return f"{self.namespace}workers:seen"
 
     @property
+    def workers_running(self) -> str:
+        """HASH worker id -> the assignment generation it said it runs in its last heartbeat."""
+        return f"{self.namespace}workers:running"
+
+    @property
     def assignment(self) -> str:
         """STRING: the current AssignmentState JSON {generation, fingerprint, workers}."""
         return f"{self.namespace}assignment"

@@ -32,6 +32,7 @@ def workers(url: Url = DEFAULT_URL, json_out: JsonOut = False) -> None:
     if json_out:
         emit_json(found)
         return
-    table("Workers", ["id", "name", "version", "live", "last seen", "links"],
+    table("Workers", ["id", "name", "version", "live", "last seen", "generation", "links"],
           [(w["id"], w["name"], w["version"] or "-", "yes" if w["live"] else "NO", w["last_seen"] or "-",
-            ", ".join(w["links"]) or "-") for w in found])
+            "-" if w["running_generation"] is None else w["running_generation"], ", ".join(w["links"]) or "-")
+           for w in found])

@@ -41,7 +41,8 @@ async def leave(worker_id: WorkerId, c: CoordinatorDep, _: Actor) -> None:
 async def list_workers(c: CoordinatorDep) -> list[WorkerPublic]:
     live = set(await c.live_workers())
     held = (await c.assignment.current()).workers
-    return [WorkerPublic(id=worker_id, name=record.name, version=record.version, registered_at=record.registered_at,
-                         last_seen=datetime.fromtimestamp(seen, UTC) if seen is not None else None,
+    return [WorkerPublic(id=worker_id, name=s.record.name, version=s.record.version,
+                         registered_at=s.record.registered_at, running_generation=s.running,
+                         last_seen=datetime.fromtimestamp(s.last_seen, UTC) if s.last_seen is not None else None,
                          live=worker_id in live, links=held.get(worker_id, []) if worker_id in live else [])
-            for worker_id, (record, seen) in (await c.workers.all()).items()]
+            for worker_id, s in (await c.workers.all()).items()]

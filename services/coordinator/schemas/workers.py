@@ -58,5 +58,6 @@ class WorkerPublic(BaseModel):
     version: str | None = None
     registered_at: datetime
     last_seen: datetime | None = None
+    running_generation: int | None = Field(default=None, description="The generation its last heartbeat said it runs")
     live: bool
     links: list[LinkId] = Field(description="Links assigned now (none while not live)")

@@ -28,8 +28,10 @@ def join(api: TestClient, name: str) -> str:
     return response.json()["worker_id"]
 
 
-def beat(api: TestClient, worker_id: str, report: StatsReport | None = None) -> dict:
+def beat(api: TestClient, worker_id: str, report: StatsReport | None = None, running: int | None = None) -> dict:
     body = {"stats": report.model_dump(mode="json")} if report else {}
+    if running is not None:
+        body["generation"] = running
     response = api.post(f"/v1/workers/{worker_id}/heartbeat", json=body)
     assert response.status_code == 200, response.text
     return response.json()
@@ -151,3 +153,13 @@ def test_totals_stop_at_the_limit_instead_of_failing(meshed: TestClient, setting
     [topic] = meshed.get("/v1/stats").json()["topics"]
     assert topic["total"]["replicated"] == 9_000_000_000_000_000_000
     assert topic["last_minute"]["replicated"] == 10_000
+
+
+def test_workers_list_shows_the_generation_each_runs(meshed: TestClient) -> None:
+    worker = join(meshed, "w1")
+    generation = beat(meshed, worker)["generation"]
+    assert meshed.get("/v1/workers").json()[0]["running_generation"] is None
+    beat(meshed, worker, running=generation)
+    [listed] = meshed.get("/v1/workers").json()
+    assert (listed["running_generation"], listed["live"]) == (generation, True)
+    assert listed["links"] == ["eu-to-us", "us-to-eu"]
