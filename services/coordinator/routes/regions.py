@@ -32,9 +32,7 @@ async def register_region(region: RegionCreate, c: CoordinatorDep, _: Actor, che
     """Register a region; unless check=false its Kafka and Redis must answer first."""
     await c.regions.require_new(region.name)  # before spending seconds on a check
     health = await _checked(c, region, check)
-    await c.regions.create(region)
-    if health is not None:
-        await c.regions.set_health(region.name, health)
+    await c.regions.create(region, health)
     return RegionPublic.of(region, health)
 
 
@@ -43,9 +41,7 @@ async def update_region(name: Name, update: RegionUpdate, c: CoordinatorDep, _: 
                         check: Check = True) -> RegionPublic:
     region = update.apply(await c.regions.get(name))
     health = await _checked(c, region, check)
-    await c.regions.replace(region)
-    if health is not None:
-        await c.regions.set_health(name, health)
+    await c.regions.replace(region, health)
     return RegionPublic.of(region, health)
 
 

@@ -60,16 +60,23 @@ class RegionStore:
         if await self._redis.hexists(self._keys.regions, name):
             raise already_registered(name)
 
-    async def create(self, region: Region) -> None:
-        if not await self._redis.hsetnx(self._keys.regions, region.name, encode(region)):
-            raise already_registered(region.name)
+    async def create(self, region: Region, health: RegionHealth | None) -> None:
+        await self._write(region, health, exists=False)
 
-    async def replace(self, region: Region) -> None:
+    async def replace(self, region: Region, health: RegionHealth | None) -> None:
+        """New settings; the health check that went with them, or none (unknown until the monitor checks)."""
+        await self._write(region, health, exists=True)
+
+    async def _write(self, region: Region, health: RegionHealth | None, exists: bool) -> None:
         async def write(pipe: Pipeline) -> None:
-            if not await pipe.hexists(self._keys.regions, region.name):
-                raise not_registered(region.name)
+            if bool(await pipe.hexists(self._keys.regions, region.name)) != exists:
+                raise not_registered(region.name) if exists else already_registered(region.name)
             pipe.multi()
             pipe.hset(self._keys.regions, region.name, encode(region))
+            if health is None:
+                pipe.hdel(self._keys.health, region.name)
+            else:
+                pipe.hset(self._keys.health, region.name, health.model_dump_json())
 
         await self._redis.transaction(write, self._keys.regions)
 

@@ -91,3 +91,10 @@ def test_health_monitor_keeps_region_status_current(api: TestClient) -> None:
     while api.get("/v1/regions/gone").json()["health"]["status"] == "unknown" and time.monotonic() < deadline:
         time.sleep(0.2)
     assert api.get("/v1/regions/gone").json()["health"]["status"] == "down"
+
+
+def test_an_unchecked_update_forgets_the_old_health(api: TestClient, regions: dict[str, Region]) -> None:
+    register(api, regions["us"])
+    moved = api.patch("/v1/regions/us", params={"check": "false"}, json={"bootstrap": "127.0.0.1:1"})
+    assert moved.json()["health"]["status"] == "unknown"
+    assert api.get("/v1/regions/us").json()["health"]["status"] in ("unknown", "down")
