@@ -126,6 +126,13 @@ def encode_crossed(provenance: Provenance, region: str) -> bytes:
     )
 
 
+def encode_fields(origin: str, topic: str, partition: int, offset: int, timestamp_ms: int, path: tuple[str, ...],
+                  hlc: int | None, vector: vectors.Vector | None) -> bytes:
+    """A header from trusted parts (the mirror's own stamps and the broker's coordinates), without checks."""
+    return msgpack.packb([FORMAT_VERSION, origin, topic, partition, offset, timestamp_ms, path, hlc,
+                          None if vector is None else dict(vector)])
+
+
 def encode_first_hop(origin: str, topic: str, partition: int, offset: int, timestamp_ms: int, region: str) -> bytes:
     """The header of a locally produced record as it is first mirrored from `origin` into `region`.
 
@@ -184,18 +191,20 @@ def with_provenance(headers: list[tuple[str, bytes | None]] | None, value: bytes
 def check_consistent(provenance: Provenance, read_from_region: str) -> None:
     """Refuse a header that Amity cannot have written into the region the record was read from.
 
-    Amity writes the header only when it mirrors a record, and the path then
-    ends with the region it wrote into, after at least the origin. A locally
-    produced record has no header at all. Anything else was copied or replayed
-    from another cluster, or written by hand: it is not evidence of where the
-    record has been, and trusting it would drop or misroute the record.
+    Amity writes the header when it mirrors a record, and the path then ends
+    with the region it wrote into, after at least the origin. The stamping
+    producer (`amity.Producer`) writes a path of its own region alone, always
+    with a hybrid timestamp. A plain client's record has no header at all.
+    Anything else was copied or replayed from another cluster, or written by
+    hand: it is not evidence of where the record has been, and trusting it
+    would drop or misroute the record.
     """
     path = provenance.path
-    if len(path) < 2:
+    if len(path) < 2 and (provenance.hlc is None or path[0] != read_from_region):
         raise MalformedProvenance(
             Reason.FORGED,
-            f"record read from {read_from_region!r} has a provenance path {_arrows(path)} of one region; "
-            "Amity only writes the header when mirroring, so it was written by something else",
+            f"record read from {read_from_region!r} has a provenance path {_arrows(path)} of one region "
+            "without a stamp of that region; Amity writes such a header only when mirroring or stamping",
         )
     if path[-1] != read_from_region:
         raise MalformedProvenance(

@@ -19,16 +19,20 @@ from collections import defaultdict
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from redis import RedisError
 
 from amity.links import Delivery, Link
 from amity.mirror.acks import AckTracker, Batch
 from amity.mirror.offsets import CONFIG as OFFSETS_CONFIG
 from amity.mirror.offsets import OffsetStore, offsets_topic
+from amity.mirror.resolution import RegionStateLost, Resolution, conflict_headers, conflicts_topic
 from amity.mirror.router import Message, Routed, Router
 from amity.mirror.settings import MirrorSettings
 from amity.mirror.stats import LinkStats
 from amity.mirror.topics import TopicPlan, TopicSync
 from amity.regions import Region
+from amity.rules import RuleSet
+from amity.state import StateSettings
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,9 @@ class LinkRunner:
         self._txn_producers: dict[tuple[str, int], Producer] = {}
         self._offsets = OffsetStore(destination.kafka_config(), offsets_topic(link.source))
         self._batch_bytes = 0
+        self._conflict_topics: set[str] = set()
+        self.resolution = Resolution(link, source, destination, router.rules,
+                                     StateSettings(namespace=settings.state_namespace))
         self._progress_at = time.monotonic()
         self.consumer: Consumer | None = None
         self.producer: Producer | None = None
@@ -89,7 +96,35 @@ class LinkRunner:
                 self._teardown(graceful=False)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.settings.retry_backoff_max_s)
+            except RegionStateLost as exc:
+                self.stats.healthy(False, str(exc))
+                log.error("link %s: %s", self.link.name, exc)
+                self._teardown(graceful=False)
+                self._recover_state(exc.region)
         self._teardown(graceful=True)
+
+    def _recover_state(self, region: str) -> None:
+        """Rebuild (or wait for another worker's rebuild of) a region's lost version state; resolve nothing meanwhile."""
+        backoff = 1.0
+        while not self.stopping:
+            try:
+                if self.resolution.rebuild(region, self._resolved_topics(region), self.router.rules):
+                    return
+            except (KafkaException, RedisError) as exc:
+                log.warning("link %s: rebuilding the state of %s failed: %s", self.link.name, region, exc)
+            self._stop.wait(backoff)
+            backoff = min(backoff * 2, self.settings.retry_backoff_max_s)
+
+    def _resolved_topics(self, region: str) -> list[str]:
+        """The topics under a conflict rule, by their names in `region`."""
+        names = [plan.source if region == self.link.source else plan.destination
+                 for plan in self._plans.values() if self.router.is_resolved(plan.source)]
+        return sorted(set(names))
+
+    def set_rules(self, rules: RuleSet) -> None:
+        """New conflict rules apply from the next batch on, without a restart."""
+        self.router.set_rules(rules)
+        self.resolution.set_rules(rules)
 
     def _setup(self) -> None:
         sync = TopicSync(self.link, AdminClient(self.source.kafka_config()),
@@ -138,6 +173,15 @@ class LinkRunner:
 
     def _replicate(self, records: list[Message]) -> None:
         routed = self.router.route(records, self._max_bytes)
+        conflicts: list = []
+        if routed.resolve:
+            decided = self.resolution.decide(routed.resolve)
+            routed.forward.extend(decided.forward)
+            routed.dead.extend(decided.dead)
+            conflicts = decided.conflicts
+            self.stats.count_decided(decided)
+            self._ensure_conflict_topics(conflicts)
+        routed.conflicts = conflicts
         self.stats.count_routed(routed, records)
         if self.exactly_once:
             self._replicate_transactionally(routed, records)
@@ -150,6 +194,8 @@ class LinkRunner:
         batch.pending += len(routed.forward)
         for msg, reason, detail in routed.dead:
             self._dead_letter(self.producer, msg, reason, detail, batch)
+        for msg, headers, outcome in routed.conflicts:
+            self._record_conflict(self.producer, msg, headers, outcome, batch)
         batch.sealed = True
         self.producer.poll(0)
         failures = self._tracker.failed()
@@ -163,20 +209,25 @@ class LinkRunner:
         dead = defaultdict(list)
         for entry in routed.dead:
             dead[(entry[0].topic(), entry[0].partition())].append(entry)
+        conflicts = defaultdict(list)
+        for entry in routed.conflicts:
+            conflicts[(entry[0].topic(), entry[0].partition())].append(entry)
         positions = _next_positions(records)
         for tp, next_offset in positions.items():
-            self._commit_partition(tp, forward.get(tp, ()), dead.get(tp, ()), next_offset)
+            self._commit_partition(tp, forward.get(tp, ()), dead.get(tp, ()), conflicts.get(tp, ()), next_offset)
         # Informational only (lag tools read it); the stored offsets in the destination are authoritative.
         self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()],
                              asynchronous=True)
 
-    def _commit_partition(self, tp: tuple[str, int], forward, dead, next_offset: int) -> None:
+    def _commit_partition(self, tp: tuple[str, int], forward, dead, conflicts, next_offset: int) -> None:
         producer = self._txn_producers[tp]
         producer.begin_transaction()
         try:
             self._produce_all(producer, forward)
             for msg, reason, detail in dead:
                 self._dead_letter(producer, msg, reason, detail, None)
+            for msg, headers, outcome in conflicts:
+                self._record_conflict(producer, msg, headers, outcome, None)
             self._offsets.write(producer, tp, next_offset)
             producer.commit_transaction(self.settings.transaction_timeout_ms / 1000)
         except KafkaException as exc:
@@ -222,6 +273,22 @@ class LinkRunner:
             batch.sent()
         log.warning("link %s: dead-lettered %s[%d]@%d: %s (%s)", self.link.name, msg.topic(), msg.partition(),
                     msg.offset(), reason, detail)
+
+    def _record_conflict(self, producer: Producer, msg: Message, headers, outcome, batch: Batch | None) -> None:
+        """Both versions of a concurrent write, for audit: the arriving record and what it met."""
+        topic = conflicts_topic(self._destinations.get(msg.topic(), (self.link.destination_topic(msg.topic()),))[0])
+        kwargs = {"on_delivery": batch.delivered} if batch is not None else {}
+        self._send(producer, topic, msg.key(), msg.value(), conflict_headers(headers, outcome), -1,
+                   msg.timestamp()[1], kwargs)
+        if batch is not None:
+            batch.sent()
+
+    def _ensure_conflict_topics(self, conflicts: list) -> None:
+        for msg, _headers, _outcome in conflicts:
+            topic = conflicts_topic(self._destinations.get(msg.topic(), (self.link.destination_topic(msg.topic()),))[0])
+            if topic not in self._conflict_topics:
+                self._sync.ensure_internal(topic, DLQ_CONFIG)
+                self._conflict_topics.add(topic)
 
     def _send(self, producer: Producer, topic: str, key, value, headers, partition: int, timestamp: int,
               kwargs: dict) -> None:

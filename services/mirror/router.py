@@ -2,6 +2,10 @@
 
 Pure: no I/O, so every rule is unit-tested with stub messages. This is the hot
 path; it builds one header list and one small tuple per forwarded record.
+
+Records of topics under a conflict rule are not encoded here: their header
+needs the stamp the resolver gives them, so they leave in `Routed.resolve`
+with everything the header will need (amity.mirror.resolution).
 """
 
 from collections import Counter
@@ -9,9 +13,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from amity.headers import (
-    MAX_HEADER_BYTES, MalformedProvenance, Provenance, check_consistent, decode, encode_crossed, encode_first_hop, find_provenance, with_provenance,
+    MAX_HEADER_BYTES, MalformedProvenance, Provenance, check_consistent, decode, encode_crossed, encode_first_hop,
+    find_provenance, with_provenance,
 )
 from amity.links import Link
+from amity.resolver import Incoming
+from amity.rules import Policy, RuleSet
 from amity.topology import Topology, Verdict
 
 Headers = list[tuple[str, bytes]]
@@ -19,6 +26,8 @@ Headers = list[tuple[str, bytes]]
 # Record batch and per-record framing that Kafka adds around key, value and headers.
 RECORD_OVERHEAD = 128
 HEADER_OVERHEAD = 8
+# A stamp (hybrid timestamp and version vector) grows a header by at most this much over the unstamped one.
+STAMP_ALLOWANCE = 512
 
 
 class Message(Protocol):
@@ -33,12 +42,26 @@ class Message(Protocol):
     def timestamp(self) -> tuple[int, int]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ToResolve:
+    """A record on its way through the resolver, and the provenance its header will carry once stamped."""
+
+    msg: Message
+    incoming: Incoming
+    origin_topic: str
+    origin_partition: int
+    origin_offset: int
+    path: tuple[str, ...]  # with the destination already appended
+
+
 @dataclass(slots=True)
 class Routed:
     """A batch split by outcome, in consumed order within each list."""
 
     forward: list[tuple[Message, Headers]] = field(default_factory=list)
+    resolve: list[ToResolve] = field(default_factory=list)
     dead: list[tuple[Message, str, str]] = field(default_factory=list)
+    conflicts: list = field(default_factory=list)  # filled by the resolver: (msg, headers, outcome)
     dropped: Counter = field(default_factory=Counter)  # (topic, reason) -> records
 
 
@@ -50,7 +73,8 @@ class Router:
     regions below it would never receive the topic's records.
     """
 
-    def __init__(self, link: Link, links: list[Link], regions: list[str], max_hops: int) -> None:
+    def __init__(self, link: Link, links: list[Link], regions: list[str], max_hops: int,
+                 rules: RuleSet | None = None) -> None:
         self.link = link
         self.links = links
         self.regions = regions
@@ -58,12 +82,14 @@ class Router:
         self.source = link.source
         self.destination = link.destination
         self._topologies: dict[str, Topology] = {}
+        self.rules = rules or RuleSet()
+        self._resolved: dict[str, bool] = {}
 
     def route(self, messages: list[Message], max_bytes: dict[str, int]) -> Routed:
         """Decide every record of a batch; `max_bytes` is the largest record each destination topic takes."""
         routed = Routed()
         source, destination, max_hops = self.source, self.destination, self.max_hops
-        forward, dropped = routed.forward.append, routed.dropped
+        dropped = routed.dropped
         for msg in messages:
             headers = msg.headers()
             topic = msg.topic()
@@ -74,29 +100,66 @@ class Router:
                 continue
             if provenance is None:
                 verdict = self._topology(topic).route(source, (source,), source, destination, max_hops)
-                header = encode_first_hop(source, topic, msg.partition(), msg.offset(),
-                                          max(msg.timestamp()[1], 0), destination)
             else:
-                verdict = self._topology(topic).route(provenance.origin, provenance.path, source, destination, max_hops)
+                verdict = self._topology(topic).route(provenance.origin, provenance.path, source, destination,
+                                                      max_hops)
+            if verdict is not Verdict.FORWARD:
                 if verdict is Verdict.UNKNOWN_ORIGIN:
                     routed.dead.append((msg, str(verdict), f"origin {provenance.origin!r} is not a region of the links"))
-                    continue
-                header = encode_crossed(provenance, destination) if verdict is Verdict.FORWARD else b""
-            if verdict is not Verdict.FORWARD:
-                dropped[(topic, str(verdict))] += 1
+                else:
+                    dropped[(topic, str(verdict))] += 1
                 continue
-            out = with_provenance(headers, header)
-            limit = max_bytes.get(topic)
-            if limit is not None and _may_exceed(msg, out, limit) and record_size(msg, out) > limit:
-                routed.dead.append((msg, "too-large", f"record of {record_size(msg, out)} bytes, destination takes {limit}"))
-                continue
-            forward((msg, out))
+            self._place(routed, msg, headers, provenance, max_bytes.get(topic))
         return routed
+
+    def _place(self, routed: Routed, msg: Message, headers: Headers | None, provenance: Provenance | None,
+               limit: int | None) -> None:
+        """A forwarded record: too large, encoded now, or handed to the resolver."""
+        topic = msg.topic()
+        resolved = self.is_resolved(topic)
+        if resolved:
+            header = b"x" * STAMP_ALLOWANCE
+        elif provenance is None:
+            header = encode_first_hop(self.source, topic, msg.partition(), msg.offset(), max(msg.timestamp()[1], 0),
+                                      self.destination)
+        else:
+            header = encode_crossed(provenance, self.destination)
+        out = with_provenance(headers, header)
+        if limit is not None and _may_exceed(msg, out, limit) and record_size(msg, out) > limit:
+            routed.dead.append((msg, "too-large", f"record of {record_size(msg, out)} bytes, destination takes {limit}"))
+        elif resolved:
+            routed.resolve.append(self._to_resolve(msg, provenance))
+        else:
+            routed.forward.append((msg, out))
+
+    def _to_resolve(self, msg: Message, provenance: Provenance | None) -> ToResolve:
+        if provenance is None:
+            return ToResolve(msg, Incoming.first_hop(msg, self.source), msg.topic(), msg.partition(), msg.offset(),
+                             (self.source, self.destination))
+        incoming = Incoming.of(msg, provenance)
+        if len(provenance.path) == 1:
+            # Stamped by amity.Producer, which cannot know the record's offset: the broker's coordinates replace
+            # its placeholders here, at the first hop.
+            return ToResolve(msg, incoming, provenance.topic, msg.partition(), msg.offset(),
+                             (self.source, self.destination))
+        return ToResolve(msg, incoming, provenance.topic, provenance.partition, provenance.offset,
+                         (*provenance.path, self.destination))
 
     def relink(self, links: list[Link], regions: list[str]) -> None:
         """Route over a new link graph from the next batch on."""
         if links != self.links or regions != self.regions:
             self.links, self.regions, self._topologies = links, regions, {}
+
+    def set_rules(self, rules: RuleSet) -> None:
+        """Conflict rules changed: topics may enter or leave the resolver from the next batch on."""
+        self.rules, self._resolved = rules, {}
+
+    def is_resolved(self, topic: str) -> bool:
+        resolved = self._resolved.get(topic)
+        if resolved is None:
+            rule = self.rules.rule_for(topic)
+            resolved = self._resolved[topic] = rule is not None and rule.policy is not Policy.NONE
+        return resolved
 
     def _provenance(self, headers: Headers | None) -> Provenance | None:
         """The record's checked provenance; None for a record produced locally in the source."""

@@ -23,3 +23,5 @@ class MirrorSettings(BaseSettings):
     compression: str = Field(default="lz4", pattern=r"^(none|gzip|snappy|lz4|zstd)$")
     retry_backoff_max_s: float = Field(default=30.0, gt=0, description="Longest wait between retries to a cluster")
     transaction_timeout_ms: int = Field(default=60_000, ge=1000)
+    state_namespace: str = Field(default="amity", pattern=r"^[A-Za-z0-9._-]{1,64}$",
+                                 description="Key prefix of the version state in every region's Redis")

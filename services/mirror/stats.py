@@ -24,6 +24,10 @@ LAG_SECONDS = Gauge("amity_mirror_lag_seconds", "Age of the last replicated reco
                     ["link", "topic"])
 RECORD_AGE = Gauge("amity_mirror_record_age_seconds", "Origin timestamp to write, newest record",
                    ["link", "topic"])
+STALE = Counter("amity_mirror_stale", "Records older than the destination's version, not written",
+                ["link", "topic"])
+CONFLICTS = Counter("amity_mirror_conflicts", "Concurrent versions detected and recorded in <topic>.conflicts",
+                    ["link", "topic"])
 HEALTHY = Gauge("amity_mirror_link_healthy", "1 while the link replicates, 0 while it retries", ["link"])
 IN_FLIGHT = Gauge("amity_mirror_in_flight", "Records written but not yet acknowledged", ["link"])
 
@@ -62,6 +66,24 @@ class LinkStats:
             for msg, reason, _detail in routed.dead:
                 self.topics[msg.topic()].dead_letter(reason)
                 DEAD.labels(self.link, msg.topic(), reason).inc()
+
+    def count_decided(self, decided) -> None:
+        """What the resolver did with a batch: conflicts, stale drops, keyless records (dead letters are counted
+        with the routed batch they join)."""
+        with self._lock:
+            for (topic, what), count in decided.counts.items():
+                counters = self.topics[topic]
+                if what == "keyless":
+                    counters.keyless += count
+                elif what == "stale":
+                    counters.conflicts_stale += count
+                    STALE.labels(self.link, topic).inc(count)
+                elif what == "detected":
+                    counters.conflicts_detected += count
+                    counters.conflicts_topic += count
+                    CONFLICTS.labels(self.link, topic).inc(count)
+                elif what == "resolved":
+                    counters.conflicts_resolved += count
 
     def lag(self, records_behind: dict[str, int]) -> None:
         now_ms = time.time() * 1000

@@ -20,6 +20,7 @@ from amity.mirror.router import Router
 from amity.mirror.settings import MirrorSettings
 from amity.mirror.stats import LinkStats
 from amity.regions import Region
+from amity.rules import RuleSet
 from amity.stats import StatsReport
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class Worker:
         self.run_id = uuid.uuid4().hex[:16]
         self.running: dict[str, RunningLink] = {}
         self._stop = stop or threading.Event()
+        self._rules_version: int | None = None
 
     def run(self) -> None:
         """Block until `stop()`, then stop every link cleanly (committing what was acknowledged)."""
@@ -79,15 +81,19 @@ class Worker:
             if link is None or self.running[name].started_with != self._ends(link, plan):
                 log.info("worker %s: stopping link %s", self.run_id, name)
                 self.running.pop(name).stop()
+        rules = RuleSet(rules=tuple(plan.rules))
         for running in self.running.values():
             running.runner.router.relink(plan.links, names)
+            if plan.rules_version != self._rules_version:
+                running.runner.set_rules(rules)
+        self._rules_version = plan.rules_version
         for name, link in wanted.items():
             if name not in self.running:
                 log.info("worker %s: starting link %s", self.run_id, name)
                 self.running[name] = self._start(link, plan, names)
 
     def _start(self, link: Link, plan: Plan, region_names: list[str]) -> RunningLink:
-        router = Router(link, plan.links, region_names, self.settings.max_hops)
+        router = Router(link, plan.links, region_names, self.settings.max_hops, RuleSet(rules=tuple(plan.rules)))
         source, destination = plan.regions[link.source], plan.regions[link.destination]
         runner = LinkRunner(link, source, destination, router, self.settings, LinkStats(link.name))
         return RunningLink(runner, self._ends(link, plan))

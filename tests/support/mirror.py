@@ -35,6 +35,12 @@ class MirrorProcess:
                     **(env or {})}
         self.proc: subprocess.Popen | None = None
 
+    def add_rules(self, rules: list[dict]) -> None:
+        """Conflict rules for the worker's config file (before `start`)."""
+        document = yaml.safe_load(self.config.read_text())
+        document["rules"] = rules
+        self.config.write_text(yaml.safe_dump(document))
+
     def start(self) -> "MirrorProcess":
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(

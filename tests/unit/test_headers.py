@@ -491,7 +491,7 @@ def test_a_record_mirrored_into_the_region_it_is_read_from_is_consistent() -> No
     [
         (("us", "eu"), "ap"),  # mirrored into eu, then copied into ap by something else
         (("us", "eu"), "us"),  # a copy replayed back into its origin
-        (("us",), "us"),  # Amity never writes a one-region path
+        (("us",), "us"),  # a one-region path without a stamp: not the stamping producer's
         (("us",), "eu"),
     ],
 )
@@ -503,9 +503,17 @@ def test_a_header_amity_cannot_have_written_there_is_forged(path: tuple[str, ...
     assert repr(read_from) in str(caught.value)
 
 
+def test_a_stamped_one_region_path_is_consistent_only_in_that_region() -> None:
+    stamped = Provenance("us", "orders", 0, 0, 0, ("us",), hlc=5 << 16)
+    check_consistent(stamped, "us")
+    with pytest.raises(MalformedProvenance):
+        check_consistent(stamped, "eu")
+
+
 @given(provenances(), regions)
 def test_consistent_exactly_when_the_path_ends_in_the_region_after_the_origin(provenance: Provenance, region: str) -> None:
-    expected = len(provenance.path) >= 2 and provenance.path[-1] == region
+    stamped_here = len(provenance.path) == 1 and provenance.hlc is not None
+    expected = (len(provenance.path) >= 2 or stamped_here) and provenance.path[-1] == region
     try:
         check_consistent(provenance, region)
     except MalformedProvenance:

@@ -1,0 +1,148 @@
+"""Conflict resolution on a link's path: stamp first hops in the source, decide each record in the destination.
+
+For every record of a topic under a conflict rule, per batch:
+1. the source region's state stamps records its plain clients wrote (one stamp
+   per record, shared by every link out of the region);
+2. the destination region's state decides each record against the version it
+   holds (one Lua call per batch): apply, write again (duplicate), drop as stale,
+   or, under the vector policy, flag a conflict;
+3. records that are written get their provenance header with the stamp.
+
+Redis is not in Kafka's transaction: the state may run ahead of the topic when
+a write fails, and the redelivered record then comes back as a duplicate and is
+written again (docs/conflicts.md).
+"""
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+import msgpack
+import redis
+
+from amity.headers import encode_fields, with_provenance
+from amity.links import Link
+from amity.mirror.router import Headers, Message, ToResolve
+from amity.policies import Version
+from amity.rebuild import rebuild
+from amity.regions import Region
+from amity.resolver import Incoming, Outcome, Reason, Resolver, Stamper, Verdict
+from amity.rules import RuleSet
+from amity.state import StateLost, StateSettings
+
+log = logging.getLogger(__name__)
+
+REBUILD_LOCK_S = 600
+
+
+def conflicts_topic(topic: str) -> str:
+    """Where concurrent versions of `topic`'s keys are recorded, in the destination region."""
+    return f"{topic}.conflicts"
+
+
+class RegionStateLost(StateLost):
+    """A region's version state was lost; says which region, so the right one is rebuilt."""
+
+    def __init__(self, region: str, cause: StateLost) -> None:
+        Exception.__init__(self, f"region {region}: {cause}")
+        self.region = region
+
+
+@dataclass(slots=True)
+class Decided:
+    """A resolved batch: what to write, what to record as a conflict, what to dead-letter, what to count."""
+
+    forward: list[tuple[Message, Headers]] = field(default_factory=list)
+    conflicts: list[tuple[Message, Headers, Outcome]] = field(default_factory=list)
+    dead: list[tuple[Message, str, str]] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)  # (topic, what) -> records
+
+
+class Resolution:
+    """The stamper of a link's source and the resolver of its destination."""
+
+    def __init__(self, link: Link, source: Region, destination: Region, rules: RuleSet,
+                 settings: StateSettings) -> None:
+        self.link = link
+        self.settings = settings
+        self.regions = {link.source: source, link.destination: destination}
+        self.clients = {name: redis.Redis.from_url(region.redis) for name, region in self.regions.items()}
+        self.stamper = Stamper(self.clients[link.source], rules, link.source, settings=settings)
+        self.resolver = Resolver(self.clients[link.destination], rules, link.destination, settings=settings)
+
+    def set_rules(self, rules: RuleSet) -> None:
+        self.stamper.rules = rules
+        self.resolver.rules = rules
+
+    def decide(self, batch: list[ToResolve]) -> Decided:
+        stamped = self._stamp([entry.incoming for entry in batch])
+        decided = Decided()
+        ready = [(entry, result) for entry, result in zip(batch, stamped) if isinstance(result, Incoming)]
+        for entry, result in zip(batch, stamped):
+            if not isinstance(result, Incoming):
+                decided.dead.append((entry.msg, str(result.reason), result.detail))
+        outcomes = self._resolve([incoming for _, incoming in ready])
+        for (entry, incoming), outcome in zip(ready, outcomes):
+            self._place(decided, entry, incoming, outcome)
+        return decided
+
+    def _stamp(self, incoming: list[Incoming]) -> list[Incoming | Outcome]:
+        try:
+            return self.stamper.stamp(incoming)
+        except StateLost as exc:
+            raise RegionStateLost(self.link.source, exc) from None
+
+    def _resolve(self, incoming: list[Incoming]) -> list[Outcome]:
+        try:
+            return self.resolver.resolve(incoming)
+        except StateLost as exc:
+            raise RegionStateLost(self.link.destination, exc) from None
+
+    @staticmethod
+    def _place(decided: Decided, entry: ToResolve, incoming: Incoming, outcome: Outcome) -> None:
+        msg = entry.msg
+        topic = msg.topic()
+        if outcome.verdict is Verdict.DEAD:
+            decided.dead.append((msg, str(outcome.reason), outcome.detail))
+            return
+        if outcome.reason is Reason.KEYLESS:
+            decided.counts[(topic, "keyless")] += 1
+        headers = with_provenance(msg.headers(), _header(entry, incoming))
+        if outcome.is_conflict:
+            decided.conflicts.append((msg, headers, outcome))
+            decided.counts[(topic, "detected")] += 1
+            decided.counts[(topic, "resolved")] += 1
+        if outcome.verdict in (Verdict.STALE, Verdict.CONFLICT_STALE):
+            decided.counts[(topic, "stale")] += 1
+        if outcome.writes:
+            decided.forward.append((msg, headers))
+
+    def rebuild(self, region: str, topics: list[str], rules: RuleSet) -> bool:
+        """Rebuild a lost region state unless another worker is at it; True once this process can resolve again."""
+        client = self.clients[region]
+        lock = f"{self.settings.namespace}:rebuild-lock"
+        if client.set(lock, self.link.name, nx=True, ex=REBUILD_LOCK_S):
+            try:
+                report = rebuild(self.regions[region], topics, rules, client=client, settings=self.settings,
+                                 progress=lambda message: log.info("link %s: %s", self.link.name, message))
+                log.warning("link %s: rebuilt the version state of %s from %d records", self.link.name, region,
+                            report.records)
+            finally:
+                client.delete(lock)
+        try:
+            (self.stamper if region == self.link.source else self.resolver).resume()
+        except StateLost:
+            return False
+        return True
+
+
+def conflict_headers(headers: Headers, outcome: Outcome) -> Headers:
+    """The conflicting record's headers plus what it was decided against: the held version and the verdict."""
+    held: Version = outcome.held
+    described = msgpack.packb([held.hlc, held.origin, dict(held.vector), held.deleted])
+    return [*headers, ("amity-conflict-verdict", str(outcome.verdict).encode()), ("amity-conflict-held", described)]
+
+
+def _header(entry: ToResolve, incoming: Incoming) -> bytes:
+    return encode_fields(incoming.origin, entry.origin_topic, entry.origin_partition, entry.origin_offset,
+                         incoming.timestamp_ms, entry.path, incoming.hlc, incoming.vector)

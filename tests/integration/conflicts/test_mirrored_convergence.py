@@ -1,0 +1,186 @@
+"""Convergence with real mirrors: concurrent conflicting writes and deletes in every region, then quiescence.
+
+Every region's resolved view must be identical and equal to what the policy
+says over every write any region acknowledged, also when a mirror is killed
+mid-run or a region's version state is wiped mid-run.
+"""
+
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import redis
+
+from amity import Producer, ResolvedView
+from amity.policies import resolved_winner
+from amity.regions import Region
+from amity.rules import ConflictRule, RuleSet
+from amity.state import StateLost, StateSettings
+from amity.stored import read_to_end, stored_version
+from tests.integration.conflicts.conftest import clear_namespace
+from tests.support.kafka import create_topic, read_all
+from tests.support.mirror import MirrorProcess, wait_for
+
+KEYS = 25
+WRITES = 400
+
+
+class Scenario:
+    """Regions in a full mesh under one rule, a state namespace of their own, and stamping writers."""
+
+    def __init__(self, regions: dict[str, Region], topic: str, rule: ConflictRule, workdir: Path) -> None:
+        self.regions = regions
+        self.topic = topic
+        self.rule = rule
+        self.rules = RuleSet(rules=[rule])
+        self.namespace = f"conv-{uuid.uuid4().hex[:8]}"
+        self.state = StateSettings(namespace=self.namespace)
+        self.workdir = workdir
+        self.written: dict[str, int] = {}
+        for region in regions.values():
+            create_topic(region.bootstrap, topic, partitions=3)
+
+    def mirror(self) -> MirrorProcess:
+        names = list(self.regions)
+        links = [{"source": a, "destination": b, "include": [self.topic]} for a in names for b in names if a != b]
+        config_rules = [self.rule.model_dump(mode="json", exclude_none=True)]
+        worker = MirrorProcess(self.workdir, self.regions, links, env={"AMITY_MIRROR_STATE_NAMESPACE": self.namespace})
+        worker.add_rules(config_rules)
+        return worker.start()
+
+    def write_concurrently(self, during=None) -> None:
+        threads = [threading.Thread(target=self._writer, args=(name, seed)) for seed, name in enumerate(self.regions)]
+        for thread in threads:
+            thread.start()
+        if during is not None:
+            during()
+        for thread in threads:
+            thread.join()
+        assert self.written == {name: WRITES for name in self.regions}, "a writer failed"
+
+    def _writer(self, name: str, seed: int) -> None:
+        """Batches of 20 over about 5 s, so that crashes and wipes land mid-run."""
+        rng = random.Random(seed)
+        with Producer(self.regions[name], self.rules, settings=self.state) as producer:
+            for start in range(0, WRITES, 20):
+                batch = []
+                for n in range(start, start + 20):
+                    key = f"key-{rng.randrange(KEYS)}".encode()
+                    batch.append((key, None if rng.random() < 0.15 else f"{name}-{n}".encode()))
+                self._produce(producer, batch)
+                time.sleep(rng.uniform(0.1, 0.4))
+        self.written[name] = WRITES
+
+    def _produce(self, producer: Producer, batch: list) -> None:
+        """As an application must: after a wipe, wait for the mirror's rebuild, then write again."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                producer.produce_batch(self.topic, batch)
+                producer.poll(0)
+                return
+            except StateLost:
+                assert time.monotonic() < deadline, "the version state was not rebuilt within 60 s"
+                time.sleep(0.5)
+                try:
+                    producer.state.adopt()
+                except StateLost:
+                    pass
+
+    def views(self) -> dict[str, dict]:
+        return {name: {k: (r.value, r.version.hlc, r.version.origin)
+                       for k, r in ResolvedView(region, self.topic, self.rule).read(include_deleted=True).items()}
+                for name, region in self.regions.items()}
+
+    def expected(self) -> dict:
+        """The policy's winner per key over every write acknowledged in its own region."""
+        versions: dict[bytes, list] = {}
+        values: dict = {}
+        for name, region in self.regions.items():
+            for msg in read_to_end(region.kafka_config(), self.topic, 60):
+                version = stored_version(self.rule, name, msg, None)
+                if version.origin == name:
+                    versions.setdefault(msg.key(), []).append(version)
+                    values[(msg.key(), version.hlc, version.origin)] = msg.value()
+        winners = {key: resolved_winner(self.rule, found) for key, found in versions.items()}
+        return {key: (values[(key, v.hlc, v.origin)], v.hlc, v.origin) for key, v in winners.items()}
+
+    def converged(self) -> dict | None:
+        views = self.views()
+        first = next(iter(views.values()))
+        return first if all(view == first for view in views.values()) and len(first) == KEYS else None
+
+    def wipe_state(self, region: str) -> int:
+        client = redis.Redis.from_url(self.regions[region].redis)
+        try:
+            return clear_namespace(client, self.namespace)
+        finally:
+            client.close()
+
+
+def conflict_totals(worker: MirrorProcess) -> Counter:
+    totals: Counter = Counter()
+    for entry in worker.stats().get("report", {}).get("topics", []):
+        for what, count in entry["conflicts"].items():
+            totals[what] += count
+    return totals
+
+
+def settle(scenario: Scenario, worker: MirrorProcess) -> dict:
+    view = wait_for(scenario.converged, timeout_s=120, interval_s=2, message="identical resolved views")
+    time.sleep(3)
+    assert scenario.converged() == view, "views changed after they matched: not quiescent"
+    assert view == scenario.expected()
+    print(f"{scenario.rule.policy} over {list(scenario.regions)}: {conflict_totals(worker)}")
+    return view
+
+
+@pytest.mark.parametrize("policy", ["lww", "vector", "region-priority"])
+def test_two_regions_converge_to_the_policy_winner(regions, topic, tmp_path: Path, policy: str) -> None:
+    options = {"regions": ["eu", "us"]} if policy == "region-priority" else {}
+    scenario = Scenario({n: regions[n] for n in ("us", "eu")}, topic, ConflictRule(topic=topic, policy=policy,
+                                                                                     **options), tmp_path)
+    worker = scenario.mirror()
+    try:
+        scenario.write_concurrently()
+        settle(scenario, worker)
+        totals = conflict_totals(worker)
+        if policy == "vector":
+            recorded = sum(len(read_all(r.bootstrap, f"{topic}.conflicts")) for r in scenario.regions.values())
+            assert totals["detected"] > 0 and totals["conflicts_topic"] == totals["detected"] == recorded
+    finally:
+        assert worker.stop() == 0
+
+
+def test_three_region_mesh_converges_with_a_mirror_killed_mid_run(regions, topic, tmp_path: Path) -> None:
+    scenario = Scenario(regions, topic, ConflictRule(topic=topic, policy="lww"), tmp_path)
+    workers = [scenario.mirror()]
+
+    def crash() -> None:
+        time.sleep(2)
+        workers[0].kill9()
+        workers.append(scenario.mirror())
+
+    try:
+        scenario.write_concurrently(during=crash)
+        settle(scenario, workers[-1])
+    finally:
+        assert workers[-1].stop() == 0
+
+
+def test_a_wiped_version_state_is_rebuilt_and_convergence_holds(regions, topic, tmp_path: Path) -> None:
+    scenario = Scenario({n: regions[n] for n in ("us", "eu")}, topic, ConflictRule(topic=topic, policy="lww"),
+                        tmp_path)
+    worker = scenario.mirror()
+    wiped = []
+    try:
+        scenario.write_concurrently(during=lambda: (time.sleep(2), wiped.append(scenario.wipe_state("eu"))))
+        settle(scenario, worker)
+        assert wiped and wiped[0] > 0
+        assert "rebuilt the version state of eu" in worker.log.read_text()
+    finally:
+        assert worker.stop() == 0
