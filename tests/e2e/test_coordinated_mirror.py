@@ -1,5 +1,6 @@
 """The user's path: regions and a mesh through the CLI, workers assigned by the coordinator, stats back."""
 
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -58,3 +59,39 @@ def test_mesh_through_the_cli_replicates_and_survives_a_worker_death(regions, co
     assert looped == [], "records came back to their origin"
     workers = coordinator.json("coordinator", "workers")
     assert workers, "the coordinator lists its workers"
+
+
+def stamped_count(region: Region, topic: str) -> tuple[int, int]:
+    """(mirrored records without a hybrid timestamp, mirrored records with one) in `region`."""
+    plain = stamped = 0
+    for msg in read_all(region.bootstrap, topic):
+        raw = find_provenance(msg.headers())
+        if raw is not None:
+            if decode(raw).hlc is None:
+                plain += 1
+            else:
+                stamped += 1
+    return plain, stamped
+
+
+def test_a_rule_set_with_the_cli_is_applied_by_the_running_mirror(regions, coordinator: Cli, topic,
+                                                                  tmp_path: Path) -> None:
+    us, eu = regions["us"], regions["eu"]
+    for region in (us, eu):
+        create_topic(region.bootstrap, topic, partitions=1)
+        coordinator("region", "add", region.name, "--bootstrap", region.bootstrap, "--redis", region.redis)
+    coordinator("mesh", "us", "eu", "--include", topic)
+    worker = CoordinatedWorker(tmp_path, coordinator.url).start()
+    try:
+        produce(us.bootstrap, topic, [(f"k{n}".encode(), b"before") for n in range(50)])
+        wait_for(lambda: stamped_count(eu, topic) == (50, 0), message="50 plain copies in eu")
+
+        coordinator("rules", "set", topic, "--policy", "lww")
+        assert coordinator.json("rules", "get", topic)["rule"]["policy"] == "lww"
+        time.sleep(3)  # a few heartbeats: the worker picks the rule up without a restart
+        produce(us.bootstrap, topic, [(f"k{n}".encode(), b"after") for n in range(50)])
+        wait_for(lambda: stamped_count(eu, topic) == (50, 50), message="50 stamped copies in eu")
+        history = coordinator.json("rules", "history")
+        assert topic in str(history), "the rule change is in the history"
+    finally:
+        assert worker.stop() == 0
