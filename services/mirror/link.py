@@ -51,8 +51,10 @@ class LinkRunner:
     """Replicates one link until stopped. Runs on its own thread."""
 
     def __init__(self, link: Link, source: Region, destination: Region, router: Router,
-                 settings: MirrorSettings, stats: LinkStats) -> None:
+                 settings: MirrorSettings, stats: LinkStats, link_id: str | None = None) -> None:
         self.link = link
+        # Two links may join the same pair of regions (for disjoint topics): the id, not the pair, names one.
+        self.id = link_id or link.name
         self.source = source
         self.destination = destination
         self.settings = settings
@@ -92,13 +94,13 @@ class LinkRunner:
                 self._loop()
             except KafkaException as exc:
                 self.stats.healthy(False, f"{exc.args[0]}")
-                log.warning("link %s: %s; retrying in %.1fs", self.link.name, exc.args[0], backoff)
+                log.warning("link %s: %s; retrying in %.1fs", self.id, exc.args[0], backoff)
                 self._teardown(graceful=False)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.settings.retry_backoff_max_s)
             except RegionStateLost as exc:
                 self.stats.healthy(False, str(exc))
-                log.error("link %s: %s", self.link.name, exc)
+                log.error("link %s: %s", self.id, exc)
                 self._teardown(graceful=False)
                 self._recover_state(exc.region)
         self._teardown(graceful=True)
@@ -111,7 +113,7 @@ class LinkRunner:
                 if self.resolution.rebuild(region, self._resolved_topics(region), self.router.rules):
                     return
             except (KafkaException, RedisError) as exc:
-                log.warning("link %s: rebuilding the state of %s failed: %s", self.link.name, region, exc)
+                log.warning("link %s: rebuilding the state of %s failed: %s", self.id, region, exc)
             self._stop.wait(backoff)
             backoff = min(backoff * 2, self.settings.retry_backoff_max_s)
 
@@ -168,7 +170,7 @@ class LinkRunner:
             elif error.code() != KafkaError._PARTITION_EOF:
                 if error.fatal() or not error.retriable():
                     raise KafkaException(error)
-                log.warning("link %s: consume error on %s: %s", self.link.name, msg.topic(), error)
+                log.warning("link %s: consume error on %s: %s", self.id, msg.topic(), error)
         return records
 
     def _replicate(self, records: list[Message]) -> None:
@@ -236,7 +238,7 @@ class LinkRunner:
     def _abort_partition(self, tp: tuple[str, int], producer: Producer, exc: KafkaException) -> None:
         """Roll the partition back to its stored position; a fatal producer is replaced (fencing any zombie)."""
         error = exc.args[0]
-        log.warning("link %s: transaction for %s[%d] failed (%s); rewinding", self.link.name, tp[0], tp[1], error)
+        log.warning("link %s: transaction for %s[%d] failed (%s); rewinding", self.id, tp[0], tp[1], error)
         if error.txn_requires_abort():
             producer.abort_transaction(self.settings.transaction_timeout_ms / 1000)
         else:
@@ -271,7 +273,7 @@ class LinkRunner:
         self._send(producer, dlq_topic(self.link), msg.key(), value, headers, -1, msg.timestamp()[1], kwargs)
         if batch is not None:
             batch.sent()
-        log.warning("link %s: dead-lettered %s[%d]@%d: %s (%s)", self.link.name, msg.topic(), msg.partition(),
+        log.warning("link %s: dead-lettered %s[%d]@%d: %s (%s)", self.id, msg.topic(), msg.partition(),
                     msg.offset(), reason, detail)
 
     def _record_conflict(self, producer: Producer, msg: Message, headers, outcome, batch: Batch | None) -> None:
@@ -321,13 +323,13 @@ class LinkRunner:
                 self.stats.healthy(True, "")
         elif now - self._progress_at > STALL_S and self.stats.is_healthy:
             self.stats.healthy(False, f"{self.link.destination} has acknowledged nothing for {STALL_S:.0f}s")
-            log.warning("link %s: %s is not acknowledging writes; waiting for it", self.link.name,
+            log.warning("link %s: %s is not acknowledging writes; waiting for it", self.id,
                         self.link.destination)
 
     def _recover_from(self, failures: list) -> None:
         """A write failed for good: rewind to the last committed offsets and write again (at-least-once)."""
         err, _msg = failures[0]
-        log.warning("link %s: %d writes to %s failed (%s); rewinding to committed offsets", self.link.name,
+        log.warning("link %s: %d writes to %s failed (%s); rewinding to committed offsets", self.id,
                     len(failures), self.link.destination, err)
         self.producer.flush(30)
         self._tracker.clear()
@@ -359,7 +361,7 @@ class LinkRunner:
         self._subscribed = topics
         if topics:
             self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
-            log.info("link %s: replicating %d topics: %s", self.link.name, len(topics), ", ".join(topics))
+            log.info("link %s: replicating %d topics: %s", self.id, len(topics), ", ".join(topics))
         else:
             self.consumer.unsubscribe()
 
@@ -371,7 +373,7 @@ class LinkRunner:
             for tp in partitions:
                 tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
         consumer.assign(partitions)
-        log.info("link %s: assigned %s", self.link.name, _describe(partitions))
+        log.info("link %s: assigned %s", self.id, _describe(partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if self.exactly_once:
@@ -381,7 +383,7 @@ class LinkRunner:
             self.producer.flush(60)
             self._commit_synchronously()
         consumer.unassign()
-        log.info("link %s: revoked %s", self.link.name, _describe(partitions))
+        log.info("link %s: revoked %s", self.id, _describe(partitions))
 
     def _commit_synchronously(self) -> None:
         positions = self._tracker.pop_committable()
@@ -393,7 +395,7 @@ class LinkRunner:
     def _transactional_producer(self, tp: TopicPartition) -> Producer:
         """A producer whose init fences every earlier holder of this partition (a zombie worker)."""
         producer = Producer({**self._producer_config(),
-                             "transactional.id": f"amity.{self.link.name}.{tp.topic}.{tp.partition}",
+                             "transactional.id": f"amity.{self.id}.{tp.topic}.{tp.partition}",
                              "transaction.timeout.ms": self.settings.transaction_timeout_ms,
                              "message.timeout.ms": self.settings.transaction_timeout_ms})
         producer.init_transactions(self.settings.transaction_timeout_ms / 1000)
@@ -417,7 +419,7 @@ class LinkRunner:
                     self._commit_acknowledged()
                 self.consumer.close()
             except (KafkaException, RuntimeError) as exc:
-                log.warning("link %s: closing the consumer: %s", self.link.name, exc)
+                log.warning("link %s: closing the consumer: %s", self.id, exc)
         self.consumer = None
         self.producer = None
         self._txn_producers.clear()
@@ -426,7 +428,7 @@ class LinkRunner:
     def _consumer_config(self) -> dict:
         return {
             **self.source.kafka_config(),
-            "group.id": f"amity-mirror.{self.link.name}",
+            "group.id": f"amity-mirror.{self.id}",
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",

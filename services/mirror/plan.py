@@ -26,11 +26,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Plan:
-    """Regions, the whole link graph, the ids of the links to run here, and the conflict rules."""
+    """Regions, the whole link graph, the links to run here by id, and the conflict rules."""
 
     regions: dict[str, Region]
     links: list[Link]
-    run: list[str]
+    run: dict[str, Link]
     rules: list[ConflictRule] = field(default_factory=list)
     rules_version: int = 0
 
@@ -46,8 +46,8 @@ class StaticPlan:
     """The standalone worker's plan: its config file, handed over once."""
 
     def __init__(self, config: MirrorConfig) -> None:
-        self._plan: Plan | None = Plan(config.regions, config.links, [link.name for link in config.running_links()],
-                                       config.rules)
+        self._plan: Plan | None = Plan(config.regions, config.links,
+                                       {link.name: link for link in config.running_links()}, config.rules)
 
     def poll(self, report: StatsReport) -> Plan | None:
         plan, self._plan = self._plan, None
@@ -117,7 +117,7 @@ class CoordinatorPlan:
                 region = Region.model_validate(entry[end])
                 regions[region.name] = region
         links = [_link(entry) for entry in assignment["all_links"]]
-        run = [entry["link"]["id"] for entry in assignment["links"]]
+        run = {entry["link"]["id"]: _link(entry["link"]) for entry in assignment["links"]}
         log.info("assignment generation %d: running %s", self.generation, ", ".join(run) or "nothing")
         return Plan(regions, links, run, [ConflictRule.model_validate(r) for r in rules["rules"]], rules["version"])
 

@@ -74,7 +74,7 @@ class Worker:
 
     def apply(self, plan: Plan) -> None:
         """Make the running links match `plan`."""
-        wanted = {link.name: link for link in plan.links if link.name in plan.run and not link.paused}
+        wanted = {link_id: link for link_id, link in plan.run.items() if not link.paused}
         names = sorted({end for link in plan.links for end in (link.source, link.destination)})
         for name in list(self.running):
             link = wanted.get(name)
@@ -87,15 +87,15 @@ class Worker:
             if plan.rules_version != self._rules_version:
                 running.runner.set_rules(rules)
         self._rules_version = plan.rules_version
-        for name, link in wanted.items():
-            if name not in self.running:
-                log.info("worker %s: starting link %s", self.run_id, name)
-                self.running[name] = self._start(link, plan, names)
+        for link_id, link in wanted.items():
+            if link_id not in self.running:
+                log.info("worker %s: starting link %s", self.run_id, link_id)
+                self.running[link_id] = self._start(link_id, link, plan, names)
 
-    def _start(self, link: Link, plan: Plan, region_names: list[str]) -> RunningLink:
+    def _start(self, link_id: str, link: Link, plan: Plan, region_names: list[str]) -> RunningLink:
         router = Router(link, plan.links, region_names, self.settings.max_hops, RuleSet(rules=tuple(plan.rules)))
         source, destination = plan.regions[link.source], plan.regions[link.destination]
-        runner = LinkRunner(link, source, destination, router, self.settings, LinkStats(link.name))
+        runner = LinkRunner(link, source, destination, router, self.settings, LinkStats(link_id), link_id)
         return RunningLink(runner, self._ends(link, plan))
 
     @staticmethod

@@ -8,6 +8,7 @@ from amity.cli.output import console, emit_json, progress_printer, table, user_e
 from amity.dev.environment import DevEnvironment
 from amity.dev.jars import ensure_jars
 from amity.dev.layout import parse_regions
+from amity.dev.services import Services
 from amity.dev.settings import DevSettings
 
 app = typer.Typer(help="Run local regions: one Kafka (KRaft) and one Redis each.", no_args_is_help=True)
@@ -37,7 +38,8 @@ def up(regions: Annotated[str, typer.Option(help="Comma-separated region names."
 def down() -> None:
     """Stop exactly the processes `up` started, by pid."""
     with user_errors():
-        stopped = _environment().down()
+        env = _environment()
+        stopped = Services(env.settings).stop_all() + env.down()
     console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
 

@@ -25,13 +25,13 @@ def is_ours(pid: int, marker: str) -> bool:
     return not zombie and marker in cmdline
 
 
-def spawn(argv: list[str], log_path: Path, cwd: Path | None = None) -> int:
+def spawn(argv: list[str], log_path: Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> int:
     """Start a server detached from our session, output appended to `log_path`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=cwd, start_new_session=True,
+            cwd=cwd, start_new_session=True, env=env,
         )
     return proc.pid
 
