@@ -78,3 +78,29 @@ def test_two_workers_share_a_link_and_one_stopping_loses_nothing(regions, topic,
 def _complete(bootstrap: str, topic: str, total: int):
     values = Counter(m.value() for m in read_all(bootstrap, topic))
     return values if len(values) >= total else None
+
+
+def test_exactly_once_workers_rebalancing_neither_lose_nor_duplicate(regions, topic, tmp_path: Path) -> None:
+    us, eu = regions["us"], regions["eu"]
+    create_topic(us.bootstrap, topic, partitions=4)
+    links = [{"source": "us", "destination": "eu", "delivery": "exactly-once", "include": [topic]}]
+    total = 40_000
+    first = MirrorProcess(tmp_path, {"us": us, "eu": eu}, links).start()
+    producer = produce_in_background(us.bootstrap, topic, total, chunks=40)
+    second = None
+    try:
+        wait_for(lambda: first.topic_stats("us-to-eu", topic).get("replicated"), message="first worker replicating")
+        second = MirrorProcess(tmp_path, {"us": us, "eu": eu}, links).start()
+        wait_for(lambda: second.topic_stats("us-to-eu", topic).get("replicated"), timeout_s=60,
+                 message="second worker took partitions over")
+        assert first.stop() == 0
+        producer.join()
+        wait_for(lambda: sum(origin_coordinates(eu.bootstrap, topic).values()) >= total, timeout_s=120,
+                 interval_s=2, message=f"{total} records in eu")
+    finally:
+        for worker in (first, second):
+            if worker is not None and worker.alive():
+                worker.stop()
+    seen = origin_coordinates(eu.bootstrap, topic)
+    assert len(seen) == total, "gap: some source records are missing"
+    assert set(seen.values()) == {1}, f"duplicates: {sum(v - 1 for v in seen.values())}"
