@@ -12,7 +12,7 @@ from amity.coordinator.context import Coordinator
 from amity.coordinator.limits import BodyLimit
 from amity.coordinator.metrics import Metrics, RequestMetrics
 from amity.coordinator.monitor import Monitor
-from amity.coordinator.routes import health, links, regions, rules, stats, topology, workers
+from amity.coordinator.routes import health, links, regions, rules, stats, topology, ui, workers
 from amity.coordinator.settings import CoordinatorSettings
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ def create_app(settings: CoordinatorSettings) -> FastAPI:
     for router in (health.router, regions.router, links.router, rules.router, stats.router, topology.router,
                    workers.router):
         app.include_router(router)
+    app.include_router(ui.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)
     return app
