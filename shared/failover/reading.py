@@ -35,7 +35,8 @@ class PartitionReader:
             "enable.partition.eof": True,
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",
-            "fetch.wait.max.ms": 50,
+            # A scan ends at the first empty fetch (partition EOF): do not let the broker hold it for data.
+            "fetch.wait.max.ms": 5,
         })
 
     def scan(self, topic: str, partition: int, start: int, visit: Visit, stop: int | None = None) -> int:
@@ -54,7 +55,7 @@ class PartitionReader:
         deadline = time.monotonic() + self.timeout_s
         try:
             while True:
-                messages = consumer.consume(self.batch, timeout=0.5)
+                messages = consumer.consume(self.batch, timeout=0.02)
                 if messages:
                     deadline = time.monotonic() + self.timeout_s
                 elif time.monotonic() > deadline:
