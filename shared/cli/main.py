@@ -5,6 +5,7 @@ import typer
 from amity.cli import dev, mirror
 from amity.cli import bench, coordinator, links, regions, rules
 from amity.cli.demo import demo
+from amity.cli.failover import checkpoint_app, failback, failover
 from amity.cli.stats import stats
 from amity.cli.view import view
 
@@ -22,3 +23,6 @@ app.add_typer(rules.app, name="rules")
 app.command(name="stats")(stats)
 app.add_typer(coordinator.app, name="coordinator")
 app.command(name="bench")(bench.bench)
+app.command(name="failover")(failover)
+app.command(name="failback")(failback)
+app.add_typer(checkpoint_app, name="checkpoint")
