@@ -6,10 +6,9 @@ from pathlib import Path
 
 from amity.headers import decode, find_provenance
 from amity.regions import Region
-from tests.e2e.conftest import Cli
+from tests.e2e.conftest import TOKEN, Cli
 from tests.support.kafka import create_topic, produce, read_all
-from tests.support.mirror import wait_for
-from tests.support.worker import CoordinatedWorker
+from tests.support.mirror import CoordinatedWorker, wait_for
 
 
 def counts(region: Region, topic: str) -> Counter:
@@ -30,7 +29,7 @@ def test_mesh_through_the_cli_replicates_and_survives_a_worker_death(regions, co
     coordinator("mesh", "us", "eu", "--include", topic)
     assert {link["id"] for link in coordinator.json("link", "list")} == {"us-to-eu", "eu-to-us"}
 
-    first = CoordinatedWorker(tmp_path, coordinator.url).start()
+    first = CoordinatedWorker(tmp_path, coordinator.url, TOKEN).start()
     try:
         produce(us.bootstrap, topic, [(b"k", f"us-{n}".encode()) for n in range(300)])
         produce(eu.bootstrap, topic, [(b"k", f"eu-{n}".encode()) for n in range(300)])
@@ -42,7 +41,7 @@ def test_mesh_through_the_cli_replicates_and_survives_a_worker_death(regions, co
         assert totals["dropped"] == {"loop": 300}
         first.kill9()
 
-        second = CoordinatedWorker(tmp_path, coordinator.url).start()
+        second = CoordinatedWorker(tmp_path, coordinator.url, TOKEN).start()
         try:
             produce(us.bootstrap, topic, [(b"k", f"us-late-{n}".encode()) for n in range(100)])
             wait_for(lambda: sum(counts(eu, topic).values()) >= 700, timeout_s=60, message="700 records in eu")
@@ -81,7 +80,7 @@ def test_a_rule_set_with_the_cli_is_applied_by_the_running_mirror(regions, coord
         create_topic(region.bootstrap, topic, partitions=1)
         coordinator("region", "add", region.name, "--bootstrap", region.bootstrap, "--redis", region.redis)
     coordinator("mesh", "us", "eu", "--include", topic)
-    worker = CoordinatedWorker(tmp_path, coordinator.url).start()
+    worker = CoordinatedWorker(tmp_path, coordinator.url, TOKEN).start()
     try:
         produce(us.bootstrap, topic, [(f"k{n}".encode(), b"before") for n in range(50)])
         wait_for(lambda: stamped_count(eu, topic) == (50, 0), message="50 plain copies in eu")

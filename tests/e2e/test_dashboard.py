@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from amity.regions import Region
 from tests.e2e.conftest import TOKEN, Cli
 from tests.support.kafka import create_topic, produce
-from tests.support.worker import CoordinatedWorker
+from tests.support.mirror import CoordinatedWorker
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No sandbox: tests run as root here; no background networking: nothing but the coordinator is reachable.
@@ -47,7 +47,7 @@ def test_the_dashboard_shows_regions_links_moving_counters_and_a_paused_link(
         coordinator("region", "add", region.name, "--bootstrap", region.bootstrap, "--redis", region.redis)
     coordinator("mesh", "us", "eu", "--include", topic)
     coordinator("rules", "set", topic, "--policy", "lww")
-    worker = CoordinatedWorker(tmp_path, coordinator.url).start()
+    worker = CoordinatedWorker(tmp_path, coordinator.url, TOKEN).start()
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))

@@ -15,36 +15,27 @@ import yaml
 from amity.regions import Region
 
 
-class MirrorProcess:
-    """One worker process replicating `links` between `regions`."""
+class WorkerProcess:
+    """One `amity mirror run` process with its own folder, log and stats file."""
 
-    def __init__(self, workdir: Path, regions: dict[str, Region], links: list[dict], run: list[str] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
         self.name = f"worker-{uuid.uuid4().hex[:6]}"
         self.dir = workdir / self.name
         self.dir.mkdir(parents=True)
-        self.config = self.dir / "mirror.yaml"
-        document = {"regions": {n: {"bootstrap": r.bootstrap, "redis": r.redis} for n, r in regions.items()},
-                    "links": links}
-        if run is not None:
-            document["run"] = run
-        self.config.write_text(yaml.safe_dump(document))
         self.stats_file = self.dir / "stats.json"
         self.log = self.dir / "worker.log"
         self.env = {**os.environ, "AMITY_MIRROR_STATS_INTERVAL_S": "0.5", "AMITY_MIRROR_DISCOVERY_INTERVAL_S": "1",
                     **(env or {})}
         self.proc: subprocess.Popen | None = None
 
-    def add_rules(self, rules: list[dict]) -> None:
-        """Conflict rules for the worker's config file (before `start`)."""
-        document = yaml.safe_load(self.config.read_text())
-        document["rules"] = rules
-        self.config.write_text(yaml.safe_dump(document))
+    def source_args(self) -> list[str]:
+        """Where the worker's plan comes from: `--config FILE` or `--coordinator URL`."""
+        raise NotImplementedError
 
-    def start(self) -> "MirrorProcess":
+    def start(self) -> "WorkerProcess":
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "amity.cli", "mirror", "run", "--config", str(self.config),
+                [sys.executable, "-m", "amity.cli", "mirror", "run", *self.source_args(),
                  "--stats-file", str(self.stats_file)],
                 stdout=log, stderr=subprocess.STDOUT, env=self.env,
             )
@@ -84,7 +75,7 @@ class MirrorProcess:
                 return entry
         return {}
 
-    def __enter__(self) -> "MirrorProcess":
+    def __enter__(self) -> "WorkerProcess":
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -92,6 +83,40 @@ class MirrorProcess:
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
+
+
+class MirrorProcess(WorkerProcess):
+    """A standalone worker replicating `links` between `regions`, from a config file."""
+
+    def __init__(self, workdir: Path, regions: dict[str, Region], links: list[dict], run: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        super().__init__(workdir, env)
+        self.config = self.dir / "mirror.yaml"
+        document = {"regions": {n: {"bootstrap": r.bootstrap, "redis": r.redis} for n, r in regions.items()},
+                    "links": links}
+        if run is not None:
+            document["run"] = run
+        self.config.write_text(yaml.safe_dump(document))
+
+    def source_args(self) -> list[str]:
+        return ["--config", str(self.config)]
+
+    def add_rules(self, rules: list[dict]) -> None:
+        """Conflict rules for the worker's config file (before `start`)."""
+        document = yaml.safe_load(self.config.read_text())
+        document["rules"] = rules
+        self.config.write_text(yaml.safe_dump(document))
+
+
+class CoordinatedWorker(WorkerProcess):
+    """A worker that takes its links and rules from a coordinator."""
+
+    def __init__(self, workdir: Path, url: str, token: str | None = None) -> None:
+        super().__init__(workdir, {"AMITY_API_TOKEN": token} if token else None)
+        self.url = url
+
+    def source_args(self) -> list[str]:
+        return ["--coordinator", self.url]
 
 
 def wait_for(condition, timeout_s: float = 60.0, interval_s: float = 0.5, message: str = "condition"):
