@@ -49,20 +49,18 @@ def mirrored_origin(raw: bytes, region: str) -> tuple[Stream, int] | None:
     if type(fields) is not tuple or len(fields) != _FIELDS or type(fields[0]) is not int or fields[0] != FORMAT_VERSION:
         return None
     _, origin, topic, partition, offset, _, path, _, _ = fields
-    if (type(partition) is not int or type(offset) is not int or type(path) is not tuple or len(path) < 2
+    if (type(origin) is not str or type(topic) is not str or type(partition) is not int or type(offset) is not int
+            or type(path) is not tuple or len(path) < 2
             or path[0] != origin or path[-1] != region or origin == region
             or not 0 <= partition <= _MAX_INT32 or not 0 <= offset <= _MAX_INT64
-            or not _valid(origin, REGION_NAME, _good_regions) or not _valid(topic, _TOPIC, _good_topics)):
+            or not (origin in _good_regions or _valid(origin, REGION_NAME, _good_regions))
+            or not (topic in _good_topics or _valid(topic, _TOPIC, _good_topics))):
         return None
     return (origin, topic, partition), offset
 
 
-def _valid(name: object, pattern: re.Pattern[str], good: set[str]) -> bool:
-    """A region or topic name as `decode` accepts it; the few names that recur are remembered."""
-    if type(name) is not str:
-        return False
-    if name in good:
-        return True
+def _valid(name: str, pattern: re.Pattern[str], good: set[str]) -> bool:
+    """A region or topic name as `decode` accepts it, remembered: the same few names recur on every record."""
     if name in (".", "..") or not pattern.fullmatch(name):
         return False
     if len(good) < _MEMO_SIZE:

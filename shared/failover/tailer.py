@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from amity.failover.index import OffsetIndex, Snapshot
 from amity.failover.kafka import client_config
-from amity.failover.streams import Frontier, Stream, advance, mirrored_origin, provenance_value
+from amity.failover.streams import Frontier, Stream, mirrored_origin, provenance_value
 from amity.regions import Region
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ class _Partition:
     seen: Frontier
     snapshot_at: int
     next: int
+    recorded: int = -1
 
 
 class Tailer:
@@ -102,22 +103,22 @@ class Tailer:
                 self._index(messages)
 
     def _index(self, messages: list) -> None:
-        """The hot loop: one dict lookup, one header parse and one comparison per record."""
+        """The hot loop: a dict lookup, a header parse for a mirrored record, a comparison; Redis once a batch."""
         partitions, region, every = self._partitions, self.region.name, self.every
         snapshots: list[tuple[str, int, Snapshot]] = []
-        touched: dict[str, dict[int, int]] = {}
         for msg in messages:
             if msg.error() is not None:
                 self._check(msg.error())
                 continue
-            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-            state = partitions.get((topic, partition))
+            key = (msg.topic(), msg.partition())
+            state = partitions.get(key)
             if state is None:
                 continue
+            offset = msg.offset()
             if offset < state.next:
-                state = self._restart(topic, partition, offset)
+                state = self._restart(key[0], key[1], offset)
             if offset - state.snapshot_at >= every:
-                snapshots.append((topic, partition, Snapshot(offset, dict(state.seen))))
+                snapshots.append((key[0], key[1], Snapshot(offset, dict(state.seen))))
                 state.snapshot_at = offset
             headers = msg.headers()
             raw = provenance_value(headers) if headers else None
@@ -125,14 +126,26 @@ class Tailer:
             if found is None:
                 state.seen[state.local] = offset
             else:
-                advance(state.seen, found[0], found[1])
+                stream, origin_offset = found
+                if state.seen.get(stream, -1) < origin_offset:
+                    state.seen[stream] = origin_offset
             state.next = offset + 1
-            touched.setdefault(topic, {})[partition] = offset + 1
         self.records += len(messages)
+        self._flush(snapshots)
+
+    def _flush(self, snapshots: list[tuple[str, int, Snapshot]]) -> None:
+        """Write the batch's snapshots and how far each partition got, in one pipeline."""
+        moved: dict[str, dict[int, int]] = {}
+        for (topic, partition), state in self._partitions.items():
+            if state.next != state.recorded:
+                moved.setdefault(topic, {})[partition] = state.next
+                state.recorded = state.next
+        if not snapshots and not moved:
+            return
         with self.index.redis.pipeline(transaction=False) as pipe:
             for topic, partition, snapshot in snapshots:
                 self.index.add(pipe, topic, partition, snapshot)
-            for topic, positions in touched.items():
+            for topic, positions in moved.items():
                 self.index.record_progress(pipe, topic, positions)
             pipe.execute()
 
