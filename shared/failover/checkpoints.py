@@ -5,6 +5,9 @@ stream frontier, stored in each region it may fail over to. It is written
 while the source is alive; a failover after the source has died translates
 from it. Its size is one entry per stream, whatever the topic's length.
 
+The progress a group was moved with is kept in the region it moved to, so a
+consumer there can tell the records it already processed (amity.failover.filter).
+
 An ownership mark records offsets that Amity itself committed into a group
 (by a failover, a failback or the continuous sync). Offsets equal to the mark
 are Amity's copy, not the group's own progress: they are never exported as a
@@ -59,6 +62,10 @@ def mark_key(group: str, topic: str) -> str:
     return f"{PREFIX}:owned:{topic}:{group}"
 
 
+def moved_key(group: str, topic: str) -> str:
+    return f"{PREFIX}:moved:{topic}:{group}"
+
+
 class CheckpointStore:
     """Checkpoints received from other regions, and ownership marks of this region's groups."""
 
@@ -71,6 +78,14 @@ class CheckpointStore:
 
     def load(self, source: str, group: str, topic: str) -> Checkpoint | None:
         raw = self.redis.get(checkpoint_key(source, group, topic))
+        return Checkpoint.model_validate_json(raw) if raw is not None else None
+
+    def save_moved(self, topic: str, checkpoint: Checkpoint) -> None:
+        """The progress a failover or failback moved the group here with, on `topic` (its name here)."""
+        self.redis.set(moved_key(checkpoint.group, topic), checkpoint.model_dump_json())
+
+    def moved(self, group: str, topic: str) -> Checkpoint | None:
+        raw = self.redis.get(moved_key(group, topic))
         return Checkpoint.model_validate_json(raw) if raw is not None else None
 
     def mark_owned(self, group: str, topic: str, offsets: dict[int, int]) -> None:

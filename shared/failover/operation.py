@@ -149,6 +149,7 @@ def _move(request: FailoverRequest, here: RegionClients, topic: str, there: Regi
         there.admin.commit(group, copy, offsets)
         with redis_errors(there.region):
             there.store.mark_owned(group, copy, offsets)
+            there.store.save_moved(copy, Checkpoint.of(here.region.name, group, topic, {}, progress))
         _release(here, group, topic, warnings)
     return FailoverReport(
         group=group, direction=request.direction, moved_from=here.region.name, from_topic=topic,
@@ -238,5 +239,6 @@ def _no_index(region: str, topic: str) -> TranslationStateMissing:
 def _behind(there: str, here: str, lagging: dict) -> str:
     stream, (processed, held) = next(iter(lagging.items()))
     more = f" and {len(lagging) - 1} more stream(s)" if len(lagging) > 1 else ""
+    holds = f"{there} holds up to {held}" if held >= 0 else f"{there} holds none of it"
     return (f"{there} lacks records the group already processed in {here} (stream {describe(stream)}: processed up "
-            f"to {processed}, {there} holds up to {held}{more})")
+            f"to {processed}, {holds}{more})")

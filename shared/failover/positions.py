@@ -30,6 +30,16 @@ class Resume:
     """Highest origin offset per stream this partition was seen to hold."""
 
 
+def expected_streams(partition: int, processed: Mapping[Stream, int], latest: Snapshot | None) -> frozenset[Stream]:
+    """Streams a destination partition may hold: those the index saw there, and the processed ones of its number.
+
+    The mirror keeps a stream in the partition of its origin's number when the
+    partition counts agree; a stream spread by key is found in the index.
+    """
+    homed = {stream for stream in processed if stream[2] == partition}
+    return frozenset(homed.union(latest.seen) if latest is not None else homed)
+
+
 class RegionPositions:
     """Translates between local offsets and stream frontiers in one region."""
 
@@ -64,7 +74,7 @@ class RegionPositions:
         """The first offset of `partition` holding a record the group has not processed."""
         start = self.index.last_uncrossed(topic, partition, dict(processed)) or _START
         latest = self.index.latest(topic, partition)
-        search = ResumeSearch(processed, dict(start.seen), frozenset(latest.seen) if latest is not None else frozenset())
+        search = ResumeSearch(processed, dict(start.seen), expected_streams(partition, processed, latest))
         counted = 0
 
         def take(offset: int, stream: Stream, origin_offset: int) -> bool:

@@ -8,10 +8,11 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from amity.failover.checkpoints import Checkpoint, CheckpointStore
 from amity.regions import Region
@@ -75,12 +76,15 @@ def move(command: str, group: str, topic: str, source: str, destination: str, co
     return json.loads(done.stdout)
 
 
-def consume(region: Region, group: str, topic: str, limit: int | None = None, timeout_s: float = 60) -> list[bytes]:
+def consume(region: Region, group: str, topic: str, limit: int | None = None, timeout_s: float = 60,
+            skip: Callable[[Message], bool] | None = None, skipped: list[bytes] | None = None) -> list[bytes]:
     """Process up to `limit` records (all up to the current end when None) as `group`, committing exactly those.
 
     Records are committed one batch at a time, synchronously, with the offset
     after the last record processed in each partition: what is returned is
-    what the group has processed, and its committed offsets say so.
+    what the group has processed, and its committed offsets say so. Records
+    for which `skip` is true are committed without being processed, and their
+    values appended to `skipped`.
     """
     consumer = Consumer({**region.kafka_config(), "group.id": group, "enable.auto.commit": False,
                          "auto.offset.reset": "earliest", "isolation.level": "read_committed",
@@ -103,7 +107,10 @@ def consume(region: Region, group: str, topic: str, limit: int | None = None, ti
                     if msg.error().code() != KafkaError._PARTITION_EOF:
                         raise RuntimeError(msg.error().str())
                     continue
-                processed.append(msg.value())
+                if skip is not None and skip(msg):
+                    skipped.append(msg.value())
+                else:
+                    processed.append(msg.value())
                 commit[msg.partition()] = msg.offset() + 1
             if commit:
                 consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in commit.items()], asynchronous=False)

@@ -23,6 +23,7 @@ import pytest
 
 from amity.dev.environment import DevEnvironment
 from amity.errors import DevEnvironmentError
+from amity.failover.filter import ProcessedFilter
 from amity.regions import Region
 from tests.integration.failover.support import (
     CheckpointerProcess, again, amity, checkpoint, committed, consume, duplicates, move,
@@ -158,13 +159,18 @@ def test_active_active_failover_and_failback(regions: dict[str, Region], spare: 
 
         kill_kafka(SPARE)
         over = move("failover", group, topic, SPARE, "eu", mirror.config)
-        in_eu = consume(eu, group, topic)
+        skipped: list[bytes] = []
+        in_eu = consume(eu, group, topic, skip=ProcessedFilter.load(eu, group, topic).already_processed,
+                        skipped=skipped)
         lost = values(eu, topic) - set(in_af) - set(in_eu)
-        print(f"\n[active-active] failover: processed {len(in_af)} in af, {len(in_eu)} in eu; lost {len(lost)}, "
-              f"duplicates {duplicates(in_af, in_eu)} (predicted {redelivered(over)})")
+        print(f"\n[active-active] failover: processed {len(in_af)} in af, {len(in_eu)} in eu; lost {len(lost)}; "
+              f"re-delivered by offsets {len(skipped)} (predicted {redelivered(over)}), all skipped by the filter: "
+              f"duplicates {duplicates(in_af, in_eu)}")
         assert over["basis"] == "checkpoint"
         assert lost == set()
-        assert duplicates(in_af, in_eu) == redelivered(over)
+        assert len(skipped) == redelivered(over)
+        assert set(skipped) <= set(in_af)
+        assert duplicates(in_af, in_eu) == 0
 
         produce(eu.bootstrap, topic, records("eu", 3000, 3500))
         in_eu += consume(eu, group, topic)

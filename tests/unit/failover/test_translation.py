@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from amity.failover.positions import expected_streams
 from amity.failover.streams import Frontier, Stream, advance
 from amity.failover.translation import (
     PartitionCut, ResumeSearch, behind, crossed, processed_frontier, split_streams,
@@ -94,16 +95,22 @@ def processed_set(scenario: Scenario) -> set[Record]:
     return {r for p, records in enumerate(scenario.a) for r in records[:scenario.commits[p] or 0]}
 
 
-def search(partition: list[Record], processed: Frontier, start: int = 0) -> tuple[int, int]:
-    """(resume index, re-deliveries counted), feeding from `start` with the running maximum before it."""
-    finder = ResumeSearch(processed, running_max(partition[:start]), frozenset(s for s, _ in partition))
+def search(partition: list[Record], processed: Frontier, start: int = 0,
+           expected: frozenset[Stream] | None = None) -> tuple[int, int]:
+    """(resume index, re-deliveries counted), feeding from `start` with the running maximum before it.
+
+    `expected` defaults to every stream the partition holds, as a complete index would know them.
+    """
+    if expected is None:
+        expected = frozenset(s for s, _ in partition)
+    finder = ResumeSearch(processed, running_max(partition[:start]), expected)
     for index in range(start, len(partition)):
         if finder.feed(index, *partition[index]):
             break
     return (finder.resume if finder.resume is not None else len(partition)), finder.redelivered
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(scenarios())
 def test_nothing_unprocessed_is_skipped(scenario: Scenario) -> None:
     processed = processed_frontier(cuts_of(scenario))
@@ -113,7 +120,7 @@ def test_nothing_unprocessed_is_skipped(scenario: Scenario) -> None:
         assert all(record in done for record in partition[:resume])
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(scenarios())
 def test_the_frontier_claims_only_processed_records(scenario: Scenario) -> None:
     processed = processed_frontier(cuts_of(scenario))
@@ -123,7 +130,7 @@ def test_the_frontier_claims_only_processed_records(scenario: Scenario) -> None:
         assert all((stream, o) in done for o in range(highest + 1) if (stream, o) in in_a)
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(scenarios().filter(lambda s: not s.split))
 def test_resume_is_the_first_unprocessed_record(scenario: Scenario) -> None:
     processed = processed_frontier(cuts_of(scenario))
@@ -133,7 +140,7 @@ def test_resume_is_the_first_unprocessed_record(scenario: Scenario) -> None:
         assert resume == len(partition) or partition[resume] not in done
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(scenarios().filter(lambda s: not s.rewinds_in_b and not s.split))
 def test_redeliveries_are_counted_exactly(scenario: Scenario) -> None:
     processed = processed_frontier(cuts_of(scenario))
@@ -143,7 +150,16 @@ def test_redeliveries_are_counted_exactly(scenario: Scenario) -> None:
         assert redelivered == sum(1 for record in partition[resume:] if record in done)
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=300, deadline=None)
+@given(scenarios().filter(lambda s: not s.rewinds_in_b and not s.split))
+def test_without_an_index_the_streams_of_the_partitions_number_suffice(scenario: Scenario) -> None:
+    processed = processed_frontier(cuts_of(scenario))
+    for q, partition in enumerate(scenario.b):
+        homed = expected_streams(q, processed, None)
+        assert search(partition, processed, expected=homed) == search(partition, processed)
+
+
+@settings(max_examples=300, deadline=None)
 @given(scenarios())
 def test_redeliveries_are_never_overcounted(scenario: Scenario) -> None:
     processed = processed_frontier(cuts_of(scenario))
@@ -163,7 +179,7 @@ def test_split_streams_are_exactly_those_seen_off_their_partition(scenario: Scen
         assert not split_streams(cuts)
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(scenarios(), st.integers(1, 6))
 def test_starting_from_the_last_uncrossed_snapshot_changes_nothing(scenario: Scenario, every: int) -> None:
     processed = processed_frontier(cuts_of(scenario))
