@@ -8,6 +8,7 @@ from amity.headers import decode, find_provenance
 from amity.regions import Region
 from tests.e2e.conftest import TOKEN, Cli
 from tests.support.kafka import create_topic, produce, read_all
+from tests.integration.coordinator.server import coordinator_process, free_port
 from tests.support.mirror import CoordinatedWorker, wait_for
 
 
@@ -94,3 +95,32 @@ def test_a_rule_set_with_the_cli_is_applied_by_the_running_mirror(regions, coord
         assert topic in str(history), "the rule change is in the history"
     finally:
         assert worker.stop() == 0
+
+
+def test_workers_keep_their_assignment_while_the_coordinator_is_down(regions, tmp_path: Path, topic) -> None:
+    us, eu = regions["us"], regions["eu"]
+    create_topic(us.bootstrap, topic, partitions=1)
+    namespace = f"amity:e2e:{topic}:"
+    env = {"AMITY_REDIS_URL": us.redis, "AMITY_NAMESPACE": namespace, "AMITY_API_TOKEN": TOKEN,
+           "AMITY_HEARTBEAT_INTERVAL_S": "0.5", "AMITY_WORKER_TIMEOUT_S": "3"}
+    port = free_port()
+    with coordinator_process(env, tmp_path / "first.log", port=port) as url:
+        cli = Cli(url)
+        for region in (us, eu):
+            cli("region", "add", region.name, "--bootstrap", region.bootstrap, "--redis", region.redis)
+        cli("link", "add", "us", "eu", "--include", topic)
+        worker = CoordinatedWorker(tmp_path, url, TOKEN).start()
+        wait_for(lambda: [w["links"] for w in cli.json("coordinator", "workers")] == [["us-to-eu"]],
+                 message="link assigned")
+    try:
+        produce(us.bootstrap, topic, [(b"k", f"{n}".encode()) for n in range(100)])
+        wait_for(lambda: sum(counts(eu, topic).values()) == 100, message="replicated with the coordinator down")
+        assert worker.alive()
+        with coordinator_process(env, tmp_path / "second.log", port=port):
+            wait_for(lambda: any(w["live"] for w in cli.json("coordinator", "workers")), timeout_s=30,
+                     message="the worker heartbeating to the returned coordinator")
+            produce(us.bootstrap, topic, [(b"k", f"{n}".encode()) for n in range(100, 150)])
+            wait_for(lambda: sum(counts(eu, topic).values()) == 150, message="replicating after the return")
+    finally:
+        assert worker.stop() == 0
+    assert "coordinator unreachable" in worker.log.read_text()

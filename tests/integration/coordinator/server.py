@@ -19,9 +19,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def coordinator_process(env: dict[str, str], log: Path, start_timeout_s: float = 30.0) -> Iterator[str]:
-    """`amity coordinator run` in a subprocess; yields its URL once /healthz answers."""
-    port = free_port()
+def coordinator_process(env: dict[str, str], log: Path, start_timeout_s: float = 30.0,
+                        port: int | None = None) -> Iterator[str]:
+    """`amity coordinator run` in a subprocess (on `port`, or a free one); yields its URL once /healthz answers."""
+    port = port or free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AMITY_")}
     with open(log, "wb") as out:
         process = subprocess.Popen(
