@@ -20,13 +20,13 @@ STOP_TIMEOUT_S = 60.0
 
 
 def resolver_unavailable(policy: str) -> str | None:
-    """Why the `policy` resolver scenario cannot run yet, None once it can.
+    """Why the `policy` resolver scenario cannot run, None when it can.
 
-    The first half of the hook for conflict resolution: the scenario runs as
-    soon as the mirror's config accepts `rules:` (docs/conflicts.md), with
-    one rule of `policy` for the scenario's topics. The second half is
-    `AmityMirror.counts`: a run whose stats count no conflict decided did not
-    measure a resolver and is reported as skipped.
+    The hook for conflict resolution: the scenario runs when the mirror's
+    config accepts `rules:` (docs/conflicts.md), with one rule of `policy` for
+    the scenario's topics. The versions the resolver finds stale are not
+    written; `AmityMirror.withheld` reports them so the drain still accounts
+    for every source record.
     """
     from amity.mirror.config import MirrorConfig
 
@@ -83,23 +83,34 @@ class AmityMirror:
         if self.pid is not None:
             processes.stop(self.pid, str(self.config_path), STOP_TIMEOUT_S)
 
+    def withheld(self, topic: str) -> int:
+        """Records of source `topic` its resolver found stale and did not write, from the stats file."""
+        return sum(entry.get("conflicts", {}).get("stale", 0) for entry in self._report().get("topics", [])
+                   if entry.get("topic") == topic)
+
     def counts(self) -> dict[str, int]:
         """The worker's own counters, summed over its links and topics, from its stats file.
 
         `conflicts` counts records its resolver decided on (detected, resolved or stale).
         """
-        try:
-            report = json.loads(self.stats_path.read_text()).get("report", {})
-        except (OSError, ValueError):
+        topics = self._report().get("topics")
+        if topics is None:
             return {}
         counts: dict[str, int] = {"replicated": 0, "conflicts": 0}
-        for entry in report.get("topics", []):
+        for entry in topics:
             counts["replicated"] += entry.get("replicated", 0)
             conflicts = entry.get("conflicts", {})
             counts["conflicts"] += sum(conflicts.get(name, 0) for name in ("detected", "resolved", "stale"))
             for reason, dropped in entry.get("dropped", {}).items():
                 counts[f"dropped.{reason}"] = counts.get(f"dropped.{reason}", 0) + dropped
         return counts
+
+    def _report(self) -> dict:
+        """The worker's last stats report ({} before its first): it rewrites the file atomically every few seconds."""
+        try:
+            return json.loads(self.stats_path.read_text()).get("report", {})
+        except (OSError, ValueError):
+            return {}
 
     def log_tail(self, lines: int = 30) -> str:
         if not self.log_path.exists():

@@ -126,6 +126,10 @@ class MirrorMaker2:
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
+    def withheld(self, topic: str) -> int:
+        """MirrorMaker 2 has no conflict rules: it writes every record."""
+        return 0
+
     def counts(self) -> dict[str, int]:
         """MirrorMaker 2 reports its counters over JMX only, which this harness does not read."""
         return {}

@@ -80,8 +80,15 @@ def _notes(run: RunResult) -> str:
             notes.append(run.throughput.detail)
         if run.throughput.startup_s is not None:
             notes.append(f"startup {run.throughput.startup_s:.1f} s")
-        if run.throughput.records != run.throughput.expected:
-            notes.append(f"{run.throughput.records:,} of {run.throughput.expected:,} records")
+        if run.throughput.tail_s is not None and (run.throughput.tail_s >= 1 or not run.throughput.idle):
+            state = "busy" if not run.throughput.idle else "idle"
+            notes.append(f"{state} {run.throughput.tail_s:.1f} s after the last record")
+        if run.throughput.withheld:
+            notes.append(f"{run.throughput.withheld:,} stale versions not written")
+        if run.counts.get("conflicts"):
+            notes.append(f"{run.counts['conflicts']:,} conflict decisions")
+        if run.throughput.records + run.throughput.withheld != run.throughput.expected:
+            notes.append(f"{run.throughput.records + run.throughput.withheld:,} of {run.throughput.expected:,} records")
     if run.latency is not None and run.latency.received != run.latency.sent:
         notes.append(f"probe got {run.latency.received:,} of {run.latency.sent:,}")
     return _short("; ".join(notes))
@@ -138,6 +145,21 @@ def _load(results: BenchResults) -> str:
         return "unknown" if load is None else " / ".join(f"{v:.2f}" for v in load)
 
     return f"1/5/15-min load average {show(results.load_start)} at the start, {show(results.load_end)} at the end"
+
+
+def superseded(runs: list[BenchResults]) -> list[BenchResults]:
+    """The runs in order, each without the scenarios a later run measured again; runs left empty are dropped."""
+    kept = []
+    for i, run in enumerate(runs):
+        later = {scenario for newer in runs[i + 1:] for scenario in newer.scenarios()}
+        remaining = [r for r in run.runs if r.scenario not in later]
+        if remaining:
+            kept.append(run.model_copy(update={"runs": remaining}))
+    return kept
+
+
+def markdown_all(runs: list[BenchResults]) -> str:
+    return "\n".join(markdown(run) for run in superseded(runs))
 
 
 def replace_section(document: str, section: str) -> str:

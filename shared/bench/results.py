@@ -45,12 +45,15 @@ class Throughput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     records: NonNegativeInt = Field(description="Records the tool made visible in the destination")
+    withheld: NonNegativeInt = Field(default=0, description="Records its conflict rule found stale and did not write")
     expected: NonNegativeInt = Field(description="Records written to the source")
     seconds: NonNegativeFloat
-    records_per_s: NonNegativeFloat
-    mb_per_s: NonNegativeFloat = Field(description="Value bytes per second, 10^6 bytes per MB")
+    records_per_s: NonNegativeFloat = Field(description="Source records handled (written or withheld) per second")
+    mb_per_s: NonNegativeFloat = Field(description="Value bytes of those records per second, 10^6 bytes per MB")
     startup_s: NonNegativeFloat | None = Field(default=None, description="Process start to first record visible")
-    cpu_s: NonNegativeFloat | None = Field(default=None, description="CPU of the tool's process over the drain")
+    tail_s: NonNegativeFloat | None = Field(default=None, description="Last record visible to the tool idle")
+    idle: bool = Field(default=True, description="False when the tool never went idle after the drain")
+    cpu_s: NonNegativeFloat | None = Field(default=None, description="CPU of the tool from the drain's start to idle")
     cpu_s_per_million: NonNegativeFloat | None = None
     detail: str = ""
 

@@ -28,7 +28,7 @@ from amity.bench.mm2 import MirrorMaker2
 from amity.bench.results import BenchResults, Latency, Options, RunResult, Status, Throughput, Tool
 from amity.bench.scenarios import KEYS, PROBE_IDS, SCENARIOS, TOOL_ORDER, Flow, Scenario
 from amity.bench.steady import Probe, run_probes
-from amity.bench.watch import Drained, DrainWatch, Stream
+from amity.bench.watch import Drained, DrainWatch, Idle, Stream, wait_idle
 from amity.dev.environment import DevEnvironment
 from amity.dev.settings import DevSettings
 from amity.errors import AmityError, ConfigError, DevEnvironmentError
@@ -36,6 +36,7 @@ from amity.regions import Region
 
 REGIONS = ["us", "eu"]
 STALL_S = 180.0
+IDLE_TIMEOUT_S = 300.0
 
 
 class Progress(Protocol):
@@ -71,6 +72,7 @@ class MirrorTool(Protocol):
     def log_tail(self, lines: int = 30) -> str: ...
     def config(self) -> dict[str, str]: ...
     def counts(self) -> dict[str, int]: ...
+    def withheld(self, topic: str) -> int: ...
 
 
 class BenchRunner:
@@ -221,8 +223,9 @@ class BenchRunner:
         self._create_mirror_topics(scenario, mirror, topic, probe_topic)
         streams = [Stream(self.regions[f.destination].bootstrap, mirror.destination_topic(f, topic),
                           self.options.records) for f in scenario.flows]
+        withheld = (lambda: mirror.withheld(topic)) if scenario.resolver else None
         watch = DrainWatch(streams, scenario.exactly_once, None, mirror.alive,
-                           lambda done, total: self.progress.update(done))
+                           lambda done, total: self.progress.update(done), withheld)
         self.progress.step(f"{scenario.name} / {mirror.tool.value}: draining {watch.expected:,} records",
                            watch.expected)
         launched = time.monotonic()
@@ -233,6 +236,8 @@ class BenchRunner:
                 drained = watch.run(launched, STALL_S)
             except AmityError as exc:
                 raise _with_log(exc, mirror) from None
+            self.progress.step(f"{scenario.name} / {mirror.tool.value}: waiting for it to go idle")
+            idle = wait_idle(meter, mirror.alive, IDLE_TIMEOUT_S)
             probes = [Probe(PROBE_IDS[f], self.regions[f.source].bootstrap, probe_topic,
                             self.regions[f.destination].bootstrap, mirror.destination_topic(f, probe_topic))
                       for f in scenario.flows]
@@ -241,13 +246,8 @@ class BenchRunner:
             counts = mirror.counts()
         finally:
             mirror.stop()
-        if scenario.resolver is not None and not counts.get("conflicts"):
-            return RunResult(scenario=scenario.name, tool=mirror.tool, status=Status.SKIPPED,
-                             note=f"the mirror accepted the {scenario.resolver} rule but its stats count no conflict "
-                                  "decided: the resolver is not in its data path yet, so nothing of it was measured",
-                             counts=counts)
         return RunResult(scenario=scenario.name, tool=mirror.tool, status=Status.OK,
-                         throughput=self._throughput(drained, watch.expected), latency=latency,
+                         throughput=self._throughput(drained, idle, watch.expected), latency=latency,
                          peak_rss_mib=meter.peak_rss_mib, config=mirror.config(), counts=counts)
 
     def _create_mirror_topics(self, scenario: Scenario, mirror: MirrorTool, topic: str, probe_topic: str) -> None:
@@ -258,12 +258,16 @@ class BenchRunner:
                                [mirror.destination_topic(flow, topic), mirror.destination_topic(flow, probe_topic)],
                                self.options.partitions)
 
-    def _throughput(self, drained: Drained, expected: int) -> Throughput:
-        per_s = drained.records / drained.seconds
+    def _throughput(self, drained: Drained, idle: Idle, expected: int) -> Throughput:
+        """Rates over the drain; CPU from its start until the tool went idle, so work after the last write counts."""
+        handled = drained.records + drained.withheld
+        per_s = handled / drained.seconds
+        cpu = idle.cpu_s - drained.start_cpu_s if drained.start_cpu_s is not None else None
         return Throughput(
-            records=drained.records, expected=expected, seconds=drained.seconds, records_per_s=per_s,
-            mb_per_s=per_s * self.options.record_size / 1e6, startup_s=drained.startup_s, cpu_s=drained.cpu_s,
-            cpu_s_per_million=drained.cpu_s / drained.records * 1e6 if drained.cpu_s is not None else None,
+            records=drained.records, withheld=drained.withheld, expected=expected, seconds=drained.seconds,
+            records_per_s=per_s, mb_per_s=per_s * self.options.record_size / 1e6, startup_s=drained.startup_s,
+            tail_s=max(idle.at - drained.ended_at, 0.0), idle=idle.reached, cpu_s=cpu,
+            cpu_s_per_million=cpu / handled * 1e6 if cpu is not None else None,
         )
 
     def _steady(self, scenario: Scenario, tool: Tool, probes: list[Probe], workdir: Path,

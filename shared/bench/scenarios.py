@@ -1,8 +1,8 @@
 """The benchmark's scenarios and the topics each tool reads and writes in them.
 
 Every scenario has two phases, measured on the same running mirror: a
-backlog drain (throughput, CPU per record) and then steady load at a fixed
-rate (latency). The source data is written once per scenario; each tool gets
+backlog drain (throughput, CPU per record, counted until the mirror is idle)
+and then steady load at a fixed rate (latency). The source data is written once per scenario; each tool gets
 its own destination topics and its own probe topics, so no run sees another's
 records. Tools run one after another in the order ceiling, mm2, amity: in
 active-active, Amity's identity naming writes into the other region's source

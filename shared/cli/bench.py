@@ -64,8 +64,9 @@ def bench(
     rate: Annotated[int, typer.Option(help="Latency probe: records per second per direction.")] = 2000,
     duration: Annotated[float, typer.Option(help="Latency probe: seconds of steady load.")] = 30.0,
     out: Annotated[Path | None, typer.Option(help="Also write the results JSON here.")] = None,
-    results_file: Annotated[Path | None, typer.Option("--results", help="Show (and with --write-docs, publish) "
-                                                                          "this results JSON instead of running.")] = None,
+    results_files: Annotated[list[Path] | None, typer.Option(
+        "--results", help="Show (and with --write-docs, publish) these results JSON files instead of running; "
+                          "a scenario in a later file replaces it in earlier ones.")] = None,
     write_docs: Annotated[bool, typer.Option("--write-docs", help="Rewrite the table in docs/benchmarks.md.")] = False,
     conditions: Annotated[str, typer.Option(help="What else ran on the machine, recorded with the results.")] = "",
 ) -> None:
@@ -76,20 +77,21 @@ def bench(
 
     settings = BenchSettings()
     with user_errors():
-        if results_file is not None:
-            measured = results.load(results_file)
+        if results_files:
+            measured = [results.load(path) for path in results_files]
         else:
             options = _options(records, record_size, partitions, scenarios, tools, rate, duration)
             _stop_on_sigterm()
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                           TimeElapsedColumn(), console=console, transient=True) as live:
                 runner = BenchRunner(options, settings.dev(), _command(), out, RichProgress(live), conditions)
-                measured = runner.run()
+                measured = [runner.run()]
             console.print(f"results: {runner.results_path}" + (f" and {out}" if out else ""))
-        console.print(report.rich_table(measured))
+        for shown in report.superseded(measured):
+            console.print(report.rich_table(shown))
         if write_docs:
             page = settings.docs
-            page.write_text(report.replace_section(page.read_text(), report.markdown(measured)))
+            page.write_text(report.replace_section(page.read_text(), report.markdown_all(measured)))
             console.print(f"rewrote the results section of {page}")
 
 

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amity.bench import ceiling, report, results
+from amity.bench import ceiling, report, results, watch
 from amity.bench.amity_worker import AmityMirror
 from amity.bench.data import payloads
-from amity.bench.meter import ProcessMeter
+from amity.bench.meter import ProcessMeter, Reading
 from amity.bench.mm2 import MirrorMaker2
 from amity.bench.probe import HEADER_BYTES, percentile, stamp, unstamp
 from amity.bench.results import (
@@ -208,3 +208,40 @@ def test_results_round_trip_and_foreign_files_are_refused(tmp_path: Path) -> Non
 def test_the_published_page_has_its_markers() -> None:
     page = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
     assert report.replace_section(page.read_text(), "x")
+
+
+def test_a_later_run_of_a_scenario_replaces_it_in_earlier_runs() -> None:
+    first, second = _results(), _results()
+    second.runs = [r for r in second.runs if r.scenario == "lww"]
+    shown = report.superseded([first, second])
+    assert [run.scenarios() for run in shown] == [["one-way"], ["lww"]]
+    assert report.superseded([second, first]) == [first]
+    text = report.markdown_all([first, second])
+    assert text.count("Measured ") == 2 and text.count("| lww |") == 1
+
+
+class _Busy:
+    """A meter whose process works for `busy` readings, one CPU second each, then idles."""
+
+    def __init__(self, busy: int) -> None:
+        self.busy, self.cpu = busy, 0.0
+
+    def read(self) -> Reading:
+        if self.busy:
+            self.busy -= 1
+            self.cpu += 1.0
+        return Reading(self.cpu, 0)
+
+
+def test_idle_is_found_where_the_cpu_stops_growing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(watch, "IDLE_POLL_S", 0.01)
+    monkeypatch.setattr(watch, "IDLE_WINDOW_S", 0.05)
+    idle = watch.wait_idle(_Busy(5), lambda: True, timeout_s=5)
+    assert idle.reached and idle.cpu_s == 5.0
+
+
+def test_a_tool_that_never_idles_is_reported_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(watch, "IDLE_POLL_S", 0.01)
+    monkeypatch.setattr(watch, "IDLE_WINDOW_S", 0.05)
+    idle = watch.wait_idle(_Busy(10**9), lambda: True, timeout_s=0.2)
+    assert not idle.reached and idle.cpu_s > 5
