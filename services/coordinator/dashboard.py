@@ -10,10 +10,11 @@ that others watched, and one reconnecting asks only for what it missed.
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
 
 from amity.coordinator.context import Coordinator
 from amity.coordinator.rate_series import ALL_LINKS, FIELDS, SeriesBook, Totals
@@ -21,6 +22,7 @@ from amity.coordinator.schemas.rules import RuleChange, RuleSetPublic
 from amity.coordinator.schemas.stats import Counts, StatsView
 from amity.coordinator.schemas.topology import TopologyView
 from amity.coordinator.topology_view import topology
+from amity.errors import AmityError
 
 RULE_CHANGES_SHOWN = 20
 
@@ -77,7 +79,7 @@ class Frame:
     tick: str
 
 
-class SnapshotError(Exception):
+class SnapshotError(AmityError):
     """Taking a snapshot failed; carries the message every waiting stream reports."""
 
 
@@ -108,7 +110,7 @@ class Sampler:
             self._taken_at = self.clock()
             try:
                 state = await self.take()
-            except Exception as exc:  # whatever broke, every dashboard shows it and tries again
+            except (RedisError, OSError, ValueError) as exc:  # every open dashboard shows it and tries again
                 self._failure = (self.clock(), f"the coordinator could not read its state: {exc}")
                 raise SnapshotError(self._failure[1]) from exc
             self._failure = None
@@ -140,7 +142,7 @@ def event(kind: str, data: str, seq: int | None = None) -> str:
 
 
 async def stream(sampler: Sampler, since: float | None, lifetime_s: float,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic) -> AsyncIterator[str]:
     """Events for one dashboard: a hello, then a tick per sample, ending after `lifetime_s` so that a
     coordinator shutting down never waits on an open dashboard for long (the page reconnects)."""
     ends = clock() + lifetime_s
