@@ -17,6 +17,7 @@ class MirrorSettings(BaseSettings):
     discovery_interval_s: float = Field(default=5.0, gt=0, description="How often new topics and partitions are found")
     max_hops: int = Field(default=8, ge=1, le=15, description="Links a record may cross in all; beyond, it is dropped")
     metrics_port: int = Field(default=0, ge=0, le=65535, description="Prometheus /metrics port; 0 disables it")
+    metrics_host: str = Field(default="127.0.0.1", description="Address /metrics binds to; 0.0.0.0 in a pod")
     stats_file: Path | None = Field(default=None, description="Where the JSON stats are written, if anywhere")
     stats_interval_s: float = Field(default=2.0, gt=0)
     linger_ms: int = Field(default=20, ge=0, description="Producer linger: larger batches, higher throughput")

@@ -54,7 +54,7 @@ class Worker:
     def run(self) -> None:
         """Block until `stop()`, then stop every link cleanly (committing what was acknowledged)."""
         if self.settings.metrics_port:
-            start_http_server(self.settings.metrics_port, addr="127.0.0.1")
+            start_http_server(self.settings.metrics_port, addr=self.settings.metrics_host)
         try:
             while True:
                 plan = self.source.poll(self.report())
