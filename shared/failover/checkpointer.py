@@ -18,6 +18,7 @@ failover how old the last good view of the source is.
 import logging
 import re
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,12 +40,20 @@ log = logging.getLogger(__name__)
 INTERNAL_GROUPS = re.compile(r"amity-.*")
 
 
+RESYNC_S = 60.0
+
+
 @dataclass(slots=True)
 class _Synced:
-    """What the last sync of a group into a region was based on."""
+    """What the last sync of a group into a region was based on, and when."""
 
     frontier: Frontier
     final: bool
+    at: float
+
+    def still_valid(self, frontier: Frontier) -> bool:
+        """Nothing to redo: same frontier, nothing was missing there, and checked recently."""
+        return self.final and self.frontier == frontier and time.monotonic() - self.at < RESYNC_S
 
 
 class Checkpointer:
@@ -142,7 +151,7 @@ class _Exporter:
         """Write the translated offsets into the group in `remote`, if nobody but Amity has moved it there."""
         key = (remote.region.name, group, topic)
         last = self.synced.get(key)
-        if last is not None and last.final and last.frontier == frontier:
+        if last is not None and last.still_valid(frontier):
             return
         if remote.admin.members(group):
             return
@@ -158,7 +167,7 @@ class _Exporter:
             remote.admin.commit(group, topic, offsets)
             remote.store.mark_owned(group, topic, offsets)
             self.owner.synced += 1
-        self.synced[key] = _Synced(frontier, not behind(frontier, merged(r.seen for r in resumes)))
+        self.synced[key] = _Synced(frontier, not behind(frontier, merged(r.seen for r in resumes)), time.monotonic())
 
     def _remote(self, name: str) -> RegionClients:
         if name not in self.remotes:

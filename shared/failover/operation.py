@@ -113,7 +113,35 @@ def failover(request: FailoverRequest, regions: Mapping[str, Region], links: Seq
 
 def _move(request: FailoverRequest, here: RegionClients, topic: str, there: RegionClients,
           copy: str) -> FailoverReport:
-    group, warnings = request.group, []
+    warnings: list[str] = []
+    partitions = _destination_partitions(request.group, there, topic, copy)
+    progress, basis, age = _progress(request, here, topic, there, warnings)
+    with redis_errors(there.region):
+        if not request.scan and not there.positions.indexed(copy):
+            raise _no_index(there.region.name, copy)
+        resumes = [there.positions.resume(copy, q, progress.processed) for q in range(partitions)]
+    previous = {p: o for (_t, p), o in there.admin.committed(request.group, copy, partitions).items()}
+    lagging = behind(progress.processed, merged(r.seen for r in resumes))
+    if lagging:
+        summary = _behind(there.region.name, here.region.name, lagging)
+        if basis == "live" and not request.allow_behind:
+            raise DestinationBehind(f"{summary}: wait for the mirror to catch up, or allow it (--allow-behind)")
+        warnings.append(f"{summary}: those records are delivered again if they arrive")
+    if not request.dry_run:
+        _commit(request.group, here, topic, there, copy, {r.partition: r.offset for r in resumes}, progress, warnings)
+    return FailoverReport(
+        group=request.group, direction=request.direction, moved_from=here.region.name, from_topic=topic,
+        moved_to=there.region.name, to_topic=copy, basis=basis, checkpoint_age_s=age, committed=not request.dry_run,
+        partitions=[PartitionPlan(partition=r.partition, offset=r.offset, previous=previous.get(r.partition), end=r.end,
+                                  redelivered=r.redelivered, redelivered_exact=r.counted_all and not progress.split)
+                    for r in resumes],
+        behind=[StreamBehind(stream=describe(s), processed=h, held=held) for s, (h, held) in lagging.items()],
+        warnings=warnings,
+    )
+
+
+def _destination_partitions(group: str, there: RegionClients, topic: str, copy: str) -> int:
+    """The copy's partition count, once the destination answers and the group has no members there."""
     if not there.admin.reachable():
         raise RegionUnreachable(f"region {there.region.name} does not answer at {there.region.bootstrap}: the group "
                                 "cannot be moved there now")
@@ -121,45 +149,32 @@ def _move(request: FailoverRequest, here: RegionClients, topic: str, there: Regi
     partitions = there.admin.partitions(copy)
     if partitions is None:
         raise NoLink(f"topic {copy} does not exist in {there.region.name}: nothing of {topic} has been mirrored there")
+    return partitions
+
+
+def _progress(request: FailoverRequest, here: RegionClients, topic: str, there: RegionClients,
+              warnings: list[str]) -> tuple[Progress, Literal["live", "checkpoint"], float | None]:
+    """The group's progress: from its live offsets if the region it leaves answers, else from the checkpoint."""
     if here.admin.reachable():
-        progress = _live_progress(request, here, topic, warnings)
-        basis, age = "live", None
+        progress, basis, age = _live_progress(request, here, topic, warnings), "live", None
     else:
         checkpoint = _checkpoint(request, here, topic, there)
         progress, basis, age = checkpoint.progress(), "checkpoint", checkpoint.age_s()
         warnings.append(f"{here.region.name} is unreachable: translated from the checkpoint taken {age:.1f}s ago; "
                         f"records the group processed in {here.region.name} after it are delivered again")
-    processed = progress.processed
     if progress.split:
         warnings.append(f"{len(progress.split)} stream(s) are spread over partitions (partition counts differ between "
                         "regions): re-deliveries of them are not all counted")
+    return progress, basis, age
+
+
+def _commit(group: str, here: RegionClients, topic: str, there: RegionClients, copy: str, offsets: dict[int, int],
+            progress: Progress, warnings: list[str]) -> None:
+    there.admin.commit(group, copy, offsets)
     with redis_errors(there.region):
-        if not request.scan and not there.positions.indexed(copy):
-            raise _no_index(there.region.name, copy)
-        resumes = [there.positions.resume(copy, q, processed) for q in range(partitions)]
-    previous = {p: o for (_t, p), o in there.admin.committed(group, copy, partitions).items()}
-    lagging = behind(processed, merged(r.seen for r in resumes))
-    if lagging:
-        summary = _behind(there.region.name, here.region.name, lagging)
-        if basis == "live" and not request.allow_behind:
-            raise DestinationBehind(f"{summary}: wait for the mirror to catch up, or allow it (--allow-behind)")
-        warnings.append(f"{summary}: those records are delivered again if they arrive")
-    offsets = {r.partition: r.offset for r in resumes}
-    if not request.dry_run:
-        there.admin.commit(group, copy, offsets)
-        with redis_errors(there.region):
-            there.store.mark_owned(group, copy, offsets)
-            there.store.save_moved(copy, Checkpoint.of(here.region.name, group, topic, {}, progress))
-        _release(here, group, topic, warnings)
-    return FailoverReport(
-        group=group, direction=request.direction, moved_from=here.region.name, from_topic=topic,
-        moved_to=there.region.name, to_topic=copy, basis=basis, checkpoint_age_s=age, committed=not request.dry_run,
-        partitions=[PartitionPlan(partition=r.partition, offset=r.offset, previous=previous.get(r.partition), end=r.end,
-                                  redelivered=r.redelivered,
-                                  redelivered_exact=r.counted_all and not progress.split) for r in resumes],
-        behind=[StreamBehind(stream=describe(s), processed=h, held=held) for s, (h, held) in lagging.items()],
-        warnings=warnings,
-    )
+        there.store.mark_owned(group, copy, offsets)
+        there.store.save_moved(copy, Checkpoint.of(here.region.name, group, topic, {}, progress))
+    _release(here, group, topic, warnings)
 
 
 def _live_progress(request: FailoverRequest, here: RegionClients, topic: str, warnings: list[str]) -> Progress:
