@@ -106,15 +106,17 @@ class _Exporter:
     def run(self, stop: threading.Event) -> None:
         while not stop.wait(self.settings.checkpoint_interval_s):
             try:
-                self.export_all()
+                self.export_all(stop)
             except (FailoverRefused, redis.RedisError) as exc:
                 log.warning("checkpointer %s: %s", self.here.region.name, exc)
                 self._reset(self.here)
 
-    def export_all(self) -> None:
+    def export_all(self, stop: threading.Event) -> None:
         admin = self.here.admin
         counts = admin.partition_counts()
         for group in admin.groups():
+            if stop.is_set():
+                return
             if not self.owner.groups.fullmatch(group) or INTERNAL_GROUPS.fullmatch(group):
                 continue
             by_topic: dict[str, dict[int, int]] = {}

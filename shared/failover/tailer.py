@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from amity.failover.index import OffsetIndex, Snapshot
 from amity.failover.kafka import client_config
@@ -93,7 +93,7 @@ class Tailer:
                 self._discover()
                 next_discovery = now + self.discovery_interval_s
             if now >= next_trim:
-                self._trim()
+                self._trim(stop)
                 next_trim = now + self.trim_interval_s
             if not self._partitions:
                 stop.wait(min(self.discovery_interval_s, 1.0))
@@ -170,25 +170,23 @@ class Tailer:
         self._topics = {**{t: n for t, n in self._topics.items() if t in wanted}, **wanted}
         if added:
             self._consumer.incremental_assign(added)
+            self._flush([])
             log.info("tailer %s: indexing %d more partitions", self.region.name, len(added))
 
     def _open(self, topic: str, partition: int) -> TopicPartition:
+        """Resume at the partition's latest snapshot, or read it from its log start."""
         latest = self.index.latest(topic, partition)
         if latest is None:
-            low, _high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            state = self._start_partition(topic, partition, low)
-        else:
-            state = _Partition((self.region.name, topic, partition), dict(latest.seen), latest.offset, latest.offset)
-            self._partitions[(topic, partition)] = state
+            self._start_partition(topic, partition, 0)
+            return TopicPartition(topic, partition, OFFSET_BEGINNING)
+        state = _Partition((self.region.name, topic, partition), dict(latest.seen), latest.offset, latest.offset)
+        self._partitions[(topic, partition)] = state
         return TopicPartition(topic, partition, state.next)
 
     def _start_partition(self, topic: str, partition: int, offset: int) -> _Partition:
-        state = _Partition((self.region.name, topic, partition), {}, offset, offset)
+        """A partition indexed from scratch: its first record gets a snapshot of nothing seen."""
+        state = _Partition((self.region.name, topic, partition), {}, -self.every - 1, offset)
         self._partitions[(topic, partition)] = state
-        with self.index.redis.pipeline(transaction=False) as pipe:
-            self.index.add(pipe, topic, partition, Snapshot(offset, {}))
-            self.index.record_progress(pipe, topic, {partition: offset})
-            pipe.execute()
         return state
 
     def _close(self, topic: str) -> None:
@@ -200,9 +198,15 @@ class Tailer:
         self.index.drop_topic(topic, count)
         log.info("tailer %s: %s is gone; dropped its index", self.region.name, topic)
 
-    def _trim(self) -> None:
+    def _trim(self, stop: threading.Event) -> None:
         for topic, partition in list(self._partitions):
-            low, _high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if stop.is_set():
+                return
+            try:
+                low, _high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            except KafkaException as exc:
+                log.debug("tailer %s: no log start for %s[%d]: %s", self.region.name, topic, partition, exc)
+                continue
             if low > 0:
                 self.index.trim(topic, partition, low)
 
