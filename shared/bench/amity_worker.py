@@ -11,9 +11,9 @@ from pathlib import Path
 
 import yaml
 
+from amity.bench.child import Child
 from amity.bench.results import Tool
 from amity.bench.scenarios import Flow
-from amity.dev import processes
 from amity.regions import Region
 
 STOP_TIMEOUT_S = 60.0
@@ -51,7 +51,7 @@ class AmityMirror:
         self.config_path = workdir / "mirror.yaml"
         self.stats_path = workdir / "stats.json"
         self.log_path = workdir / "mirror.log"
-        self.pid: int | None = None
+        self.child: Child | None = None
 
     @staticmethod
     def destination_topic(flow: Flow, topic: str) -> str:
@@ -73,15 +73,15 @@ class AmityMirror:
         self.config_path.write_text(yaml.safe_dump(self.document(), sort_keys=False))
         argv = [sys.executable, "-m", "amity.cli", "mirror", "run", "--config", str(self.config_path),
                 "--stats-file", str(self.stats_path)]
-        self.pid = processes.spawn(argv, self.log_path)
-        return self.pid
+        self.child = Child(argv, self.log_path)
+        return self.child.pid
 
     def alive(self) -> bool:
-        return self.pid is not None and processes.is_ours(self.pid, str(self.config_path))
+        return self.child is not None and self.child.alive()
 
     def stop(self) -> None:
-        if self.pid is not None:
-            processes.stop(self.pid, str(self.config_path), STOP_TIMEOUT_S)
+        if self.child is not None:
+            self.child.stop(STOP_TIMEOUT_S)
 
     def withheld(self, topic: str) -> int:
         """Records of source `topic` its resolver found stale and did not write, from the stats file."""

@@ -18,9 +18,9 @@ import socket
 from pathlib import Path
 
 from amity.bench import tuning
+from amity.bench.child import Child
 from amity.bench.results import Tool
 from amity.bench.scenarios import Flow
-from amity.dev import processes
 from amity.dev.jars import classpath
 from amity.dev.kafka import java
 
@@ -58,7 +58,7 @@ class MirrorMaker2:
         self.tag = tag
         self.properties_path = workdir / "mm2.properties"
         self.log_path = workdir / "mm2.log"
-        self.pid: int | None = None
+        self.child: Child | None = None
 
     @staticmethod
     def destination_topic(flow: Flow, topic: str) -> str:
@@ -111,15 +111,15 @@ class MirrorMaker2:
         log4j.write_text(LOG4J2)
         argv = [java(), *JVM, f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath(self.jar_dir), MAIN,
                 str(self.properties_path)]
-        self.pid = processes.spawn(argv, self.log_path)
-        return self.pid
+        self.child = Child(argv, self.log_path)
+        return self.child.pid
 
     def alive(self) -> bool:
-        return self.pid is not None and processes.is_ours(self.pid, str(self.properties_path))
+        return self.child is not None and self.child.alive()
 
     def stop(self) -> None:
-        if self.pid is not None:
-            processes.stop(self.pid, str(self.properties_path), STOP_TIMEOUT_S)
+        if self.child is not None:
+            self.child.stop(STOP_TIMEOUT_S)
 
     def log_tail(self, lines: int = 30) -> str:
         if not self.log_path.exists():

@@ -62,7 +62,6 @@ class Silent:
 
 class MirrorTool(Protocol):
     tool: Tool
-    pid: int | None
     log_path: Path
 
     def destination_topic(self, flow: Flow, topic: str) -> str: ...

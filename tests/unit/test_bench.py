@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from amity.bench import ceiling, report, results, watch
 from amity.bench.amity_worker import AmityMirror
+from amity.bench.child import Child
 from amity.bench.data import payloads
 from amity.bench.meter import ProcessMeter, Reading
 from amity.bench.mm2 import MirrorMaker2
@@ -245,3 +246,10 @@ def test_a_tool_that_never_idles_is_reported_busy(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(watch, "IDLE_WINDOW_S", 0.05)
     idle = watch.wait_idle(_Busy(10**9), lambda: True, timeout_s=0.2)
     assert not idle.reached and idle.cpu_s > 5
+
+
+def test_a_child_is_alive_from_its_start_and_gone_after_stop(tmp_path: Path) -> None:
+    child = Child(["sleep", "30"], tmp_path / "sleep.log")
+    assert child.alive()
+    assert child.stop(timeout_s=10) == -15
+    assert not child.alive()
