@@ -37,6 +37,7 @@ from amity.regions import Region
 REGIONS = ["us", "eu"]
 STALL_S = 180.0
 IDLE_TIMEOUT_S = 300.0
+START_ATTEMPTS = 3
 
 
 class Progress(Protocol):
@@ -109,13 +110,18 @@ class BenchRunner:
         return self.results
 
     def _up(self, env: DevEnvironment) -> dict:
-        """Start the regions, once more if the first start fails (a start can fail transiently on a busy machine)."""
-        try:
-            return env.up(REGIONS)
-        except DevEnvironmentError as exc:
-            self.progress.note(f"starting the regions failed ({str(exc).splitlines()[0]}); trying once more")
-            self._fresh_regions(env)
-            return env.up(REGIONS)
+        """Start the regions, again if a start fails.
+
+        The launcher can take a server that is starting for one that exited (its /proc cmdline is empty
+        for a few milliseconds after exec on this kernel), so a failed start is retried from scratch.
+        """
+        for _ in range(START_ATTEMPTS - 1):
+            try:
+                return env.up(REGIONS)
+            except DevEnvironmentError as exc:
+                self.progress.note(f"starting the regions failed ({str(exc).splitlines()[0]}); trying again")
+                self._fresh_regions(env)
+        return env.up(REGIONS)
 
     def _fresh_regions(self, env: DevEnvironment) -> None:
         """Stop what an interrupted run left and start from empty clusters, so no run measures another's data."""
