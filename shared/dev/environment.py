@@ -210,9 +210,8 @@ class DevEnvironment:
     def _ready(self, region: str) -> bool:
         state = self._read_state(region)
         assert state is not None
-        for pid, marker, role in ((state.kafka_pid, self._kafka_marker(region), "kafka"),
-                                  (state.redis_pid, self._redis_marker(region), "redis")):
-            if not processes.is_ours(pid, marker):
+        for pid, role in ((state.kafka_pid, "kafka"), (state.redis_pid, "redis")):
+            if processes.has_exited(pid):
                 log = self.settings.region_dir(region) / f"{role}.log"
                 tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
                 raise DevEnvironmentError(f"{region}: {role} exited during start; last lines of {log}:\n" + "\n".join(tail))

@@ -78,8 +78,9 @@ def is_formatted(region_dir: Path) -> bool:
 
 
 def format_argv(jar_dir: Path, config: Path) -> list[str]:
+    # `--cluster-id=ID` in one argument: a random id may start with "-", which the tool would read as an option.
     return [java(), "-Xmx256m", "-cp", classpath(jar_dir), "kafka.tools.StorageTool",
-            "format", "-t", new_cluster_id(), "-c", str(config)]
+            "format", f"--cluster-id={new_cluster_id()}", "-c", str(config)]
 
 
 def broker_argv(jar_dir: Path, region_dir: Path, heap_mb: int) -> list[str]:

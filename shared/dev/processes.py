@@ -25,6 +25,24 @@ def is_ours(pid: int, marker: str) -> bool:
     return not zombie and marker in cmdline
 
 
+def has_exited(pid: int) -> bool:
+    """True when a process this one started has exited.
+
+    Used while a server starts: its command line is not a reliable marker then,
+    since redis-server rewrites its process title in place and a read of
+    /proc/<pid>/cmdline can catch it half-written.
+    """
+    try:
+        done, _status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+    return done == pid
+
+
 def spawn(argv: list[str], log_path: Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> int:
     """Start a server detached from our session, output appended to `log_path`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
