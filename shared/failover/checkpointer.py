@@ -165,11 +165,23 @@ class _Exporter:
             return
         resumes = [remote.positions.resume(topic, q, frontier) for q in range(partitions)]
         offsets = {r.partition: r.offset for r in resumes}
-        if offsets != current:
+        if offsets != current and self._unchanged(remote, group, topic, partitions, current):
             remote.admin.commit(group, topic, offsets)
             remote.store.mark_owned(group, topic, offsets)
             self.owner.synced += 1
         self.synced[key] = _Synced(frontier, not behind(frontier, merged(r.seen for r in resumes)), time.monotonic())
+
+    @staticmethod
+    def _unchanged(remote: RegionClients, group: str, topic: str, partitions: int, current: dict[int, int]) -> bool:
+        """Still idle with the offsets read before translating: a consumer that came and went meanwhile wins.
+
+        Kafka offers no compare-and-set on group offsets; checking again just
+        before writing leaves a window of one round trip, shorter than any
+        consumer's join.
+        """
+        if remote.admin.members(group):
+            return False
+        return {p: o for (_t, p), o in remote.admin.committed(group, topic, partitions).items()} == current
 
     def _remote(self, name: str) -> RegionClients:
         if name not in self.remotes:
