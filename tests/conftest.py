@@ -11,7 +11,7 @@ from tests.support.kafka import unique_topic
 
 @pytest.fixture(scope="session")
 def regions() -> Iterator[dict[str, Region]]:
-    """Three real regions (us, eu, ap): Kafka 4.3.1 KRaft + Redis each, on ports 39092.. and 39099.."""
+    """Three real regions (us, eu, ap): Kafka 4.3.1 KRaft + Redis each, on ports 24092.. and 24099.."""
     settings = cluster.test_settings()
     started = cluster.acquire(settings)
     yield started

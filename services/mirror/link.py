@@ -146,7 +146,7 @@ class LinkRunner:
         next_sync = time.monotonic() + self.settings.discovery_interval_s
         next_stats = time.monotonic() + self.settings.stats_interval_s
         while not self.stopping:
-            messages = self.consumer.consume(self.settings.batch_size, timeout=self.settings.poll_timeout_s)
+            messages = self._next_batch()
             records = self._without_errors(messages)
             if records:
                 self._replicate(records)
@@ -160,6 +160,17 @@ class LinkRunner:
             if now >= next_stats:
                 self._measure_lag()
                 next_stats = now + self.settings.stats_interval_s
+
+    def _next_batch(self) -> list:
+        """The next record as soon as it arrives, with whatever else is already fetched.
+
+        consume(n, timeout) alone waits for n records or the whole timeout: under light load every
+        record would wait out the timeout.
+        """
+        first = self.consumer.poll(self.settings.poll_timeout_s)
+        if first is None:
+            return []
+        return [first, *self.consumer.consume(self.settings.batch_size - 1, timeout=0)]
 
     def _without_errors(self, messages: list) -> list[Message]:
         records = []

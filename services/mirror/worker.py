@@ -64,9 +64,10 @@ class Worker:
                 if self._stop.wait(self.settings.stats_interval_s):
                     break
         finally:
-            for name in list(self.running):
-                self.running.pop(name).stop()
+            for running in self.running.values():
+                running.stop()
             self.write_stats()
+            self.running.clear()
             self.source.close()
 
     def stop(self) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from amity.bench import report
 from amity.dev.settings import REPO_ROOT
+from tests.support import cluster
 
 RECORDS = 10_000
 TIMEOUT_S = 180
@@ -22,7 +23,7 @@ TIMEOUT_S = 180
 
 def _bench_env(home: Path, docs: Path) -> dict[str, str]:
     """Its own home and ports: beside a test session's regions (AMITY_TEST_BASE_PORT), never on them."""
-    base = int(os.environ.get("AMITY_TEST_BASE_PORT", 39090)) + 20_100
+    base = cluster.test_settings().base_port + 2_000
     return {**os.environ, "AMITY_BENCH_HOME": str(home), "AMITY_BENCH_BASE_PORT": str(base),
             "AMITY_BENCH_DOCS": str(docs), "COLUMNS": "200"}
 

@@ -12,8 +12,9 @@ import pytest
 
 from amity.dev import processes
 from amity.dev.settings import DevSettings
+from tests.support import cluster
 
-BASE_PORT = 49090  # away from the session regions (39090) and the demo (29090)
+BASE_PORT = cluster.test_settings().base_port + 3_000  # beside the session's regions, under the ephemeral range
 KAFKA_PORT = BASE_PORT + 2
 
 

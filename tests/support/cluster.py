@@ -17,6 +17,9 @@ from amity.dev.settings import REPO_ROOT, DevSettings
 from amity.regions import Region
 
 TEST_REGIONS = ["us", "eu", "ap"]
+# Below Linux's ephemeral range (32768-60999): a client reconnecting to a stopped broker could otherwise
+# be handed the broker's own port and hold it, and the broker would fail to bind when it restarts.
+TEST_BASE_PORT = 24090
 
 
 def test_settings() -> DevSettings:
@@ -24,7 +27,7 @@ def test_settings() -> DevSettings:
 
     AMITY_TEST_BASE_PORT moves the whole session, e.g. to run a second checkout's suite side by side.
     """
-    return DevSettings(home=REPO_ROOT / ".amity" / "test", base_port=int(os.environ.get("AMITY_TEST_BASE_PORT", 39090)))
+    return DevSettings(home=REPO_ROOT / ".amity" / "test", base_port=int(os.environ.get("AMITY_TEST_BASE_PORT", TEST_BASE_PORT)))
 
 
 @contextmanager
