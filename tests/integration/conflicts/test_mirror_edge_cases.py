@@ -30,7 +30,7 @@ def test_future_clocks_are_dead_lettered_and_keyless_records_pass(regions, topic
                            [{"source": "us", "destination": "eu", "include": [topic]}],
                            env={"AMITY_MIRROR_STATE_NAMESPACE": f"edge-{uuid.uuid4().hex[:8]}"})
     worker.add_rules([{"topic": topic, "policy": "lww", "max_skew_ms": 60_000}])
-    with worker.start():
+    with worker:
         copied = wait_for(lambda: len(read_all(eu.bootstrap, topic)) == 2 and read_all(eu.bootstrap, topic),
                           message="the keyless and the plain record in eu")
         stats = wait_for(lambda: (s := worker.topic_stats("us-to-eu", topic)).get("keyless") == 1 and s,
