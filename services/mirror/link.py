@@ -392,7 +392,11 @@ class LinkRunner:
                 self._txn_producers.pop((tp.topic, tp.partition), None)
         else:
             self.producer.flush(60)
-            self._commit_synchronously()
+            try:
+                self._commit_synchronously()
+            except (KafkaException, KafkaError) as exc:
+                # The group may have moved on (a broker restart): the partitions are re-read from the last commit.
+                log.warning("link %s: commit on revocation failed: %s", self.id, exc)
         consumer.unassign()
         log.info("link %s: revoked %s", self.id, _describe(partitions))
 
@@ -429,7 +433,7 @@ class LinkRunner:
                 if graceful and not self.exactly_once:
                     self._commit_acknowledged()
                 self.consumer.close()
-            except (KafkaException, RuntimeError) as exc:
+            except (KafkaException, KafkaError, RuntimeError) as exc:
                 log.warning("link %s: closing the consumer: %s", self.id, exc)
         self.consumer = None
         self.producer = None
