@@ -24,6 +24,16 @@ class Delivery(StrEnum):
 DEFAULT_EXCLUDES = (r"__.*", r".*\.internal", r".*\.conflicts", r".*\.dlq", r"_.*")
 
 
+def compilable_patterns(patterns: tuple[str, ...]) -> tuple[str, ...]:
+    """`patterns` unchanged, or a ValueError naming the first one that is not a regular expression."""
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"topic pattern {pattern!r} is not a valid regular expression: {exc}") from None
+    return patterns
+
+
 class Link(BaseModel):
     """One directed replication flow, source region to destination region."""
 
@@ -44,12 +54,7 @@ class Link(BaseModel):
     @field_validator("include", "exclude")
     @classmethod
     def _compilable(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"topic pattern {pattern!r} is not a valid regular expression: {exc}") from None
-        return patterns
+        return compilable_patterns(patterns)
 
     @model_validator(mode="after")
     def _not_to_itself(self) -> "Link":

@@ -1,12 +1,11 @@
 """Link API models: the shared `Link` plus an id, and the topology shortcuts."""
 
-import re
 from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from amity.links import DEFAULT_EXCLUDES, Delivery, Link, Naming
+from amity.links import DEFAULT_EXCLUDES, Delivery, Link, Naming, compilable_patterns
 from amity.regions import RegionName
 from amity.stats import LinkId
 
@@ -60,12 +59,7 @@ class LinkOptions(BaseModel):
     @field_validator("include", "exclude")
     @classmethod
     def _compilable(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"topic pattern {pattern!r} is not a valid regular expression: {exc}") from None
-        return patterns
+        return compilable_patterns(patterns)
 
     def between(self, source: str, destination: str) -> LinkCreate:
         """The link source -> destination with these options (raises pydantic.ValidationError)."""
