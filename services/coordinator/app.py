@@ -12,7 +12,7 @@ from amity.coordinator.context import Coordinator
 from amity.coordinator.limits import BodyLimit
 from amity.coordinator.metrics import Metrics, RequestMetrics
 from amity.coordinator.monitor import Monitor
-from amity.coordinator.routes import health, links, regions, rules, stats, topology, ui, workers
+from amity.coordinator.routes import failover, health, links, regions, rules, stats, topology, ui, workers
 from amity.coordinator.settings import CoordinatorSettings
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,11 @@ def create_app(settings: CoordinatorSettings) -> FastAPI:
             await c.close()
 
     app = FastAPI(title="Amity coordinator", version=__version__, lifespan=lifespan,
-                  description="Control plane of Amity: regions, links, conflict rules, mirror workers and stats.")
+                  description="Control plane of Amity: regions, links, conflict rules, mirror workers, stats and "
+                              "consumer-group failover.")
     http_errors.install(app)
     for router in (health.router, regions.router, links.router, rules.router, stats.router, topology.router,
-                   workers.router):
+                   workers.router, failover.router):
         app.include_router(router)
     app.include_router(ui.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
