@@ -1,12 +1,17 @@
 """`amity failover`, `amity failback` and `amity checkpoint run`: move consumer groups between regions.
 
-Regions come from --regions-file, else from the mirror config's `regions:`
-(--config), else from the local dev regions.json. Links come from the mirror
-config; without one, --no-link-check says the links are unknown.
+With --url (or AMITY_URL) and neither --config nor --regions-file, the
+coordinator runs the move (POST /v1/failover or /v1/failback) with the regions
+and links it holds. Otherwise the move runs here: regions come from
+--regions-file, else from the mirror config's `regions:` (--config), else from
+the local dev regions.json; links come from the mirror config, and without one
+--no-link-check says the links are unknown. The direct mode needs no
+coordinator, which may be down with the region it runs in.
 """
 
 import json
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -14,12 +19,17 @@ from typing import Annotated
 
 import typer
 
+from amity.cli.api import TOKEN_ENV, CoordinatorClient
 from amity.cli.output import console, emit_json, errors, fail, table, user_errors
+from amity.coordinator.schemas.failover import GroupMove
 from amity.dev.settings import DevSettings
 from amity.errors import ConfigError
 from amity.failover import Direction, FailoverReport, FailoverRequest, failover as move_group
 from amity.links import Link
 from amity.regions import Region
+
+# A scan reads whole topics; a client that gave up first would leave the user unsure whether the coordinator committed.
+MOVE_TIMEOUT_S = 600.0
 
 checkpoint_app = typer.Typer(help="Keep consumer-group checkpoints current across regions.", no_args_is_help=True)
 
@@ -40,23 +50,26 @@ AllowBehind = Annotated[bool, typer.Option("--allow-behind", help="Commit even i
                                            "group already processed.")]
 Scan = Annotated[bool, typer.Option("--scan", help="No offset index: read the topics from their start (slow).")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
+Url = Annotated[str | None, typer.Option("--url", envvar="AMITY_URL", help="Coordinator URL: it runs the move with "
+                                         "the regions and links it holds (unless --config or --regions-file is "
+                                         "given). Token: AMITY_API_TOKEN.")]
 
 
 def failover(group: Group, topic: Topic, source: From, destination: To, regions_file: RegionsFile = None,
              config: Config = None, no_link_check: NoLinkCheck = False, remote_topic: RemoteTopic = None,
              dry_run: DryRun = False, allow_behind: AllowBehind = False, scan: Scan = False,
-             json_out: JsonOut = False) -> None:
+             url: Url = None, json_out: JsonOut = False) -> None:
     """Move a group from A to B: translate its offsets exactly and commit them in B."""
-    _move(Direction.FAILOVER, group, topic, source, destination, regions_file, config, no_link_check, remote_topic,
+    _move(Direction.FAILOVER, group, topic, source, destination, regions_file, config, url, no_link_check, remote_topic,
           dry_run, allow_behind, scan, json_out)
 
 
 def failback(group: Group, topic: Topic, source: From, destination: To, regions_file: RegionsFile = None,
              config: Config = None, no_link_check: NoLinkCheck = False, remote_topic: RemoteTopic = None,
              dry_run: DryRun = False, allow_behind: AllowBehind = False, scan: Scan = False,
-             json_out: JsonOut = False) -> None:
+             url: Url = None, json_out: JsonOut = False) -> None:
     """Move a group back from B to A once A is up again (same --from and --to as the failover)."""
-    _move(Direction.FAILBACK, group, topic, source, destination, regions_file, config, no_link_check, remote_topic,
+    _move(Direction.FAILBACK, group, topic, source, destination, regions_file, config, url, no_link_check, remote_topic,
           dry_run, allow_behind, scan, json_out)
 
 
@@ -93,18 +106,31 @@ def run(config: Annotated[Path, typer.Option("--config", help="Mirror config (re
 
 
 def _move(direction: Direction, group: str, topic: str, source: str, destination: str, regions_file: Path | None,
-          config: Path | None, no_link_check: bool, remote_topic: str | None, dry_run: bool, allow_behind: bool,
-          scan: bool, json_out: bool) -> None:
+          config: Path | None, url: str | None, no_link_check: bool, remote_topic: str | None, dry_run: bool,
+          allow_behind: bool, scan: bool, json_out: bool) -> None:
     with user_errors():
-        regions, links = _topology(regions_file, config)
         request = FailoverRequest(group=group, topic=topic, source=source, destination=destination,
                                   direction=direction, dry_run=dry_run, check_links=not no_link_check,
                                   remote_topic=remote_topic, allow_behind=allow_behind, scan=scan)
-        report = move_group(request, regions, None if no_link_check else links)
+        if url and config is None and regions_file is None:
+            report = _through_coordinator(url, request)
+        else:
+            regions, links = _topology(regions_file, config)
+            report = move_group(request, regions, None if no_link_check else links)
     if json_out:
         emit_json(report.model_dump(mode="json"))
     else:
         _print(report)
+
+
+def _through_coordinator(url: str, request: FailoverRequest) -> FailoverReport:
+    """The move as the coordinator at `url` runs it, with the regions and links it holds."""
+    if not request.check_links:
+        raise ConfigError("the coordinator always checks the links it holds: --no-link-check (and --remote-topic) "
+                          "need the regions from --config or --regions-file")
+    body = request.model_dump(mode="json", include=set(GroupMove.model_fields))
+    with CoordinatorClient(url, os.environ.get(TOKEN_ENV) or None, timeout_s=MOVE_TIMEOUT_S) as api:
+        return FailoverReport.model_validate(api.post(f"/v1/{request.direction}", body))
 
 
 def _topology(regions_file: Path | None, config: Path | None) -> tuple[dict[str, Region], list[Link] | None]:
