@@ -1,4 +1,4 @@
-"""Mirror workers as real processes (`amity mirror run`), started and stopped by pid."""
+"""Mirror workers as real processes (`amity mirror run`), started and stopped by pid; `ChildProcess` for others."""
 
 import json
 import os
@@ -9,36 +9,32 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Self
 
 import yaml
 
 from amity.regions import Region
 
 
-class WorkerProcess:
-    """One `amity mirror run` process with its own folder, log and stats file."""
+class ChildProcess:
+    """An `amity` command run as a child process, with its own folder and log (`{kind}.log`)."""
 
-    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
-        self.name = f"worker-{uuid.uuid4().hex[:6]}"
+    def __init__(self, workdir: Path, kind: str, env: dict[str, str]) -> None:
+        self.name = f"{kind}-{uuid.uuid4().hex[:6]}"
         self.dir = workdir / self.name
         self.dir.mkdir(parents=True)
-        self.stats_file = self.dir / "stats.json"
-        self.log = self.dir / "worker.log"
-        self.env = {**os.environ, "AMITY_MIRROR_STATS_INTERVAL_S": "0.5", "AMITY_MIRROR_DISCOVERY_INTERVAL_S": "1",
-                    **(env or {})}
+        self.log = self.dir / f"{kind}.log"
+        self.env = env
         self.proc: subprocess.Popen | None = None
 
-    def source_args(self) -> list[str]:
-        """Where the worker's plan comes from: `--config FILE` or `--coordinator URL`."""
+    def args(self) -> list[str]:
+        """The `amity` sub-command and its arguments."""
         raise NotImplementedError
 
-    def start(self) -> "WorkerProcess":
+    def start(self) -> Self:
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "amity.cli", "mirror", "run", *self.source_args(),
-                 "--stats-file", str(self.stats_file)],
-                stdout=log, stderr=subprocess.STDOUT, env=self.env,
-            )
+            self.proc = subprocess.Popen([sys.executable, "-m", "amity.cli", *self.args()],
+                                         stdout=log, stderr=subprocess.STDOUT, env=self.env)
         return self
 
     def stop(self, timeout_s: float = 60) -> int:
@@ -62,6 +58,31 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
+
+
+class WorkerProcess(ChildProcess):
+    """One `amity mirror run` process with its own folder, log and stats file."""
+
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
+        super().__init__(workdir, "worker", {**os.environ, "AMITY_MIRROR_STATS_INTERVAL_S": "0.5",
+                                             "AMITY_MIRROR_DISCOVERY_INTERVAL_S": "1", **(env or {})})
+        self.stats_file = self.dir / "stats.json"
+
+    def source_args(self) -> list[str]:
+        """Where the worker's plan comes from: `--config FILE` or `--coordinator URL`."""
+        raise NotImplementedError
+
+    def args(self) -> list[str]:
+        return ["mirror", "run", *self.source_args(), "--stats-file", str(self.stats_file)]
+
     def stats(self) -> dict:
         """The worker's last stats report, {} before the first one."""
         try:
@@ -74,15 +95,6 @@ class WorkerProcess:
             if entry["link"] == link and entry["topic"] == topic:
                 return entry
         return {}
-
-    def __enter__(self) -> "WorkerProcess":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
 
 
 class MirrorProcess(WorkerProcess):

@@ -2,13 +2,13 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
+import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
@@ -16,50 +16,22 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from amity.failover.checkpoints import Checkpoint, CheckpointStore
 from amity.regions import Region
+from tests.support.mirror import ChildProcess
 
 REPO = Path(__file__).resolve().parents[3]
 
 
-class CheckpointerProcess:
+class CheckpointerProcess(ChildProcess):
     """`amity checkpoint run` on a mirror config, started and stopped by pid."""
 
     def __init__(self, workdir: Path, config: Path, groups: str, interval_s: float = 0.5,
                  snapshot_every: int = 100, sync: bool = True) -> None:
-        self.dir = workdir / f"checkpointer-{uuid.uuid4().hex[:6]}"
-        self.dir.mkdir(parents=True)
-        self.log = self.dir / "checkpointer.log"
-        self.argv = [sys.executable, "-m", "amity.cli", "checkpoint", "run", "--config", str(config), "--groups", groups,
-                     "--interval-s", str(interval_s), "--snapshot-every", str(snapshot_every)]
-        if not sync:
-            self.argv.append("--no-sync")
-        self.env = {**os.environ, "AMITY_FAILOVER_DISCOVERY_INTERVAL_S": "0.5"}
-        self.proc: subprocess.Popen | None = None
+        super().__init__(workdir, "checkpointer", {**os.environ, "AMITY_FAILOVER_DISCOVERY_INTERVAL_S": "0.5"})
+        self.options = ["--config", str(config), "--groups", groups, "--interval-s", str(interval_s),
+                        "--snapshot-every", str(snapshot_every), *([] if sync else ["--no-sync"])]
 
-    def start(self) -> "CheckpointerProcess":
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env)
-        return self
-
-    def stop(self, timeout_s: float = 60) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-                return -9
-        return self.proc.returncode
-
-    def __enter__(self) -> "CheckpointerProcess":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
+    def args(self) -> list[str]:
+        return ["checkpoint", "run", *self.options]
 
 
 def amity(*args: str, timeout_s: float = 180) -> subprocess.CompletedProcess:
@@ -129,6 +101,29 @@ def _caught_up(consumer: Consumer, topic: str, ends: dict[int, int]) -> bool:
     positions = {tp.partition: tp.offset for tp in consumer.position(assignment)}
     committed = {tp.partition: tp.offset for tp in consumer.committed(assignment, timeout=10)}
     return all(ends[p] == 0 or max(positions.get(p, -1), committed.get(p, -1)) >= ends[p] for p in ends)
+
+
+@contextmanager
+def member(region: Region, group: str, topic: str) -> Iterator[None]:
+    """A live consumer of `group` on `topic` in `region` while the block runs (it has joined when the block starts)."""
+    stop = threading.Event()
+    joined = threading.Event()
+    consumer = Consumer({**region.kafka_config(), "group.id": group, "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic], on_assign=lambda *_: joined.set())
+
+    def poll() -> None:
+        while not stop.is_set():
+            consumer.poll(0.2)
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        assert joined.wait(30), f"a consumer of {group} did not join in {region.name}"
+        yield
+    finally:
+        stop.set()
+        thread.join(10)
+        consumer.close()
 
 
 def committed(region: Region, group: str, topic: str, partitions: int) -> dict[int, int]:

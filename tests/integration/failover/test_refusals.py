@@ -1,17 +1,15 @@
 """Every refusal of `amity failover`: one line on stderr, exit status 1, nothing committed."""
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from confluent_kafka import Consumer
 
 from amity.regions import Region
-from tests.integration.failover.support import amity, committed, consume
+from tests.integration.failover.support import amity, committed, consume, member
 from tests.support.kafka import create_topic, produce
 from tests.support.mirror import free_port
 
@@ -55,22 +53,8 @@ def consumed(regions: dict[str, Region], topic: str, group: str) -> str:
 def member_in_eu(regions: dict[str, Region], topic: str, group: str) -> Iterator[None]:
     """A live consumer of `group` in eu for the duration of a test."""
     create_topic(regions["eu"].bootstrap, topic, partitions=1)
-    stop = threading.Event()
-    joined = threading.Event()
-    consumer = Consumer({**regions["eu"].kafka_config(), "group.id": group, "auto.offset.reset": "earliest"})
-    consumer.subscribe([topic], on_assign=lambda *_: joined.set())
-
-    def poll() -> None:
-        while not stop.is_set():
-            consumer.poll(0.2)
-
-    thread = threading.Thread(target=poll, daemon=True)
-    thread.start()
-    assert joined.wait(30), "consumer did not join"
-    yield
-    stop.set()
-    thread.join(10)
-    consumer.close()
+    with member(regions["eu"], group, topic):
+        yield
 
 
 def test_group_active_in_the_destination(regions, tmp_path, consumed, group, member_in_eu) -> None:
