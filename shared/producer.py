@@ -15,6 +15,10 @@ the region refuse versions that no topic holds. A crash between acknowledgement
 and that update leaves the held version behind the topic, never ahead: the
 region may then accept a lower remote version into its log, which every
 region's resolved view still orders below this one.
+
+Each acknowledged write is also landed (amity.tails), in the same `poll` or
+`flush`: where a mirror's or another producer's write raced this one into the
+log, the winner is appended again so that it is the key's last record.
 """
 
 import threading
@@ -31,6 +35,7 @@ from amity.regions import Region
 from amity.resolver import claim, passing
 from amity.rules import ConflictRule, Policy, RuleSet
 from amity.state import Claim, StampRequest, StateSettings, VersionState
+from amity.tails import Landing, Tails, landing_of
 
 # Stamped at produce time, a record's partition and offset are not known yet: the
 # header says 0 and 0, and the path of one region marks it as not yet mirrored.
@@ -53,14 +58,16 @@ class Producer:
                  now_ms: Callable[[], int] = wall_clock_ms, expected_epoch: str | None = None) -> None:
         self.region = region.name
         self.rules = rules
-        self.state = VersionState(client or redis.Redis.from_url(region.redis), settings, expected_epoch)
+        client = client or redis.Redis.from_url(region.redis)
+        self.state = VersionState(client, settings, expected_epoch)
+        self.tails = Tails(region, client)
         self.kafka = confluent_kafka.Producer({
             **region.kafka_config(), "enable.idempotence": True, "acks": "all",
             # The Java clients' partitioner, as the mirror uses: a key lands in the same partition everywhere.
             "partitioner": "murmur2_random", **(config or {}),
         })
         self._now_ms = now_ms
-        self._acknowledged: list[Claim] = []
+        self._acknowledged: list[tuple[Claim, Landing]] = []
         self._lock = threading.Lock()
 
     def produce(self, topic: str, key: bytes | None = None, value: bytes | None = None, headers: Headers = None,
@@ -114,6 +121,7 @@ class Producer:
 
     def __exit__(self, *exc: object) -> None:
         self.flush()
+        self.tails.close()
 
     def _ordering_field(self, rule: ConflictRule, now: int, value: bytes | None, headers: Headers) -> int | None:
         if rule.policy is not Policy.TIMESTAMP or value is None:
@@ -125,7 +133,7 @@ class Producer:
         def delivered(err: confluent_kafka.KafkaError | None, msg: confluent_kafka.Message) -> None:
             if err is None and pending is not None:
                 with self._lock:
-                    self._acknowledged.append(pending)
+                    self._acknowledged.append((pending, landing_of(pending.key, pending.rank, msg)))
             if on_delivery is not None:
                 on_delivery(err, msg)
 
@@ -141,8 +149,9 @@ class Producer:
         with self._lock:
             acknowledged, self._acknowledged = self._acknowledged, []
         try:
-            self.state.apply(acknowledged)
+            self.state.apply([claim for claim, _ in acknowledged])
         except Exception:
             with self._lock:
                 self._acknowledged[:0] = acknowledged
             raise
+        self.tails.land([landing for _, landing in acknowledged])

@@ -8,6 +8,11 @@ uses, in batches, so each key ends with the highest version its topic holds,
 tombstones included, and the context merges every version seen. Only then
 does it write a new epoch; resolvers call `resume()` to continue.
 
+Each batch is also landed (amity.tails) in log order once loaded, so the
+rebuilt state knows every key's last record and where its winner sits, and a
+key whose last record is a losing version (a race cut short by the loss) gets
+its winner appended again.
+
 What it cannot recover: tombstones compaction already removed from the
 topic, and the first-hop stamps of plain clients' records when the memos were
 lost with the state (such records then rank by timestamp, see amity.stored;
@@ -28,6 +33,7 @@ from amity.regions import Region
 from amity.rules import Policy, RuleSet
 from amity.state import Claim, StateSettings, VersionState, may_expire
 from amity.stored import read_to_end, stored_version, with_first_hop_stamps
+from amity.tails import Landing, Tails
 
 BATCH = 5000
 
@@ -38,13 +44,16 @@ class RebuildReport:
     records: int = 0
     claims: int = 0
     skipped: Counter = field(default_factory=Counter)  # reason -> records left out
+    repaired: int = 0  # winners appended again because a losing version was a key's last record
 
 
 def rebuild(region: Region, topics: Iterable[str], rules: RuleSet, *, client: redis.Redis | None = None,
             settings: StateSettings | None = None, progress: Callable[[str], None] = lambda message: None,
             timeout_s: float = 600.0) -> RebuildReport:
     """Rebuild `region`'s version state for `topics` from what the topics hold now."""
-    state = VersionState(client or redis.Redis.from_url(region.redis), settings)
+    client = client or redis.Redis.from_url(region.redis)
+    state = VersionState(client, settings)
+    tails = Tails(region, client)
     report = RebuildReport()
     state.begin_rebuild()
     for topic in topics:
@@ -53,7 +62,7 @@ def rebuild(region: Region, topics: Iterable[str], rules: RuleSet, *, client: re
             report.skipped["not-resolved-topic"] += 1
             continue
         progress(f"reading {topic} in {region.name}")
-        pending: list[Claim] = []
+        pending: list[tuple[Claim, Landing]] = []
         messages = read_to_end(region.kafka_config(), topic, timeout_s)
         for msg, stamp in with_first_hop_stamps(messages, state, topic):
             report.records += 1
@@ -68,18 +77,21 @@ def rebuild(region: Region, topics: Iterable[str], rules: RuleSet, *, client: re
                 report.skipped[type(exc).__name__] += 1
                 continue
             ttl = state.settings.tombstone_ttl_ms if version.deleted and may_expire(rule) else 0
-            pending.append(Claim(state.state_key(topic, key), rank, version.hlc, version.vector, ttl,
-                                 rule.policy is Policy.VECTOR))
+            state_key = state.state_key(topic, key)
+            pending.append((Claim(state_key, rank, version.hlc, version.vector, ttl, rule.policy is Policy.VECTOR),
+                            Landing(state_key, rank, key, topic, msg.partition(), msg.offset())))
             if len(pending) >= BATCH:
-                report.claims += _load(state, pending)
-        report.claims += _load(state, pending)
+                report.claims += _load(state, tails, pending, report)
+        report.claims += _load(state, tails, pending, report)
+    tails.close()
     report.epoch = state.finish_rebuild()
     progress(f"state of {region.name} rebuilt: {report.claims} versions, epoch {report.epoch}")
     return report
 
 
-def _load(state: VersionState, pending: list[Claim]) -> int:
+def _load(state: VersionState, tails: Tails, pending: list[tuple[Claim, Landing]], report: RebuildReport) -> int:
     count = len(pending)
-    state.load(pending)
+    state.load([claim for claim, _ in pending])
+    report.repaired += tails.land([landing for _, landing in pending])
     pending.clear()
     return count

@@ -1,0 +1,221 @@
+"""Each key's last record in a region's topic is its winning version: what log compaction keeps.
+
+Resolution decides in Redis first and writes to Kafka after, and two writers
+of one region (the mirror and an application's `amity.Producer`, or two
+producers) race between those steps: a version decided first can land after a
+newer one. The resolved view is right either way, but the log's last record
+per key, the one compaction keeps and a plain consumer sees last, would be a
+loser in one region and the winner in another.
+
+So every writer that takes part reports each record of a resolved topic once
+Kafka acknowledged it: a `Landing` (its state hash, rank, partition, offset).
+One script call per batch keeps, in the key's state hash next to the held
+version (amity.state):
+
+| field | what |
+|---|---|
+| `tp`, `to`, `tr` | partition, offset and rank of the last record landed for the key: its tail |
+| `wp`, `wo`, `wr` | partition, offset and rank of the last landed copy of a held version |
+
+When the tail ranks below the held version and a copy of the held version
+landed before it, the script answers a `Repair`: the writer reads that copy
+back (`Repairer`) and appends it again, and the new copy lands as the tail. The
+writer whose landing comes last always sees the race, whichever order the
+landings arrive in, so nobody has to watch the log.
+
+A crash between acknowledgement and landing loses no repair: the mirror lands
+before it commits its source offsets, so the record comes again and lands as
+a duplicate. Records written by plain Kafka clients are not reported: their
+region's log tail carries no such guarantee (docs/conflicts.md).
+"""
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import msgpack
+import redis
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+
+from amity.regions import Region
+
+log = logging.getLogger(__name__)
+
+MAX_ROUNDS = 3  # a repair's copy lands like any record; more rounds mean writers keep racing on the key
+READ_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Landing:
+    """One acknowledged record of a resolved topic, where it sits and the version it carries."""
+
+    state_key: bytes
+    rank: bytes
+    key: bytes
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Repair:
+    """The key's tail ranks below its held version, whose copy sits at (`topic`, `partition`, `offset`)."""
+
+    landing: Landing  # the landing that found the race
+    partition: int
+    offset: int
+    rank: bytes  # the held version's
+
+
+# KEYS[i]: state hash of landing i. ARGV[1]: msgpack array of {rank, partition, offset}.
+# Returns {i, winner partition, winner offset, held rank, ...} for each landing that found the tail wrong.
+_LAND_LUA = """
+local landings = cmsgpack.unpack(ARGV[1])
+local out = {}
+for i, landing in ipairs(landings) do
+  local key, rank, partition, offset = KEYS[i], landing[1], landing[2], landing[3]
+  local s = redis.call('HMGET', key, 'r', 'tp', 'to', 'tr', 'wp', 'wo', 'wr')
+  local held = s[1]
+  if held then
+    local tp, to, tr = tonumber(s[2]), tonumber(s[3]), s[4]
+    local wp, wo, wr = tonumber(s[5]), tonumber(s[6]), s[7]
+    if not to or tp ~= partition or offset > to then
+      tp, to, tr = partition, offset, rank
+      redis.call('HSET', key, 'tp', tp, 'to', to, 'tr', tr)
+    end
+    if rank == held and (wr ~= held or wp ~= partition or offset > wo) then
+      wp, wo, wr = partition, offset, rank
+      redis.call('HSET', key, 'wp', wp, 'wo', wo, 'wr', wr)
+    end
+    if tr ~= held and wr == held and wp == tp and wo < to then
+      out[#out + 1] = i
+      out[#out + 1] = wp
+      out[#out + 1] = wo
+      out[#out + 1] = held
+    end
+  end
+end
+return out
+"""
+
+
+class TailState:
+    """The landing script over one region's Redis."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._land = client.register_script(_LAND_LUA)
+
+    def land(self, landings: Sequence[Landing]) -> list[Repair]:
+        """Record where each landing sits, in order, in one atomic call; the races it found."""
+        if not landings:
+            return []
+        blob = msgpack.packb([[x.rank, x.partition, x.offset] for x in landings], use_bin_type=False)
+        reply = self._land(keys=[x.state_key for x in landings], args=[blob])
+        return [Repair(landings[reply[i] - 1], reply[i + 1], reply[i + 2], reply[i + 3])
+                for i in range(0, len(reply), 4)]
+
+
+class Repairer:
+    """Reads a held version's copy back from a region's topic and appends it again; clients made on first use."""
+
+    def __init__(self, region: Region) -> None:
+        self.region = region
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
+
+    def repair(self, repairs: Sequence[Repair]) -> list[Landing]:
+        """Append each repair's copy again; the landings of the new copies (a copy already gone is skipped)."""
+        done: set[tuple[str, int, int]] = set()
+        written: list[Landing] = []
+
+        def delivered(repair: Repair):
+            def callback(err: KafkaError | None, msg) -> None:
+                if err is None:
+                    x = repair.landing
+                    written.append(Landing(x.state_key, repair.rank, x.key, msg.topic(), msg.partition(),
+                                           msg.offset()))
+                else:
+                    log.warning("region %s: re-appending the winner of a key in %s[%d] failed: %s",
+                                self.region.name, msg.topic(), msg.partition(), err)
+            return callback
+
+        for repair in repairs:
+            where = (repair.landing.topic, repair.partition, repair.offset)
+            if where in done:
+                continue
+            done.add(where)
+            copy = self._read(*where)
+            if copy is None or copy.key() != repair.landing.key:
+                log.warning("region %s: the winner of a key in %s[%d] is no longer at offset %d (compacted?); "
+                            "its last record stays a losing version", self.region.name, *where)
+                continue
+            self._writer().produce(copy.topic(), value=copy.value(), key=copy.key(), headers=copy.headers(),
+                                   partition=copy.partition(), timestamp=copy.timestamp()[1],
+                                   on_delivery=delivered(repair))
+            log.info("region %s: %s[%d]: a key's last record ranked below its held version; re-appending the "
+                     "winner from offset %d", self.region.name, *where)
+        if self._producer is not None:
+            self._producer.flush(READ_TIMEOUT_S * 3)
+        return written
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+        if self._producer is not None:
+            self._producer.flush(READ_TIMEOUT_S)
+        self._consumer = self._producer = None
+
+    def _read(self, topic: str, partition: int, offset: int):
+        consumer = self._reader()
+        consumer.assign([TopicPartition(topic, partition, offset)])
+        try:
+            for msg in consumer.consume(1, timeout=READ_TIMEOUT_S):
+                if msg.error() is None and msg.offset() == offset:
+                    return msg
+            return None
+        finally:
+            consumer.unassign()
+
+    def _reader(self) -> Consumer:
+        if self._consumer is None:
+            self._consumer = Consumer({**self.region.kafka_config(), "group.id": f"amity-repair-{uuid.uuid4().hex}",
+                                       "enable.auto.commit": False, "isolation.level": "read_committed"})
+        return self._consumer
+
+    def _writer(self) -> Producer:
+        if self._producer is None:
+            self._producer = Producer({**self.region.kafka_config(), "enable.idempotence": True, "acks": "all"})
+        return self._producer
+
+
+class Tails:
+    """Lands a writer's acknowledged records in one region and repairs the races the landings find."""
+
+    def __init__(self, region: Region, client: redis.Redis | None = None) -> None:
+        self.region = region
+        self.state = TailState(client or redis.Redis.from_url(region.redis))
+        self.repairer = Repairer(region)
+        self.repaired = 0
+
+    def land(self, landings: Sequence[Landing]) -> int:
+        """Land `landings`; re-append winners where a race left a losing tail. How many copies were appended."""
+        appended = 0
+        for _ in range(MAX_ROUNDS):
+            repairs = self.state.land(landings)
+            if not repairs:
+                break
+            landings = self.repairer.repair(repairs)
+            appended += len(landings)
+        else:
+            self.state.land(landings)
+        self.repaired += appended
+        return appended
+
+    def close(self) -> None:
+        self.repairer.close()
+
+
+def landing_of(state_key: bytes, rank: bytes, msg) -> Landing:
+    """The landing of an acknowledged record (a confluent_kafka delivery report's message)."""
+    return Landing(state_key, rank, msg.key(), msg.topic(), msg.partition(), msg.offset())

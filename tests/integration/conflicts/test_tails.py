@@ -1,0 +1,135 @@
+"""Landings on real Kafka and Redis: a key's last record ends as its winning version, whatever order writers'
+records and landings come in (amity.tails)."""
+
+import logging
+
+import pytest
+from confluent_kafka import Producer as KafkaProducer
+
+from amity import Producer
+from amity.clock import pack
+from amity.headers import PROVENANCE_HEADER, Provenance, encode
+from amity.policies import Version, rank_bytes
+from amity.rebuild import rebuild
+from amity.rules import ConflictRule, RuleSet
+from amity.state import Claim, VersionState
+from amity.tails import Landing, TailState, Tails
+from tests.support.kafka import create_topic, produce, read_all
+
+KEY = b"k"
+
+
+@pytest.fixture
+def us(regions):
+    return regions["us"]
+
+
+@pytest.fixture
+def state(clients, state_settings) -> VersionState:
+    return VersionState(clients["us"], state_settings)
+
+
+def rank(topic: str, hlc: int) -> bytes:
+    return rank_bytes(ConflictRule(topic=topic, policy="lww"), Version(hlc, "us"))
+
+
+def hold(state: VersionState, topic: str, hlc: int) -> bytes:
+    """Make the version of clock `hlc` the held version of KEY, as a resolver would; its rank."""
+    held = rank(topic, hlc)
+    assert state.apply([Claim(state.state_key(topic, KEY), held, hlc, (), 0, False)]).codes == "A"
+    return held
+
+
+def written(us, topic: str, values: list[bytes]) -> list[Landing]:
+    """Write `values` to KEY in a one-partition topic, in order; where each sits (its rank to be filled in)."""
+    create_topic(us.bootstrap, topic)
+    produce(us.bootstrap, topic, [(KEY, value) for value in values])
+    return [Landing(b"", b"", KEY, topic, 0, msg.offset()) for msg in read_all(us.bootstrap, topic)]
+
+
+def landing(state: VersionState, record: Landing, rank_of: bytes) -> Landing:
+    return Landing(state.state_key(record.topic, KEY), rank_of, KEY, record.topic, record.partition, record.offset)
+
+
+def last_value(us, topic: str) -> bytes:
+    return [msg.value() for msg in read_all(us.bootstrap, topic) if msg.key() == KEY][-1]
+
+
+@pytest.mark.parametrize("order", ["winner-first", "loser-first"])
+def test_a_losing_version_that_landed_after_the_winner_is_followed_by_the_winner_again(us, clients, state, topic,
+                                                                                       order) -> None:
+    winner_at, loser_at = written(us, topic, [b"winner", b"loser"])
+    held = hold(state, topic, 200)
+    landings = [landing(state, winner_at, held), landing(state, loser_at, rank(topic, 100))]
+    if order == "loser-first":
+        landings.reverse()
+    tails = Tails(us, clients["us"])
+    try:
+        assert tails.land(landings) == 1
+    finally:
+        tails.close()
+    assert last_value(us, topic) == b"winner"
+    stored = state.read(topic, KEY)
+    assert (stored[b"to"], stored[b"tr"], stored[b"wo"]) == (b"2", held, b"2"), "the copy is the tail and the winner"
+
+
+def test_landings_in_log_order_under_the_winner_need_no_repair(us, clients, state, topic) -> None:
+    loser_at, winner_at = written(us, topic, [b"loser", b"winner"])
+    held = hold(state, topic, 200)
+    tails = TailState(clients["us"])
+    assert tails.land([landing(state, loser_at, rank(topic, 100)), landing(state, winner_at, held)]) == []
+    assert len(read_all(us.bootstrap, topic)) == 2
+
+
+def test_a_key_with_no_held_version_records_no_landing(us, clients, state, topic) -> None:
+    tails = TailState(clients["us"])
+    assert tails.land([Landing(state.state_key(topic, KEY), rank(topic, 1), KEY, topic, 0, 5)]) == []
+    assert state.read(topic, KEY) == {}
+
+
+def test_a_winner_no_longer_in_the_log_is_not_replaced_by_another_record(us, clients, state, topic, caplog) -> None:
+    """Compaction may have removed the winner's copy: what sits at its offset now belongs to another key."""
+    create_topic(us.bootstrap, topic)
+    produce(us.bootstrap, topic, [(b"another-key", b"x"), (KEY, b"loser")])
+    held = hold(state, topic, 200)
+    state_key = state.state_key(topic, KEY)
+    tails = Tails(us, clients["us"])
+    try:
+        with caplog.at_level(logging.WARNING, logger="amity.tails"):
+            appended = tails.land([Landing(state_key, held, KEY, topic, 0, 0),
+                                   Landing(state_key, rank(topic, 100), KEY, topic, 0, 1)])
+    finally:
+        tails.close()
+    assert appended == 0
+    assert "no longer at offset 0" in caplog.text
+    assert len(read_all(us.bootstrap, topic)) == 2
+
+
+def test_two_producers_racing_on_a_key_leave_the_newer_write_last(us, clients, state_settings, topic) -> None:
+    """The older write is held back in its producer's queue until after the newer one is acknowledged."""
+    create_topic(us.bootstrap, topic)
+    rules = RuleSet(rules=[ConflictRule(topic=topic, policy="lww")])
+    slow = Producer(us, rules, {"linger.ms": 60_000}, client=clients["us"], settings=state_settings)
+    fast = Producer(us, rules, client=clients["us"], settings=state_settings)
+    slow.produce(topic, KEY, b"older")
+    fast.produce(topic, KEY, b"newer")
+    assert fast.flush(30) == 0
+    assert slow.flush(30) == 0
+    fast.tails.close()
+    slow.tails.close()
+    assert [msg.value() for msg in read_all(us.bootstrap, topic)] == [b"newer", b"older", b"newer"]
+    assert slow.tails.repaired == 1
+
+
+def test_a_rebuild_lands_the_log_and_repairs_a_losing_last_record(us, clients, state_settings, topic) -> None:
+    """A state lost right after a race: the rebuilt state finds the loser last and appends the winner again."""
+    create_topic(us.bootstrap, topic)
+    producer = KafkaProducer({"bootstrap.servers": us.bootstrap, "enable.idempotence": True})
+    for value, hlc in ((b"winner", pack(2_000, 0)), (b"loser", pack(1_000, 0))):
+        provenance = Provenance("us", topic, 0, 0, 1, ("us",), hlc, (("us", 1),))
+        producer.produce(topic, key=KEY, value=value, headers=[(PROVENANCE_HEADER, encode(provenance))])
+    assert producer.flush(30) == 0
+    rules = RuleSet(rules=[ConflictRule(topic=topic, policy="lww")])
+    report = rebuild(us, [topic], rules, client=clients["us"], settings=state_settings)
+    assert report.repaired == 1
+    assert [msg.value() for msg in read_all(us.bootstrap, topic)] == [b"winner", b"loser", b"winner"]
