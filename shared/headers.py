@@ -30,6 +30,7 @@ MAX_PATH = 16
 MAX_HEADER_BYTES = 4096
 
 _FIELDS = 9
+_NINE_FIELDS = b"\x99"  # msgpack fixarray header of the 9 fields
 _MAX_INT32 = (1 << 31) - 1
 _MAX_INT64 = (1 << 63) - 1
 _TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
@@ -131,6 +132,16 @@ def encode_fields(origin: str, topic: str, partition: int, offset: int, timestam
     """A header from trusted parts (the mirror's own stamps and the broker's coordinates), without checks."""
     return msgpack.packb([FORMAT_VERSION, origin, topic, partition, offset, timestamp_ms, path, hlc,
                           None if vector is None else dict(vector)])
+
+
+def encode_stamped(origin: str, topic: str, partition: int, offset: int, timestamp_ms: int, path: tuple[str, ...],
+                   hlc: int, vector: bytes) -> bytes:
+    """`encode_fields` with the vector already packed as a msgpack map (`amity.state.pack_vector`), as stamps come.
+
+    The vector is the array's last element, so its bytes are appended as they are.
+    """
+    head = msgpack.packb([FORMAT_VERSION, origin, topic, partition, offset, timestamp_ms, path, hlc])
+    return _NINE_FIELDS + head[1:] + vector
 
 
 def encode_first_hop(origin: str, topic: str, partition: int, offset: int, timestamp_ms: int, region: str) -> bytes:

@@ -19,7 +19,8 @@ import struct
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import IntEnum, StrEnum
+from functools import lru_cache
 
 from amity.clock import physical_ms
 from amity.errors import AmityError
@@ -110,6 +111,8 @@ _LAYOUTS = {
     Policy.TIMESTAMP: struct.Struct(f">QQ{ORIGIN_BYTES}s?"),
     Policy.REGION_PRIORITY: struct.Struct(f">QHQ{ORIGIN_BYTES}s?"),
 }
+_U64 = struct.Struct(">Q")
+_U16 = struct.Struct(">H")
 
 
 def _ordering_value(version: Version) -> int:
@@ -142,9 +145,67 @@ def rank_bytes(rule: ConflictRule, version: Version) -> bytes:
     without knowing policies. Ranks from different policies are not comparable.
     """
     *head, origin, deleted = rank(rule, version)
+    return _layout(rule).pack(*head, _origin_bytes(origin), deleted)
+
+
+class Head(IntEnum):
+    """What comes before the hybrid timestamp in a rank whose stamp is not known yet (`RankTemplate`)."""
+
+    GIVEN = 1  # `head` as it is
+    STAMP_MS = 2  # the stamp's milliseconds: a tombstone under the timestamp policy
+    DEPTH = 3  # the stamp's vector depth, then `head`: ranks that start with depth
+
+
+@dataclass(frozen=True, slots=True)
+class RankTemplate:
+    """A version's rank bytes with the stamp left out, for whoever stamps it (the state's stamp script).
+
+    Every layout is [head] hlc origin deleted; the head may depend on the stamp
+    (see `Head`). `fill` is the reference the script follows.
+    """
+
+    kind: Head
+    head: bytes
+    tail: bytes  # origin and deleted flag
+
+    def fill(self, hlc: int, vector: Vector) -> bytes:
+        """The rank bytes once the version is stamped `hlc` with `vector`."""
+        head = self.head
+        if self.kind is Head.STAMP_MS:
+            head = _U64.pack(physical_ms(hlc))
+        elif self.kind is Head.DEPTH:
+            head = _U64.pack(depth(vector)) + head
+        return head + _U64.pack(hlc) + self.tail
+
+
+def rank_template(rule: ConflictRule, origin: str, deleted: bool, field: int | None = None) -> RankTemplate:
+    """The template of a version of `origin` to be stamped under `rule`; `field` as in `Version`."""
+    tail = rank_tail(origin, deleted)
+    layout = _layout(rule)
+    if layout is _LAYOUTS[Policy.LWW]:
+        return RankTemplate(Head.GIVEN, b"", tail)
+    if layout is _LAYOUTS[Policy.TIMESTAMP]:
+        if deleted:
+            return RankTemplate(Head.STAMP_MS, b"", tail)
+        return RankTemplate(Head.GIVEN, _U64.pack(_ordering_value(Version(0, origin, EMPTY, deleted, field))), tail)
+    return RankTemplate(Head.DEPTH, _U16.pack(rule.priorities.get(origin, 0)), tail)
+
+
+@lru_cache(maxsize=4096)
+def rank_tail(origin: str, deleted: bool) -> bytes:
+    """The last bytes of every rank layout: the origin, NUL-padded, and the deleted flag."""
+    return _origin_bytes(origin).ljust(ORIGIN_BYTES, b"\0") + (b"\1" if deleted else b"\0")
+
+
+def clock_ranked(rule: ConflictRule) -> bool:
+    """True when `rule`'s ranks are hlc, origin, deleted alone: `rank_bytes` is then the hlc's 8 bytes + `rank_tail`."""
+    return rule.policy is Policy.LWW or (rule.policy is Policy.VECTOR and rule.effective_fallback is Fallback.LWW)
+
+
+def _origin_bytes(origin: str) -> bytes:
     if not (origin.isascii() and len(origin) <= ORIGIN_BYTES):
         raise InvalidVersion(f"origin {origin!r} is not a region name of at most {ORIGIN_BYTES} ASCII characters")
-    return _layout(rule).pack(*head, origin.encode("ascii"), deleted)
+    return origin.encode("ascii")
 
 
 def _layout(rule: ConflictRule) -> struct.Struct:

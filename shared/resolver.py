@@ -19,21 +19,29 @@ duplicate, and writing it again is what keeps it from being lost. A version
 written twice is harmless: every region ranks both copies equally.
 """
 
+import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import redis
 
 from amity import state as codes
-from amity.clock import ClockSkewError, TimestampRangeError, pack, physical_ms, wall_clock_ms
+from amity.clock import LOGICAL_BITS, ClockSkewError, TimestampRangeError, pack, physical_ms, wall_clock_ms
 from amity.errors import AmityError
 from amity.headers import Provenance
 from amity.ordering import Headers, MissingOrderingField
-from amity.policies import InvalidVersion, Version, rank_bytes
+from amity.policies import InvalidVersion, Version, clock_ranked, rank_bytes, rank_tail, rank_template
 from amity.rules import ConflictRule, Policy, RuleSet
-from amity.state import Claim, StampRequest, StateSettings, VersionState, held_version, may_expire
+from amity.state import (
+    Claim, Claims, Hold, StampRequest, StateSettings, VersionState, held_version, may_expire, pack_vector,
+    unpack_vector,
+)
 from amity.vectors import EMPTY, Vector
+
+_HLC = struct.Struct(">Q")
+_EMPTY = pack_vector(EMPTY)
+_NO_VECTOR = (None, _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,25 +178,15 @@ class SkewGuard:
     def start_batch(self) -> None:
         self.now = self._now_ms()
 
+    def refused_from(self, rule: ConflictRule) -> int:
+        """The lowest hybrid timestamp `check` refuses in this batch: one comparison per record."""
+        return (self.now + rule.max_skew_ms + 1) << LOGICAL_BITS
+
     def check(self, rule: ConflictRule, hlc: int) -> None:
         """Raise ClockSkewError when `hlc` is further ahead of the batch's wall-clock time than the rule allows."""
         remote_ms = physical_ms(hlc)
         if remote_ms > self.now + rule.max_skew_ms:
             raise ClockSkewError(remote_ms, self.now, rule.max_skew_ms)
-
-
-def _rule_cache(rules: RuleSet) -> Callable[[str], ConflictRule | None]:
-    """`rules.rule_for` memoised in a plain dict for one batch: the same few topics recur per record."""
-    found: dict[str, ConflictRule | None] = {}
-
-    def rule_for(topic: str) -> ConflictRule | None:
-        try:
-            return found[topic]
-        except KeyError:
-            rule = found[topic] = rules.rule_for(topic)
-            return rule
-
-    return rule_for
 
 
 def passing(rule: ConflictRule | None, key: bytes | None) -> Outcome | None:
@@ -217,6 +215,55 @@ def claim(state: VersionState, rule: ConflictRule, state_key: bytes, version: Ve
     return Claim(state_key, rank_bytes(rule, version), version.hlc, version.vector, ttl, rule.policy is Policy.VECTOR)
 
 
+@dataclass(slots=True)
+class Stamped:
+    """A batch after its first-hop stamps, column by column: index i is the batch's record i."""
+
+    hlcs: list[int | None]  # the record's hybrid timestamp: its new stamp, else the one it arrived with
+    vectors: list[bytes | None]  # the new stamp's vector, packed (amity.state.pack_vector); None: not stamped here
+    dead: list[Outcome | None]  # DEAD where the record could not be stamped
+
+
+@dataclass(slots=True)
+class Resolved:
+    """A batch's outcomes and, for each record decided in Redis, the version it claimed: columns by record."""
+
+    outcomes: list[Outcome]
+    hlcs: list[int | None]  # the record's hybrid timestamp (stamped or as it arrived)
+    vectors: list[bytes | None]  # its vector packed, for its header; None where the record carries none
+    keys: list[bytes | None]  # its state hash; None: not decided in Redis (PASS, DEAD)
+    ranks: list[bytes | None]  # its rank bytes; None: not decided in Redis
+
+
+class _Topic:
+    """What deciding a topic's records needs from its rule, worked out once per batch."""
+
+    __slots__ = ("rule", "passes", "clock_ranked", "classify", "tombstone_ttl_ms", "refused_from")
+
+    def __init__(self, rule: ConflictRule | None, state: VersionState, guard: SkewGuard) -> None:
+        self.rule = rule
+        self.passes = passing(rule, b"")  # the PASS outcome of every record, None when keyed records are resolved
+        if self.passes is None:
+            self.clock_ranked = clock_ranked(rule)
+            self.classify = rule.policy is Policy.VECTOR
+            self.tombstone_ttl_ms = state.settings.tombstone_ttl_ms if may_expire(rule) else 0
+            self.refused_from = guard.refused_from(rule)
+
+
+def _topics(rules: RuleSet, state: VersionState, guard: SkewGuard) -> Callable[[str], _Topic]:
+    """`_Topic` by topic name, for one batch: the same few topics recur per record."""
+    found: dict[str, _Topic] = {}
+
+    def topic_of(topic: str) -> _Topic:
+        try:
+            return found[topic]
+        except KeyError:
+            resolved = found[topic] = _Topic(rules.rule_for(topic), state, guard)
+            return resolved
+
+    return topic_of
+
+
 class Resolver:
     """Decides arriving records against one region's version state."""
 
@@ -230,45 +277,68 @@ class Resolver:
 
     def resolve(self, batch: Sequence[Incoming]) -> list[Outcome]:
         """One outcome per record, in batch order; raises StateLost (and changes nothing) on a lost state."""
-        outcomes: list[Outcome | None] = [None] * len(batch)
-        claims: list[Claim] = []
-        rules: list[ConflictRule] = []
-        where: list[int] = []
-        rule_for = _rule_cache(self.rules)
+        return self.decide(batch).outcomes
+
+    def decide(self, batch: Sequence[Incoming], stamped: Stamped | None = None) -> Resolved:
+        """`resolve` with what each record claimed; `stamped`: the batch's first-hop stamps (DEAD stays dead)."""
+        n = len(batch)
+        hlcs = stamped.hlcs if stamped else [record.hlc for record in batch]
+        fresh = stamped.vectors if stamped else [None] * n
+        outcomes: list[Outcome | None] = list(stamped.dead) if stamped else [None] * n
+        vectors: list[bytes | None] = [None] * n
+        keys: list[bytes | None] = [None] * n
+        ranks: list[bytes | None] = [None] * n
+        claims, where = Claims(), []
+        add, state_key, pack_hlc = claims.add, self.state.state_key, _HLC.pack
         self.guard.start_batch()
+        topic_of = _topics(self.rules, self.state, self.guard)
         for index, record in enumerate(batch):
-            rule = rule_for(record.topic)
-            outcome = passing(rule, record.key)
-            if outcome is None:
-                try:
-                    claims.append(self._claim(rule, record))
-                except _DEAD_ERRORS as exc:
-                    outcome = _dead_from(exc)
+            if outcomes[index] is not None:
+                continue
+            topic = topic_of(record.topic)
+            if topic.passes is not None or record.key is None:
+                outcomes[index] = topic.passes or PASS_KEYLESS
+                continue
+            hlc = hlcs[index]
+            packed = fresh[index]
+            if packed is None and record.vector is not None:
+                packed = pack_vector(record.vector)
+            vectors[index] = packed
+            deleted = record.value is None
+            try:
+                if hlc is None or hlc >= topic.refused_from:
+                    self._refuse(topic.rule, record, hlc)
+                if topic.clock_ranked and not (topic.classify and packed in _NO_VECTOR):
+                    rank = pack_hlc(hlc) + rank_tail(record.origin, deleted)
                 else:
-                    rules.append(rule)
-                    where.append(index)
-            outcomes[index] = outcome
+                    vector = record.vector if fresh[index] is None else unpack_vector(packed)
+                    rank = rank_bytes(topic.rule, replace(version_of(topic.rule, record, hlc), vector=vector or EMPTY))
+            except _DEAD_ERRORS as exc:
+                outcomes[index] = _dead_from(exc)
+                continue
+            key = keys[index] = state_key(record.topic, record.key)
+            ranks[index] = rank
+            add(key, rank, pack_hlc(hlc), packed or _EMPTY, topic.tombstone_ttl_ms if deleted else 0, topic.classify)
+            where.append((index, topic.rule))
         applied = self.state.apply(claims)
+        held = applied.held
         for position, code in enumerate(applied.codes):
-            outcomes[where[position]] = self._outcome(code, rules[position], applied.held.get(position))
-        return outcomes
+            index, rule = where[position]
+            outcome = _SIMPLE.get(code)
+            outcomes[index] = outcome if outcome is not None else self._outcome(code, rule, held.get(position))
+        return Resolved(outcomes, hlcs, vectors, keys, ranks)
 
     def resume(self) -> str:
         """Accept the state's current epoch after a rebuild; StateLost while the rebuild has not finished."""
         return self.state.adopt()
 
-    def _claim(self, rule: ConflictRule, record: Incoming) -> Claim:
-        hlc = record.hlc
+    def _refuse(self, rule: ConflictRule, record: Incoming, hlc: int | None) -> None:
         if hlc is None:
             raise Unstamped(f"a record from {record.origin} in {record.topic} has no hybrid timestamp; "
                             f"topics under policy {rule.policy} need every record stamped at its first hop")
         self.guard.check(rule, hlc)
-        return claim(self.state, rule, self.state.state_key(record.topic, record.key), version_of(rule, record, hlc))
 
     def _outcome(self, code: str, rule: ConflictRule, held: tuple[bytes, Vector] | None) -> Outcome:
-        simple = _SIMPLE.get(code)
-        if simple is not None:
-            return simple
         if code in _CONFLICTS:
             return Outcome(_CONFLICTS[code], held=held_version(rule, *held))
         return dead(Reason.POLICY_CHANGED,
@@ -282,7 +352,8 @@ class Stamper:
     A source record gets one stamp, whichever link reads it first: the stamp is
     remembered in the region's state under (topic, partition, offset) for
     `stamp_ttl_ms`, and every other link gets the same one. The first stamp
-    also becomes the region's held version (the record is already in the topic).
+    also becomes the region's held version (the record is already in the
+    topic), in the same script call.
     """
 
     def __init__(self, client: redis.Redis, rules: RuleSet, region: str, *,
@@ -294,38 +365,60 @@ class Stamper:
         self.guard = SkewGuard(now_ms)
 
     def stamp(self, batch: Sequence[Incoming]) -> list[Incoming | Outcome]:
-        """Each record stamped, unchanged (nothing to stamp), or a DEAD outcome; two Redis calls at most."""
-        results: list[Incoming | Outcome] = list(batch)
+        """Each record stamped, unchanged (nothing to stamp), or a DEAD outcome; one Redis call at most."""
+        stamped = self.stamp_batch(batch)
+        return [stamped.dead[i] or (record if stamped.vectors[i] is None
+                                    else record.stamped(stamped.hlcs[i], unpack_vector(stamped.vectors[i])))
+                for i, record in enumerate(batch)]
+
+    def stamp_batch(self, batch: Sequence[Incoming]) -> Stamped:
+        """`stamp`, column by column, with the stamps' vectors packed as the script gives them."""
+        n = len(batch)
+        hlcs = [record.hlc for record in batch]
+        vectors: list[bytes | None] = [None] * n
+        dead_ones: list[Outcome | None] = [None] * n
         requests: list[StampRequest] = []
-        pending: list[tuple[int, ConflictRule, int | None]] = []  # (index, rule, ordering field)
-        rule_for = _rule_cache(self.rules)
+        where: list[int] = []
+        region, state_key = self.region, self.state.state_key
         self.guard.start_batch()
+        topic_of = _topics(self.rules, self.state, self.guard)
+        holds: dict[tuple[str, bool], Hold] = {}
         for index, record in enumerate(batch):
-            rule = rule_for(record.topic)
-            if not self._needs_stamp(rule, record):
+            if record.hlc is not None or record.origin != region or record.key is None:
+                continue
+            topic = topic_of(record.topic)
+            if topic.passes is not None:
                 continue
             try:
                 floor = pack(record.timestamp_ms, 0)
-                self.guard.check(rule, floor)
-                field = version_of(rule, record, floor).field  # unorderable writes are refused before stamping
+                if floor >= topic.refused_from:
+                    self.guard.check(topic.rule, floor)
+                hold = self._hold(topic, record, holds)  # unorderable writes are refused before stamping
             except _DEAD_ERRORS as exc:
-                results[index] = _dead_from(exc)
+                dead_ones[index] = _dead_from(exc)
                 continue
-            requests.append(StampRequest(self.state.state_key(record.topic, record.key), floor,
-                                         (record.topic, record.partition, record.offset)))
-            pending.append((index, rule, field))
-        fresh: list[Claim] = []
-        for request, (index, rule, field), stamp in zip(requests, pending, self.state.stamp(requests, self.region)):
-            record = batch[index]
-            results[index] = record.stamped(stamp.hlc, stamp.vector)
-            if stamp.fresh:
-                version = Version(stamp.hlc, self.region, stamp.vector, record.value is None, field)
-                fresh.append(claim(self.state, rule, request.key, version))
-        self.state.apply(fresh)
-        return results
+            requests.append(StampRequest(state_key(record.topic, record.key), floor,
+                                         (record.topic, record.partition, record.offset), hold))
+            where.append(index)
+        stamps = self.state.stamp_batch(requests, region)
+        from_bytes = int.from_bytes
+        for index, hlc, vector in zip(where, stamps.hlcs, stamps.vectors):
+            hlcs[index] = from_bytes(hlc, "big")
+            vectors[index] = vector
+        return Stamped(hlcs, vectors, dead_ones)
 
     def resume(self) -> str:
         return self.state.adopt()
 
-    def _needs_stamp(self, rule: ConflictRule | None, record: Incoming) -> bool:
-        return record.hlc is None and record.origin == self.region and passing(rule, record.key) is None
+    def _hold(self, topic: _Topic, record: Incoming, holds: dict[tuple[str, bool], Hold]) -> Hold:
+        """How the record's stamp becomes the held version; one per topic and tombstone flag, but for ordering fields."""
+        deleted = record.value is None
+        rule = topic.rule
+        if rule.policy is Policy.TIMESTAMP and not deleted:
+            field = rule.ordering_field.read(record.timestamp_ms, record.headers, record.value)
+            return Hold(rank_template(rule, self.region, False, field), 0)
+        hold = holds.get((record.topic, deleted))
+        if hold is None:
+            template = rank_template(rule, self.region, deleted)
+            hold = holds[(record.topic, deleted)] = Hold(template, topic.tombstone_ttl_ms if deleted else 0)
+        return hold

@@ -20,6 +20,10 @@ Two Lua scripts touch it, each once per batch and atomically for the whole batch
   time) and the context's, vector the context incremented at the region; the
   context advances to it. With a memo, the first stamp of a source record
   (topic, partition, offset) is stored and returned to every later caller.
+  With a hold, a fresh stamp is also decided as `apply` would, against the
+  held version, its rank completed from a template (`policies.RankTemplate`).
+  Stamped vectors are packed canonically (regions sorted, as `pack_vector`
+  does), so a caller can put them into a header without decoding them.
 
 An epoch marker, written when the state is first opened, detects a wiped or
 replaced Redis: every script checks it and the caller raises `StateLost`.
@@ -36,7 +40,7 @@ import redis
 from pydantic import BaseModel, ConfigDict, Field
 
 from amity.errors import AmityError
-from amity.policies import ORIGIN_BYTES, Version
+from amity.policies import ORIGIN_BYTES, RankTemplate, Version
 from amity.rules import ConflictRule, Fallback, Policy
 from amity.vectors import Vector
 
@@ -45,6 +49,7 @@ REBUILDING = "rebuilding"  # the epoch marker's value while a rebuild runs
 MEMO_BUCKET = 4096  # source offsets per memo hash: one Redis key per bucket, not per record
 _HLC = struct.Struct(">Q")
 _TAIL = 8 + ORIGIN_BYTES + 1  # hlc, origin, deleted: the end of every rank layout
+_NOT_HELD = (0, "", "", 0)  # a stamp request's hold fields when the stamp does not become the held version
 
 APPLY, STALE, DUPLICATE, CONFLICT_APPLIED, CONFLICT_STALE, OTHER_LAYOUT = "ASDCXL"
 
@@ -100,6 +105,34 @@ class Claim:
     classify: bool  # vector policy: report concurrent vectors as conflicts
 
 
+class Claims:
+    """Claims column by column, as the apply script reads them: no object per claim on the mirror's hot path.
+
+    `add` takes the vector already packed (`pack_vector`) and the hlc as its 8
+    big-endian bytes, the forms a stamp arrives in.
+    """
+
+    __slots__ = ("keys", "fields")
+
+    def __init__(self) -> None:
+        self.keys: list[bytes] = []
+        self.fields: list[bytes | int | bool] = []  # five per claim, flat
+
+    @classmethod
+    def of(cls, claims: Sequence[Claim]) -> "Claims":
+        columns = cls()
+        for c in claims:
+            columns.add(c.key, c.rank, _HLC.pack(c.hlc), pack_vector(c.vector), c.ttl_ms, c.classify)
+        return columns
+
+    def add(self, key: bytes, rank: bytes, hlc: bytes, vector: bytes, ttl_ms: int, classify: bool) -> None:
+        self.keys.append(key)
+        self.fields.extend((rank, hlc, ttl_ms, classify, vector))
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
 @dataclass(frozen=True, slots=True)
 class Applied:
     """The `apply` script's answer: one code per claim, and the held version each conflict was decided against."""
@@ -109,12 +142,26 @@ class Applied:
 
 
 @dataclass(frozen=True, slots=True)
+class Hold:
+    """How a fresh stamp becomes the key's held version in the stamp's own script call.
+
+    For a write that is already in the region's topic (a plain client's record
+    at its first hop): stamping and holding it in one call saves a round trip
+    and leaves no moment where the stamp is seen but not held.
+    """
+
+    rank: RankTemplate
+    ttl_ms: int  # as Claim.ttl_ms
+
+
+@dataclass(frozen=True, slots=True)
 class StampRequest:
     """A local write to stamp: its state hash, its time, and (first hop) where the record sits in the source."""
 
     key: bytes
     floor_hlc: int  # the stamp is at least this
     memo: tuple[str, int, int] | None = None  # (topic, partition, offset): one stamp per source record
+    hold: Hold | None = None  # a fresh stamp becomes the held version (decided as `apply` would); None: it does not
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +169,15 @@ class Stamp:
     hlc: int
     vector: Vector
     fresh: bool  # False: an earlier caller stamped this source record, and this is its stamp
+
+
+@dataclass(frozen=True, slots=True)
+class Stamps:
+    """The stamp script's answer column by column: request i got hlcs[i], vectors[i] and fresh[i]."""
+
+    hlcs: list[bytes]  # 8 bytes, big-endian
+    vectors: list[bytes]  # packed canonically: the bytes `pack_vector` gives, ready for a header
+    fresh: list[int]  # 0: an earlier caller stamped this source record, and this is its stamp
 
 
 _COMMON = """
@@ -132,9 +188,31 @@ local function gt(a, b)
   end
   return false
 end
+local function before(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
 local function unpack_vector(packed)
   if not packed then return {} end
   return cmsgpack.unpack(packed)
+end
+local function pack_vector(vector)
+  local regions = {}
+  for region in pairs(vector) do regions[#regions + 1] = region end
+  local n = #regions
+  if n == 1 then return '\\129' .. cmsgpack.pack(regions[1], vector[regions[1]]) end
+  table.sort(regions, before)
+  local pairs_in_order = {}
+  for i, region in ipairs(regions) do
+    pairs_in_order[2 * i - 1] = region
+    pairs_in_order[2 * i] = vector[region]
+  end
+  local header = n < 16 and string.char(128 + n) or string.char(222, math.floor(n / 256), n % 256)
+  if n == 0 then return header end
+  return header .. cmsgpack.pack(unpack(pairs_in_order))
 end
 local function check_epoch()
   if ARGV[1] == '' then return nil end
@@ -145,8 +223,8 @@ end
 """
 
 # KEYS[1] epoch marker, KEYS[1 + i] state hash of claim i.
-# ARGV[1] expected epoch ('' skips the check: rebuild only), ARGV[2] msgpack array of claims
-# {rank, hlc8, ttl_ms, classify, msgpack-packed vector}.
+# ARGV[1] expected epoch ('' skips the check: rebuild only), ARGV[2] msgpack array of the claims' fields, flat:
+# rank, hlc8, ttl_ms, classify, msgpack-packed vector (five per claim).
 # Returns {1, current epoch} on a lost epoch, else {0, codes, i, held rank, held vector, ...} (conflicts).
 _APPLY_LUA = _COMMON + """
 local function concurrent(a, b)
@@ -162,11 +240,13 @@ local function concurrent(a, b)
 end
 local lost = check_epoch()
 if lost then return lost end
-local claims = cmsgpack.unpack(ARGV[2])
+local fields = cmsgpack.unpack(ARGV[2])
 local codes, out = {}, {0, ''}
-for i, claim in ipairs(claims) do
-  local key, rank, hlc, ttl, classify, packed = KEYS[i + 1], claim[1], claim[2], claim[3], claim[4], claim[5]
-  local vector = unpack_vector(packed)
+for i = 1, #fields / 5 do
+  local j = 5 * (i - 1)
+  local key, rank, hlc, ttl, classify, packed = KEYS[i + 1], fields[j + 1], fields[j + 2], fields[j + 3],
+    fields[j + 4], fields[j + 5]
+  local vector
   local state = redis.call('HMGET', key, 'r', 'v', 'm', 'h')
   local held, held_vector, merged, top = state[1], state[2], state[3], state[4]
   local code
@@ -178,6 +258,7 @@ for i, claim in ipairs(claims) do
     code = 'D'
   else
     local wins = gt(rank, held)
+    if classify then vector = unpack_vector(packed) end
     if classify and concurrent(vector, unpack_vector(held_vector)) then
       code = wins and 'C' or 'X'
       out[#out + 1] = i
@@ -190,6 +271,7 @@ for i, claim in ipairs(claims) do
   codes[i] = code
   if code ~= 'L' then
     if merged ~= packed then
+      vector = vector or unpack_vector(packed)
       local context, grew, covered = unpack_vector(merged), false, true
       for region, counter in pairs(vector) do
         local known = context[region] or 0
@@ -220,8 +302,9 @@ return out
 """
 
 # KEYS[1] epoch marker, KEYS[1 + i] state hash of request i, KEYS[1 + n + j] memo hash j.
-# ARGV[1] expected epoch, ARGV[2] region, ARGV[3] memo ttl ms, ARGV[4] msgpack array {floor hlc8, memo field,
-# memo hash slot j} with field '' for no memo. Returns {1, current epoch} or {0, hlc8, vector, fresh, ...}.
+# ARGV[1] expected epoch, ARGV[2] region, ARGV[3] memo ttl ms, ARGV[4] msgpack array of the requests' fields,
+# flat, seven per request: floor hlc8, memo field ('' for none), memo hash slot j, hold (HOLD_*), rank head,
+# rank tail, ttl ms. Returns {1, current epoch} or {0, hlc8, canonically packed vector, fresh, ...}.
 _STAMP_LUA = _COMMON + """
 local function successor(hlc)
   local bytes = {string.byte(hlc, 1, 8)}
@@ -234,41 +317,108 @@ local function successor(hlc)
   end
   error('hybrid timestamp overflow')
 end
+local function big_endian8(n)
+  local bytes = {}
+  for i = 8, 1, -1 do
+    bytes[i] = n % 256
+    n = math.floor(n / 256)
+  end
+  return string.char(unpack(bytes))
+end
+local function depth(vector)
+  local sum = 0
+  for _, counter in pairs(vector) do sum = sum + counter end
+  return sum
+end
+local function canonical(packed)
+  local first = string.byte(packed, 1)
+  if first == 128 or first == 129 then return packed end
+  return pack_vector(cmsgpack.unpack(packed))
+end
+local function rank_of(hold, head, hlc, tail, vector)
+  if hold == 2 then head = string.char(0, 0) .. string.sub(hlc, 1, 6) end
+  if hold == 3 then head = big_endian8(depth(vector)) .. head end
+  return head .. hlc .. tail
+end
+-- The memos of the batch, read with one HMGET per memo hash: slot -> field -> stamp.
+local function read_memos(fields, n)
+  local wanted, seen = {}, {}
+  for i = 1, n do
+    local field, slot = fields[7 * i - 5], fields[7 * i - 4]
+    if field ~= '' then
+      seen[slot] = seen[slot] or {}
+      if not seen[slot][field] then
+        seen[slot][field] = true
+        wanted[slot] = wanted[slot] or {}
+        table.insert(wanted[slot], field)
+      end
+    end
+  end
+  local memos = {}
+  for slot, names in pairs(wanted) do
+    local found, stamps = redis.call('HMGET', KEYS[1 + n + slot], unpack(names)), {}
+    for k, name in ipairs(names) do
+      if found[k] then stamps[name] = found[k] end
+    end
+    memos[slot] = stamps
+  end
+  return memos
+end
+local function write_memos(written, n, ttl)
+  for slot, entries in pairs(written) do
+    local memo = KEYS[1 + n + slot]
+    for first = 1, #entries, 1000 do
+      redis.call('HSET', memo, unpack(entries, first, math.min(first + 999, #entries)))
+    end
+    redis.call('PEXPIRE', memo, ttl)
+  end
+end
 local lost = check_epoch()
 if lost then return lost end
 local region, memo_ttl = ARGV[2], tonumber(ARGV[3])
-local requests = cmsgpack.unpack(ARGV[4])
-local n = #requests
-local out, memos = {0}, {}
-for i, request in ipairs(requests) do
-  local key, hlc, field = KEYS[i + 1], request[1], request[2]
-  local memo = KEYS[1 + n + request[3]]
-  local known = false
-  if field ~= '' then known = redis.call('HGET', memo, field) end
+local fields = cmsgpack.unpack(ARGV[4])
+local n = #fields / 7
+local memos = read_memos(fields, n)
+local out, written = {0}, {}
+for i = 1, n do
+  local j = 7 * (i - 1)
+  local key, hlc, field, slot, hold = KEYS[i + 1], fields[j + 1], fields[j + 2], fields[j + 3], fields[j + 4]
+  local known = field ~= '' and memos[slot][field]
   if known then
     out[#out + 1] = string.sub(known, 1, 8)
-    out[#out + 1] = string.sub(known, 9)
+    out[#out + 1] = canonical(string.sub(known, 9))
     out[#out + 1] = 0
   else
-    local state = redis.call('HMGET', key, 'm', 'h')
-    if state[2] then
-      local next = successor(state[2])
-      if gt(next, hlc) then hlc = next end
-    end
+    local state = redis.call('HMGET', key, 'm', 'h', 'r')
+    if state[2] and not gt(hlc, state[2]) then hlc = successor(state[2]) end
     local context = unpack_vector(state[1])
     context[region] = (context[region] or 0) + 1
-    local vector = cmsgpack.pack(context)
-    redis.call('HSET', key, 'm', vector, 'h', hlc)
+    local vector = pack_vector(context)
+    local held = state[3]
+    local rank = hold > 0 and rank_of(hold, fields[j + 5], hlc, fields[j + 6], context)
+    if rank and (not held or (#held == #rank and gt(rank, held))) then
+      redis.call('HSET', key, 'r', rank, 'v', vector, 'm', vector, 'h', hlc)
+      local ttl = fields[j + 7]
+      if ttl > 0 then
+        redis.call('PEXPIRE', key, ttl)
+      elseif held and string.byte(held, #held) == 1 then
+        redis.call('PERSIST', key)
+      end
+    else
+      redis.call('HSET', key, 'm', vector, 'h', hlc)
+    end
     if field ~= '' then
-      redis.call('HSET', memo, field, hlc .. vector)
-      memos[memo] = true
+      memos[slot][field] = hlc .. vector
+      written[slot] = written[slot] or {}
+      table.insert(written[slot], field)
+      table.insert(written[slot], hlc .. vector)
     end
     out[#out + 1] = hlc
     out[#out + 1] = vector
     out[#out + 1] = 1
   end
 end
-for memo in pairs(memos) do redis.call('PEXPIRE', memo, memo_ttl) end
+write_memos(written, n, memo_ttl)
 return out
 """
 
@@ -344,35 +494,47 @@ class VersionState:
 
     def memo_key(self, topic: str, partition: int, offset: int) -> tuple[bytes, str]:
         """(hash, field) remembering the stamp of source record (topic, partition, offset)."""
-        bucket = b"%s:m:%s:%d:%d" % (self._prefix, topic.encode(), partition, offset // MEMO_BUCKET)
-        return bucket, str(offset)
+        return self._memo_bucket(topic, partition, offset // MEMO_BUCKET), str(offset)
 
-    def apply(self, claims: Sequence[Claim]) -> Applied:
+    def _memo_bucket(self, topic: str, partition: int, bucket: int) -> bytes:
+        return b"%s:m:%s:%d:%d" % (self._prefix, topic.encode(), partition, bucket)
+
+    def apply(self, claims: Sequence[Claim] | Claims) -> Applied:
         """Decide every claim against the held version, in order, in one atomic script call."""
         return self._run_apply(claims, self._required_epoch()) if claims else Applied("", {})
 
-    def load(self, claims: Sequence[Claim]) -> Applied:
+    def load(self, claims: Sequence[Claim] | Claims) -> Applied:
         """`apply` without the epoch check: only for a rebuild, which writes the epoch when it is done."""
         return self._run_apply(claims, "") if claims else Applied("", {})
 
     def stamp(self, requests: Sequence[StampRequest], region: str) -> list[Stamp]:
         """Stamp local writes in `region`, in order, in one atomic script call."""
+        stamps = self.stamp_batch(requests, region)
+        return [Stamp(_HLC.unpack(hlc)[0], unpack_vector(vector), bool(fresh))
+                for hlc, vector, fresh in zip(stamps.hlcs, stamps.vectors, stamps.fresh)]
+
+    def stamp_batch(self, requests: Sequence[StampRequest], region: str) -> Stamps:
+        """`stamp`, answered column by column with the stamps as the script gives them (no decoding)."""
         if not requests:
-            return []
-        buckets: dict[bytes, int] = {}  # memo hash -> its 1-based slot after the state keys
-        entries = []
+            return Stamps([], [], [])
+        buckets: dict[tuple[str, int, int], int] = {}  # (topic, partition, bucket) -> 1-based slot after the keys
+        fields: list[bytes | str | int] = []
+        add = fields.extend
+        pack_hlc = _HLC.pack
         for request in requests:
-            if request.memo is None:
-                entries.append([_HLC.pack(request.floor_hlc), "", 0])
+            memo, hold = request.memo, request.hold
+            if memo is None:
+                add((pack_hlc(request.floor_hlc), "", 0))
             else:
-                bucket, field = self.memo_key(*request.memo)
-                entries.append([_HLC.pack(request.floor_hlc), field, buckets.setdefault(bucket, len(buckets) + 1)])
-        keys = [self.epoch_key, *(r.key for r in requests), *buckets]
+                topic, partition, offset = memo
+                bucket = (topic, partition, offset // MEMO_BUCKET)
+                add((pack_hlc(request.floor_hlc), str(offset), buckets.setdefault(bucket, len(buckets) + 1)))
+            add(_NOT_HELD if hold is None else (hold.rank.kind, hold.rank.head, hold.rank.tail, hold.ttl_ms))
+        keys = [self.epoch_key, *(r.key for r in requests), *(self._memo_bucket(*b) for b in buckets)]
         reply = self._stamp(keys=keys, args=[self._required_epoch(), region, self.settings.stamp_ttl_ms,
-                                             _pack(entries)])
+                                             _pack(fields)])
         self._check_reply(reply)
-        return [Stamp(_HLC.unpack(reply[i])[0], unpack_vector(reply[i + 1]), bool(reply[i + 2]))
-                for i in range(1, len(reply), 3)]
+        return Stamps(reply[1::3], reply[2::3], reply[3::3])
 
     def memoised(self, topic: str, coordinates: Sequence[tuple[int, int]]) -> list[Stamp | None]:
         """The first-hop stamps remembered for source records (partition, offset) of `topic`; one round trip."""
@@ -397,9 +559,9 @@ class VersionState:
         """The raw state hash of one key (for inspection and tests)."""
         return self.client.hgetall(self.state_key(topic, key))
 
-    def _run_apply(self, claims: Sequence[Claim], epoch: str) -> Applied:
-        blob = _pack([[c.rank, _HLC.pack(c.hlc), c.ttl_ms, c.classify, pack_vector(c.vector)] for c in claims])
-        reply = self._apply(keys=[self.epoch_key, *(c.key for c in claims)], args=[epoch, blob])
+    def _run_apply(self, claims: Sequence[Claim] | Claims, epoch: str) -> Applied:
+        columns = claims if isinstance(claims, Claims) else Claims.of(claims)
+        reply = self._apply(keys=[self.epoch_key, *columns.keys], args=[epoch, _pack(columns.fields)])
         self._check_reply(reply)
         held = {reply[i] - 1: (reply[i + 1], unpack_vector(reply[i + 2])) for i in range(2, len(reply), 3)}
         return Applied(reply[1].decode(), held)
@@ -426,8 +588,12 @@ class VersionState:
 
 
 def pack_vector(vector: Vector) -> bytes:
-    """A vector as the scripts store it: a msgpack map, in the vector's (sorted) order."""
-    return _pack(dict(vector))
+    """A vector as the scripts store it: a msgpack map, in the vector's (sorted) order.
+
+    The same bytes as the vector in a provenance header (str8 for 32-character
+    names, which cmsgpack reads and writes too), and as the stamp script packs it.
+    """
+    return msgpack.packb(dict(vector))
 
 
 def _pack(value: object) -> bytes:

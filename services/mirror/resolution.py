@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 import msgpack
 import redis
 
-from amity.headers import encode_fields, with_provenance
+from amity.headers import encode_fields, encode_stamped, with_provenance
 from amity.links import Link
 from amity.mirror.router import Headers, Message, ToResolve
 from amity.policies import Version
 from amity.rebuild import rebuild
 from amity.regions import Region
-from amity.resolver import Incoming, Outcome, Reason, Resolver, Stamper, Verdict
+from amity.resolver import Incoming, Outcome, Reason, Resolved, Resolver, Stamped, Stamper, Verdict
 from amity.rules import RuleSet
 from amity.state import StateLost, StateSettings
 
@@ -56,6 +56,9 @@ class Decided:
     conflicts: list[tuple[Message, Headers, Outcome]] = field(default_factory=list)
     dead: list[tuple[Message, str, str]] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)  # (topic, what) -> records
+    # Aligned with `forward`: the destination's (state hash, rank bytes) of each record decided in Redis, None
+    # for one that passed unresolved (keyless, say).
+    versions: list[tuple[bytes, bytes] | None] = field(default_factory=list)
 
 
 class Resolution:
@@ -75,47 +78,56 @@ class Resolution:
         self.resolver.rules = rules
 
     def decide(self, batch: list[ToResolve]) -> Decided:
-        stamped = self._stamp([entry.incoming for entry in batch])
+        incoming = [entry.incoming for entry in batch]
+        resolved = self._resolve(incoming, self._stamp(incoming))
         decided = Decided()
-        ready = [(entry, result) for entry, result in zip(batch, stamped) if isinstance(result, Incoming)]
-        for entry, result in zip(batch, stamped):
-            if not isinstance(result, Incoming):
-                decided.dead.append((entry.msg, str(result.reason), result.detail))
-        outcomes = self._resolve([incoming for _, incoming in ready])
-        for (entry, incoming), outcome in zip(ready, outcomes):
-            self._place(decided, entry, incoming, outcome)
+        forward, versions, counts = decided.forward.append, decided.versions.append, decided.counts
+        for entry, record, outcome, hlc, vector, key, rank in zip(batch, incoming, resolved.outcomes, resolved.hlcs,
+                                                                   resolved.vectors, resolved.keys, resolved.ranks):
+            msg = entry.msg
+            if outcome.verdict is Verdict.STALE:  # a dropped record: no header to build
+                counts[(msg.topic(), "stale")] += 1
+                continue
+            if outcome.verdict is Verdict.DEAD:
+                decided.dead.append((msg, str(outcome.reason), outcome.detail))
+                continue
+            if vector is None:
+                header = encode_fields(record.origin, entry.origin_topic, entry.origin_partition, entry.origin_offset,
+                                       record.timestamp_ms, entry.path, hlc, record.vector)
+            else:
+                header = encode_stamped(record.origin, entry.origin_topic, entry.origin_partition,
+                                        entry.origin_offset, record.timestamp_ms, entry.path, hlc, vector)
+            headers = with_provenance(msg.headers(), header)
+            if outcome.verdict is Verdict.PASS:
+                if outcome.reason is Reason.KEYLESS:
+                    counts[(msg.topic(), "keyless")] += 1
+            elif outcome.is_conflict:
+                self._count_conflict(decided, msg, headers, outcome)
+            if outcome.writes:
+                forward((msg, headers))
+                versions(None if key is None else (key, rank))
         return decided
 
-    def _stamp(self, incoming: list[Incoming]) -> list[Incoming | Outcome]:
+    @staticmethod
+    def _count_conflict(decided: Decided, msg: Message, headers: Headers, outcome: Outcome) -> None:
+        topic = msg.topic()
+        decided.conflicts.append((msg, headers, outcome))
+        decided.counts[(topic, "detected")] += 1
+        decided.counts[(topic, "resolved")] += 1
+        if outcome.verdict is Verdict.CONFLICT_STALE:
+            decided.counts[(topic, "stale")] += 1
+
+    def _stamp(self, incoming: list[Incoming]) -> Stamped:
         try:
-            return self.stamper.stamp(incoming)
+            return self.stamper.stamp_batch(incoming)
         except StateLost as exc:
             raise RegionStateLost(self.link.source, exc) from None
 
-    def _resolve(self, incoming: list[Incoming]) -> list[Outcome]:
+    def _resolve(self, incoming: list[Incoming], stamped: Stamped) -> Resolved:
         try:
-            return self.resolver.resolve(incoming)
+            return self.resolver.decide(incoming, stamped)
         except StateLost as exc:
             raise RegionStateLost(self.link.destination, exc) from None
-
-    @staticmethod
-    def _place(decided: Decided, entry: ToResolve, incoming: Incoming, outcome: Outcome) -> None:
-        msg = entry.msg
-        topic = msg.topic()
-        if outcome.verdict is Verdict.DEAD:
-            decided.dead.append((msg, str(outcome.reason), outcome.detail))
-            return
-        if outcome.reason is Reason.KEYLESS:
-            decided.counts[(topic, "keyless")] += 1
-        headers = with_provenance(msg.headers(), _header(entry, incoming))
-        if outcome.is_conflict:
-            decided.conflicts.append((msg, headers, outcome))
-            decided.counts[(topic, "detected")] += 1
-            decided.counts[(topic, "resolved")] += 1
-        if outcome.verdict in (Verdict.STALE, Verdict.CONFLICT_STALE):
-            decided.counts[(topic, "stale")] += 1
-        if outcome.writes:
-            decided.forward.append((msg, headers))
 
     def rebuild(self, region: str, topics: list[str], rules: RuleSet) -> bool:
         """Rebuild a lost region state unless another worker is at it; True once this process can resolve again."""
@@ -141,8 +153,3 @@ def conflict_headers(headers: Headers, outcome: Outcome) -> Headers:
     held: Version = outcome.held
     described = msgpack.packb([held.hlc, held.origin, dict(held.vector), held.deleted])
     return [*headers, ("amity-conflict-verdict", str(outcome.verdict).encode()), ("amity-conflict-held", described)]
-
-
-def _header(entry: ToResolve, incoming: Incoming) -> bytes:
-    return encode_fields(incoming.origin, entry.origin_topic, entry.origin_partition, entry.origin_offset,
-                         incoming.timestamp_ms, entry.path, incoming.hlc, incoming.vector)

@@ -28,6 +28,7 @@ RECORD_OVERHEAD = 128
 HEADER_OVERHEAD = 8
 # A stamp (hybrid timestamp and version vector) grows a header by at most this much over the unstamped one.
 STAMP_ALLOWANCE = 512
+_STAMPED_HEADER_BOUND = b"x" * STAMP_ALLOWANCE  # the size a resolved record's header is checked at
 
 
 class Message(Protocol):
@@ -118,7 +119,7 @@ class Router:
         topic = msg.topic()
         resolved = self.is_resolved(topic)
         if resolved:
-            header = b"x" * STAMP_ALLOWANCE
+            header = _STAMPED_HEADER_BOUND
         elif provenance is None:
             header = encode_first_hop(self.source, topic, msg.partition(), msg.offset(), max(msg.timestamp()[1], 0),
                                       self.destination)

@@ -20,6 +20,7 @@ from amity.headers import (
     check_consistent,
     decode,
     encode,
+    encode_stamped,
     find_provenance,
     with_provenance,
 )
@@ -155,6 +156,13 @@ def test_every_valid_provenance_fits_the_size_limit(provenance: Provenance) -> N
 def test_equal_values_encode_to_equal_bytes(provenance: Provenance) -> None:
     twin = Provenance(*(getattr(provenance, f) for f in Provenance.__slots__))
     assert encode(twin) == encode(provenance)
+
+
+@given(provenances().filter(lambda p: p.hlc is not None and p.vector is not None))
+def test_a_header_with_its_vector_packed_already_is_the_same_header(provenance: Provenance) -> None:
+    p = provenance
+    packed = msgpack.packb(dict(p.vector))
+    assert encode_stamped(p.origin, p.topic, p.partition, p.offset, p.timestamp_ms, p.path, p.hlc, packed) == encode(p)
 
 
 def test_provenance_is_hashable_and_immutable() -> None:

@@ -10,12 +10,16 @@ from amity.clock import pack
 from amity.ordering import MissingOrderingField
 from amity.policies import (
     Decision,
+    Head,
     InvalidVersion,
     UnorderedPolicy,
     Version,
+    clock_ranked,
     decide,
     rank,
     rank_bytes,
+    rank_tail,
+    rank_template,
     resolved_winner,
 )
 from amity.rules import ConflictRule
@@ -223,6 +227,31 @@ def test_rank_bytes_layouts() -> None:
 def test_rank_bytes_refuses_an_origin_that_is_not_a_region_name(origin: str) -> None:
     with pytest.raises(InvalidVersion, match="not a region name"):
         rank_bytes(LWW, version(1, origin))
+    with pytest.raises(InvalidVersion, match="not a region name"):
+        rank_template(LWW, origin, False)
+
+
+@given(rules, versions)
+def test_a_rank_template_filled_with_the_stamp_is_the_versions_rank(rule: ConflictRule, a: Version) -> None:
+    template = rank_template(rule, a.origin, a.deleted, a.field)
+    assert template.fill(a.hlc, a.vector) == rank_bytes(rule, a)
+
+
+def test_rank_templates_leave_to_the_stamp_only_what_depends_on_it() -> None:
+    assert rank_template(LWW, "us", False).kind is Head.GIVEN and rank_template(LWW, "us", False).head == b""
+    assert rank_template(TIMESTAMP, "us", False, 7).head == (7).to_bytes(8, "big")
+    assert rank_template(TIMESTAMP, "us", True).kind is Head.STAMP_MS
+    assert rank_template(PRIORITY, "us", False).kind is Head.DEPTH
+    assert rank_template(PRIORITY, "eu", False).head == (2).to_bytes(2, "big")
+    with pytest.raises(MissingOrderingField):
+        rank_template(TIMESTAMP, "us", False, None)
+
+
+@given(rules, versions)
+def test_clock_ranked_ranks_are_the_hlc_then_the_tail(rule: ConflictRule, a: Version) -> None:
+    rank_of = rank_bytes(rule, a)
+    assert rank_of.endswith(rank_tail(a.origin, a.deleted))
+    assert clock_ranked(rule) is (rank_of == a.hlc.to_bytes(8, "big") + rank_tail(a.origin, a.deleted))
 
 
 @given(rules, versions, versions)

@@ -7,6 +7,7 @@ themselves are checked against `policies.decide` in tests/integration/conflicts.
 
 import json
 
+import msgpack
 import pytest
 import redis
 from hypothesis import given
@@ -22,7 +23,8 @@ from amity.resolver import (
 )
 from amity.rules import ConflictRule, RuleSet
 from amity.state import (
-    Stamp, StateError, StateSettings, VersionState, held_version, may_expire, pack_vector, unpack_vector,
+    Claim, Claims, Stamp, StateError, StateSettings, VersionState, held_version, may_expire, pack_vector,
+    unpack_vector,
 )
 from amity.stored import stored_version
 from amity.vectors import checked
@@ -75,6 +77,20 @@ def test_the_held_version_decoded_from_its_rank_bytes_ranks_the_same(rule: Confl
 def test_vectors_round_trip_through_the_stored_form(vector: dict[str, int]) -> None:
     canonical = checked(vector)
     assert unpack_vector(pack_vector(canonical)) == canonical
+
+
+@given(vector=st.dictionaries(st.from_regex(r"[a-z0-9][a-z0-9_-]{0,31}", fullmatch=True), st.integers(1, (1 << 48) - 1),
+                              max_size=64))
+def test_a_stored_vector_is_packed_as_in_a_provenance_header(vector: dict[str, int]) -> None:
+    canonical = checked(vector)
+    assert pack_vector(canonical) == msgpack.packb(dict(canonical))
+
+
+def test_claims_go_to_the_script_column_by_column_with_hlc_and_vector_packed() -> None:
+    claims = Claims.of([Claim(b"k1", b"r1", 5, (("us", 1),), 0, False), Claim(b"k2", b"r2", 6, (), 9, True)])
+    assert claims.keys == [b"k1", b"k2"] and len(claims) == 2
+    assert claims.fields == [b"r1", (5).to_bytes(8, "big"), 0, False, pack_vector((("us", 1),)),
+                             b"r2", (6).to_bytes(8, "big"), 9, True, pack_vector(())]
 
 
 def test_an_empty_vector_as_the_scripts_pack_it_reads_back_empty() -> None:
@@ -191,6 +207,15 @@ def test_the_skew_guard_accepts_up_to_the_rules_bound_and_refuses_beyond() -> No
     assert caught.value.skew_ms == 1001
 
 
+def test_the_skew_guard_refuses_from_the_first_timestamp_check_refuses() -> None:
+    guard = SkewGuard(lambda: NOW_MS)
+    rule = ConflictRule(topic="t", max_skew_ms=1000)
+    assert guard.refused_from(rule) == pack(NOW_MS + 1001, 0)
+    guard.check(rule, guard.refused_from(rule) - 1)
+    with pytest.raises(ClockSkewError):
+        guard.check(rule, guard.refused_from(rule))
+
+
 def test_the_skew_guard_reads_the_wall_clock_once_per_batch() -> None:
     wall = [NOW_MS]
     guard = SkewGuard(lambda: wall[0])
@@ -227,6 +252,15 @@ def test_records_that_cannot_be_ordered_go_dead_and_the_rest_pass_without_touchi
     assert "61000 ms ahead" in outcomes[1].detail
 
 
+def test_a_decided_batch_names_no_state_or_rank_for_records_not_decided_in_redis() -> None:
+    resolver = Resolver(offline_client(), RuleSet(rules=[LWW]), "eu", now_ms=lambda: NOW_MS)
+    batch = [incoming(hlc=None), incoming(key=None, hlc=pack(NOW_MS, 0)), incoming(topic="x", hlc=pack(NOW_MS, 1))]
+    decided = resolver.decide(batch)
+    assert [o.verdict for o in decided.outcomes] == [Verdict.DEAD, Verdict.PASS, Verdict.PASS]
+    assert decided.keys == decided.ranks == [None, None, None]
+    assert decided.hlcs == [None, pack(NOW_MS, 0), pack(NOW_MS, 1)]
+
+
 @pytest.mark.parametrize(("verdict", "writes"), [
     (Verdict.APPLY, True), (Verdict.DUPLICATE, True), (Verdict.CONFLICT_APPLIED, True), (Verdict.PASS, True),
     (Verdict.STALE, False), (Verdict.CONFLICT_STALE, False), (Verdict.DEAD, False),
@@ -246,6 +280,9 @@ def test_the_stamper_leaves_alone_what_is_stamped_elsewhere_or_not_resolved_and_
     results = stamper.stamp([stamped, mirrored, keyless, other_topic, future])
     assert results[:4] == [stamped, mirrored, keyless, other_topic]
     assert (results[4].verdict, results[4].reason) == (Verdict.DEAD, Reason.CLOCK_SKEW)
+    columns = stamper.stamp_batch([stamped, mirrored, future])
+    assert columns.hlcs == [pack(NOW_MS, 0), None, None] and columns.vectors == [None, None, None]
+    assert columns.dead[:2] == [None, None] and columns.dead[2].reason is Reason.CLOCK_SKEW
 
 
 # stored versions

@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from amity.clock import pack
-from amity.policies import Decision, Version, decide, rank_bytes
+from amity.policies import Decision, Version, decide, rank_bytes, rank_template
 from amity.resolver import claim
 from amity.rules import ConflictRule
 from amity.state import (
-    REBUILDING, StampRequest, StateLost, StateSettings, VersionState, may_expire, unpack_vector,
+    REBUILDING, Hold, StampRequest, StateLost, StateSettings, VersionState, may_expire, pack_vector, unpack_vector,
 )
 from amity.vectors import Vector, checked, merge
 
@@ -97,6 +97,46 @@ def test_the_apply_script_decides_as_decide_and_keeps_the_context(policy, client
                 assert ttl == -1
 
     check()
+
+
+@pytest.mark.parametrize("policy", sorted(RULES))
+def test_a_held_stamp_is_decided_as_apply_would_decide_it(policy, clients, state_settings) -> None:
+    rule = RULES[policy]
+    state = fresh_state(clients["us"], state_settings)
+
+    @REDIS_EXAMPLES
+    @given(held=st.none() | versions, deleted=st.booleans(), field=st.integers(0, 3))
+    def check(held: Version | None, deleted: bool, field: int) -> None:
+        topic = f"t{uuid.uuid4().hex[:8]}"
+        key = state.state_key(topic, b"k")
+        if held is not None:
+            state.apply([claim(state, rule, key, held)])
+        ttl = state.settings.tombstone_ttl_ms if deleted and may_expire(rule) else 0
+        hold = Hold(rank_template(rule, "us", deleted, None if deleted else field), ttl)
+        [stamp] = state.stamp([StampRequest(key, BASE, hold=hold)], "us")
+        mine = Version(stamp.hlc, "us", stamp.vector, deleted, None if deleted else field)
+        winner = mine if decide(rule, held, mine).applies else held
+        stored = state.read(topic, b"k")
+        assert stored[b"r"] == rank_bytes(rule, winner) and unpack_vector(stored[b"v"]) == winner.vector
+        assert (unpack_vector(stored[b"m"]), int.from_bytes(stored[b"h"], "big")) == (stamp.vector, stamp.hlc)
+        expires = winner.deleted and may_expire(rule)
+        assert (state.client.pttl(key) > 0) is expires and (state.client.pttl(key) == -1) is not expires
+
+    check()
+
+
+def test_stamped_vectors_come_packed_as_a_header_packs_them_memos_included(clients, state_settings) -> None:
+    state = fresh_state(clients["us"], state_settings)
+    key = state.state_key("t", b"k")
+    for region in ("zz", "eu", "ap"):
+        state.stamp([StampRequest(key, BASE)], region)
+    bucket, field = state.memo_key("t", 0, 7)
+    state.client.hset(bucket, field, BASE.to_bytes(8, "big") + bytes.fromhex("83a2757301a2657502a2617003"))  # us, eu, ap
+    stamps = state.stamp_batch([StampRequest(key, BASE, ("t", 0, 8)), StampRequest(key, BASE, ("t", 0, 7)),
+                                StampRequest(key, BASE, ("t", 0, 8))], "us")
+    assert stamps.vectors[0] == pack_vector((("ap", 1), ("eu", 1), ("us", 1), ("zz", 1)))
+    assert stamps.vectors[1] == pack_vector((("ap", 3), ("eu", 2), ("us", 1))), "a memo in table order is sorted"
+    assert (stamps.hlcs[2], stamps.vectors[2], stamps.fresh) == (stamps.hlcs[0], stamps.vectors[0], [1, 0, 0])
 
 
 def test_a_key_whose_state_was_written_under_another_policy_is_flagged_not_decided(clients, state_settings) -> None:
