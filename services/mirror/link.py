@@ -10,12 +10,18 @@ transactional.id derived from (link, topic, partition), so a worker taking a
 partition over fences any zombie still holding it. Each transaction carries the
 partition's records, its dead letters and its next source offset
 (amity.mirror.offsets); on assignment the consumer seeks to the stored offset.
+
+Records of resolved topics are landed once acknowledged (after their
+transaction commits, under exactly-once), before the source offsets move on:
+a race with a local writer that left a losing version last in the log is
+repaired there (amity.tails).
 """
 
 import logging
 import threading
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor, wait
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -33,6 +39,7 @@ from amity.mirror.topics import TopicPlan, TopicSync
 from amity.regions import Region
 from amity.rules import RuleSet
 from amity.state import StateSettings
+from amity.tails import Landing, Tails, landing_of
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +47,7 @@ PRODUCER_MAX_BYTES = 16 * 1024 * 1024
 DLQ_CONFIG = {"max.message.bytes": str(PRODUCER_MAX_BYTES), "retention.ms": str(14 * 24 * 3600 * 1000)}
 DLQ_VALUE_LIMIT = 1024 * 1024
 STALL_S = 10.0
+COMMIT_THREADS = 8  # exactly-once: transactions of a batch committed side by side
 
 
 def dlq_topic(link: Link) -> str:
@@ -73,6 +81,9 @@ class LinkRunner:
         self._conflict_topics: set[str] = set()
         self.resolution = Resolution(link, source, destination, router.rules,
                                      StateSettings(namespace=settings.state_namespace))
+        self.tails = Tails(destination)
+        self._committer = ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix=f"amity-commit-{self.id}")
+        self._landings: list[Landing] = []
         self._progress_at = time.monotonic()
         self.consumer: Consumer | None = None
         self.producer: Producer | None = None
@@ -104,6 +115,8 @@ class LinkRunner:
                 self._teardown(graceful=False)
                 self._recover_state(exc.region)
         self._teardown(graceful=True)
+        self.tails.close()
+        self._committer.shutdown()
 
     def _recover_state(self, region: str) -> None:
         """Rebuild (or wait for another worker's rebuild of) a region's lost version state; resolve nothing meanwhile."""
@@ -187,8 +200,11 @@ class LinkRunner:
     def _replicate(self, records: list[Message]) -> None:
         routed = self.router.route(records, self._max_bytes)
         conflicts: list = []
+        versions: dict[int, tuple[bytes, bytes]] = {}  # index in routed.forward -> (state hash, rank)
         if routed.resolve:
             decided = self.resolution.decide(routed.resolve)
+            start = len(routed.forward)
+            versions = {start + i: version for i, version in enumerate(decided.versions) if version is not None}
             routed.forward.extend(decided.forward)
             routed.dead.extend(decided.dead)
             conflicts = decided.conflicts
@@ -197,13 +213,14 @@ class LinkRunner:
         routed.conflicts = conflicts
         self.stats.count_routed(routed, records)
         if self.exactly_once:
-            self._replicate_transactionally(routed, records)
+            self._replicate_transactionally(routed, records, versions)
         else:
-            self._replicate_acknowledged(routed, records)
+            self._replicate_acknowledged(routed, records, versions)
 
-    def _replicate_acknowledged(self, routed: Routed, records: list[Message]) -> None:
+    def _replicate_acknowledged(self, routed: Routed, records: list[Message],
+                                versions: dict[int, tuple[bytes, bytes]]) -> None:
         batch = self._tracker.open(_next_positions(records))
-        self._produce_all(self.producer, routed.forward, batch.delivered)
+        self._produce_all(self.producer, routed.forward, batch.delivered, versions, self._landings)
         batch.pending += len(routed.forward)
         for msg, reason, detail in routed.dead:
             self._dead_letter(self.producer, msg, reason, detail, batch)
@@ -215,10 +232,15 @@ class LinkRunner:
         if failures:
             self._recover_from(failures)
 
-    def _replicate_transactionally(self, routed: Routed, records: list[Message]) -> None:
+    def _replicate_transactionally(self, routed: Routed, records: list[Message],
+                                   versions: dict[int, tuple[bytes, bytes]]) -> None:
         forward = defaultdict(list)
-        for msg, headers in routed.forward:
-            forward[(msg.topic(), msg.partition())].append((msg, headers))
+        landed = defaultdict(dict)  # partition -> {index in its forward list: (state hash, rank)}
+        for index, (msg, headers) in enumerate(routed.forward):
+            tp = (msg.topic(), msg.partition())
+            if index in versions:
+                landed[tp][len(forward[tp])] = versions[index]
+            forward[tp].append((msg, headers))
         dead = defaultdict(list)
         for entry in routed.dead:
             dead[(entry[0].topic(), entry[0].partition())].append(entry)
@@ -226,25 +248,53 @@ class LinkRunner:
         for entry in routed.conflicts:
             conflicts[(entry[0].topic(), entry[0].partition())].append(entry)
         positions = _next_positions(records)
+        staged: dict[tuple[str, int], list[Landing]] = {}
         for tp, next_offset in positions.items():
-            self._commit_partition(tp, forward.get(tp, ()), dead.get(tp, ()), conflicts.get(tp, ()), next_offset)
+            landings = self._stage_partition(tp, forward.get(tp, ()), dead.get(tp, ()), conflicts.get(tp, ()),
+                                             next_offset, landed.get(tp, {}))
+            if landings is not None:
+                staged[tp] = landings
+        self._commit_staged(staged)
         # Informational only (lag tools read it); the stored offsets in the destination are authoritative.
         self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()],
                              asynchronous=True)
 
-    def _commit_partition(self, tp: tuple[str, int], forward, dead, conflicts, next_offset: int) -> None:
+    def _stage_partition(self, tp: tuple[str, int], forward, dead, conflicts, next_offset: int,
+                         versions: dict[int, tuple[bytes, bytes]]) -> list[Landing] | None:
+        """Open the partition's transaction and write into it; where its landings will go, None if it failed."""
         producer = self._txn_producers[tp]
+        landings: list[Landing] = []
         producer.begin_transaction()
         try:
-            self._produce_all(producer, forward)
+            self._produce_all(producer, forward, None, versions, landings)
             for msg, reason, detail in dead:
                 self._dead_letter(producer, msg, reason, detail, None)
             for msg, headers, outcome in conflicts:
                 self._record_conflict(producer, msg, headers, outcome, None)
             self._offsets.write(producer, tp, next_offset)
-            producer.commit_transaction(self.settings.transaction_timeout_ms / 1000)
         except KafkaException as exc:
             self._abort_partition(tp, producer, exc)
+            return None
+        return landings
+
+    def _commit_staged(self, staged: dict[tuple[str, int], list[Landing]]) -> None:
+        """Commit the staged transactions side by side, then land what each one wrote.
+
+        Each commit waits for its own acknowledgements and its coordinator's round trip: one after another,
+        a batch over many partitions would add those waits up.
+        """
+        timeout = self.settings.transaction_timeout_ms / 1000
+        commits = {tp: self._committer.submit(self._txn_producers[tp].commit_transaction, timeout) for tp in staged}
+        wait(commits.values())
+        for tp, commit in commits.items():
+            producer = self._txn_producers[tp]
+            try:
+                commit.result()
+            except KafkaException as exc:
+                self._abort_partition(tp, producer, exc)
+                continue
+            producer.poll(0)
+            self._land(staged[tp])
 
     def _abort_partition(self, tp: tuple[str, int], producer: Producer, exc: KafkaException) -> None:
         """Roll the partition back to its stored position; a fatal producer is replaced (fencing any zombie)."""
@@ -257,19 +307,27 @@ class LinkRunner:
         stored = self._offsets.load().get(tp)
         self.consumer.seek(TopicPartition(tp[0], tp[1], stored if stored is not None else 0))
 
-    def _produce_all(self, producer: Producer, forward, on_delivery=None) -> None:
-        """Write forwarded records: the hot loop, so lookups are hoisted and only a full queue leaves it."""
+    def _produce_all(self, producer: Producer, forward, on_delivery=None,
+                     versions: dict[int, tuple[bytes, bytes]] | None = None,
+                     landings: list[Landing] | None = None) -> None:
+        """Write forwarded records: the hot loop, so lookups are hoisted and only a full queue leaves it.
+
+        Records with a version in `versions` (by index) are reported to `landings` once acknowledged.
+        """
         destinations = self._destinations
         produce = producer.produce
-        extra = {"on_delivery": on_delivery} if on_delivery is not None else {}
-        for msg, headers in forward:
+        extra = plain = {"on_delivery": on_delivery} if on_delivery is not None else {}
+        for index, (msg, headers) in enumerate(forward):
             topic, same_partitions = destinations.get(msg.topic()) or (self.link.destination_topic(msg.topic()), False)
             partition = msg.partition() if same_partitions else -1
+            if versions and index in versions:
+                extra = {"on_delivery": _Landed(on_delivery, *versions[index], landings)}
             try:
                 produce(topic, msg.value(), msg.key(), partition=partition, timestamp=msg.timestamp()[1],
                         headers=headers, **extra)
             except BufferError:
                 self._send(producer, topic, msg.key(), msg.value(), headers, partition, msg.timestamp()[1], extra)
+            extra = plain
 
     def _dead_letter(self, producer: Producer, msg: Message, reason: str, detail: str, batch: Batch | None) -> None:
         value = msg.value()
@@ -318,12 +376,34 @@ class LinkRunner:
 
     def _commit_acknowledged(self) -> None:
         self.producer.poll(0)
+        self._land(self._taken_landings())
         positions = self._tracker.pop_committable()
         if positions:
             self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()],
                                  asynchronous=True)
         self._watch_progress(bool(positions))
         self.stats.in_flight(self._tracker.in_flight)
+
+    def _taken_landings(self) -> list[Landing]:
+        """The landings reported so far; the list itself stays, since pending delivery callbacks append to it."""
+        landings = self._landings[:]
+        self._landings.clear()
+        return landings
+
+    def _land(self, landings: list[Landing]) -> None:
+        """Land acknowledged records of resolved topics; a failure costs only the repair of a raced log tail."""
+        if not landings:
+            return
+        try:
+            copies = self.tails.land(landings)
+        except (RedisError, KafkaException) as exc:
+            log.warning("link %s: could not land %d records in %s (%s): a raced key may keep a losing last "
+                        "record", self.id, len(landings), self.link.destination, exc)
+            return
+        if copies:
+            self.stats.repaired(copies)
+            log.info("link %s: re-appended %d winning records in %s after a raced write", self.id, copies,
+                     self.link.destination)
 
     def _watch_progress(self, progressed: bool) -> None:
         """Report the link unhealthy while the destination acknowledges nothing of what is in flight."""
@@ -392,6 +472,7 @@ class LinkRunner:
                 self._txn_producers.pop((tp.topic, tp.partition), None)
         else:
             self.producer.flush(60)
+            self._land(self._taken_landings())
             try:
                 self._commit_synchronously()
             except (KafkaException, KafkaError) as exc:
@@ -439,6 +520,7 @@ class LinkRunner:
         self.producer = None
         self._txn_producers.clear()
         self._tracker.clear()
+        self._landings.clear()
 
     def _consumer_config(self) -> dict:
         return {
@@ -476,6 +558,21 @@ class LinkRunner:
             # The Java clients' partitioner, so a key lands in the same partition in every region.
             "partitioner": "murmur2_random",
         }
+
+
+class _Landed:
+    """A delivery callback that also reports the acknowledged record's landing (resolved topics only)."""
+
+    __slots__ = ("delivered", "state_key", "rank", "landings")
+
+    def __init__(self, delivered, state_key: bytes, rank: bytes, landings: list[Landing]) -> None:
+        self.delivered, self.state_key, self.rank, self.landings = delivered, state_key, rank, landings
+
+    def __call__(self, err, msg) -> None:
+        if self.delivered is not None:
+            self.delivered(err, msg)
+        if err is None:
+            self.landings.append(landing_of(self.state_key, self.rank, msg))
 
 
 def _next_positions(records: list[Message]) -> dict[tuple[str, int], int]:

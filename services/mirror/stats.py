@@ -28,6 +28,8 @@ STALE = Counter("amity_mirror_stale", "Records older than the destination's vers
                 ["link", "topic"])
 CONFLICTS = Counter("amity_mirror_conflicts", "Concurrent versions detected and recorded in <topic>.conflicts",
                     ["link", "topic"])
+TAIL_REPAIRS = Counter("amity_mirror_tail_repairs", "Winning records appended again because a losing version had "
+                       "landed after them (amity.tails)", ["link"])
 HEALTHY = Gauge("amity_mirror_link_healthy", "1 while the link replicates, 0 while it retries", ["link"])
 IN_FLIGHT = Gauge("amity_mirror_in_flight", "Records written but not yet acknowledged", ["link"])
 
@@ -84,6 +86,9 @@ class LinkStats:
                     CONFLICTS.labels(self.link, topic).inc(count)
                 elif what == "resolved":
                     counters.conflicts_resolved += count
+
+    def repaired(self, copies: int) -> None:
+        TAIL_REPAIRS.labels(self.link).inc(copies)
 
     def lag(self, records_behind: dict[str, int]) -> None:
         now_ms = time.time() * 1000
