@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaException
 
 from amity.dev.environment import DevEnvironment
 from amity.regions import Region
@@ -47,5 +48,12 @@ def test_destination_outage_is_waited_out_without_loss(regions, spare_region: Re
 
 
 def _all(region: Region, topic: str, total: int) -> Counter | None:
-    values = Counter(m.value() for m in read_all(region.bootstrap, topic))
+    """The topic's values once it holds `total` distinct ones; None while the restarted broker is not ready yet
+    (it answers NOT_LEADER_FOR_PARTITION until its partitions have a leader again)."""
+    try:
+        values = Counter(m.value() for m in read_all(region.bootstrap, topic))
+    except KafkaException as exc:
+        if not exc.args[0].retriable():
+            raise
+        return None
     return values if len(values) >= total else None
