@@ -10,7 +10,7 @@ with everything the header will need (amity.mirror.resolution).
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from amity.headers import (
     MAX_HEADER_BYTES, MalformedProvenance, Provenance, check_consistent, decode, encode_crossed, encode_first_hop,
@@ -43,8 +43,7 @@ class Message(Protocol):
     def timestamp(self) -> tuple[int, int]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class ToResolve:
+class ToResolve(NamedTuple):
     """A record on its way through the resolver, and the provenance its header will carry once stamped."""
 
     msg: Message
