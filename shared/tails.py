@@ -14,11 +14,11 @@ version (amity.state):
 
 | field | what |
 |---|---|
-| `tp`, `to`, `tr` | partition, offset and rank of the last record landed for the key: its tail |
+| `tp`, `to` | partition and offset of the last record landed for the key: its tail |
 | `wp`, `wo`, `wr` | partition, offset and rank of the last landed copy of a held version |
 
-When the tail ranks below the held version and a copy of the held version
-landed before it, the script answers a `Repair`: the writer reads that copy
+When a copy of the held version landed before the tail (so the tail is a
+version that lost), the script answers a `Repair`: the writer reads that copy
 back (`Repairer`) and appends it again, and the new copy lands as the tail. The
 writer whose landing comes last always sees the race, whichever order the
 landings arrive in, so nobody has to watch the log.
@@ -69,27 +69,27 @@ class Repair:
     rank: bytes  # the held version's
 
 
-# KEYS[i]: state hash of landing i. ARGV[1]: msgpack array of {rank, partition, offset}.
+# KEYS[i]: state hash of landing i. ARGV[1]: msgpack array of rank, partition, offset, landing after landing.
 # Returns {i, winner partition, winner offset, held rank, ...} for each landing that found the tail wrong.
+# The tail is the winner exactly when it is the held version's last landed copy, so its rank need not be kept.
 _LAND_LUA = """
-local landings = cmsgpack.unpack(ARGV[1])
+local flat = cmsgpack.unpack(ARGV[1])
 local out = {}
-for i, landing in ipairs(landings) do
-  local key, rank, partition, offset = KEYS[i], landing[1], landing[2], landing[3]
-  local s = redis.call('HMGET', key, 'r', 'tp', 'to', 'tr', 'wp', 'wo', 'wr')
+for i = 1, #KEYS do
+  local key, rank, partition, offset = KEYS[i], flat[3 * i - 2], flat[3 * i - 1], flat[3 * i]
+  local s = redis.call('HMGET', key, 'r', 'tp', 'to', 'wp', 'wo', 'wr')
   local held = s[1]
   if held then
-    local tp, to, tr = tonumber(s[2]), tonumber(s[3]), s[4]
-    local wp, wo, wr = tonumber(s[5]), tonumber(s[6]), s[7]
+    local tp, to, wp, wo, wr = tonumber(s[2]), tonumber(s[3]), tonumber(s[4]), tonumber(s[5]), s[6]
     if not to or tp ~= partition or offset > to then
-      tp, to, tr = partition, offset, rank
-      redis.call('HSET', key, 'tp', tp, 'to', to, 'tr', tr)
+      tp, to = partition, offset
+      redis.call('HSET', key, 'tp', tp, 'to', to)
     end
     if rank == held and (wr ~= held or wp ~= partition or offset > wo) then
       wp, wo, wr = partition, offset, rank
       redis.call('HSET', key, 'wp', wp, 'wo', wo, 'wr', wr)
     end
-    if tr ~= held and wr == held and wp == tp and wo < to then
+    if wr == held and wp == tp and wo < to then
       out[#out + 1] = i
       out[#out + 1] = wp
       out[#out + 1] = wo
@@ -111,8 +111,11 @@ class TailState:
         """Record where each landing sits, in order, in one atomic call; the races it found."""
         if not landings:
             return []
-        blob = msgpack.packb([[x.rank, x.partition, x.offset] for x in landings], use_bin_type=False)
-        reply = self._land(keys=[x.state_key for x in landings], args=[blob])
+        flat = []
+        for landing in landings:
+            flat += (landing.rank, landing.partition, landing.offset)
+        reply = self._land(keys=[landing.state_key for landing in landings],
+                           args=[msgpack.packb(flat, use_bin_type=False)])
         return [Repair(landings[reply[i] - 1], reply[i + 1], reply[i + 2], reply[i + 3])
                 for i in range(0, len(reply), 4)]
 

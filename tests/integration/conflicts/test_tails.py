@@ -70,7 +70,7 @@ def test_a_losing_version_that_landed_after_the_winner_is_followed_by_the_winner
         tails.close()
     assert last_value(us, topic) == b"winner"
     stored = state.read(topic, KEY)
-    assert (stored[b"to"], stored[b"tr"], stored[b"wo"]) == (b"2", held, b"2"), "the copy is the tail and the winner"
+    assert (stored[b"to"], stored[b"wo"], stored[b"wr"]) == (b"2", b"2", held), "the copy is the tail and the winner"
 
 
 def test_landings_in_log_order_under_the_winner_need_no_repair(us, clients, state, topic) -> None:
