@@ -1,4 +1,9 @@
-"""Amity's mirror as the benchmark runs it: `amity mirror run --config FILE --stats-file F`, a subprocess.
+"""Amity's mirror as the benchmark runs it: `amity mirror run --config FILE --stats-file F` subprocesses.
+
+With more than one process, every process runs every link; each link's
+consumer group spreads the source partitions over them, as replicas of a
+worker would share them in production. That is how Amity uses more than one
+core: a worker's links share one Python interpreter.
 
 Links use identity naming (the same topic name in every region, Amity's
 active-active mode) and Amity's default worker settings; the config file is
@@ -36,12 +41,12 @@ def resolver_unavailable(policy: str) -> str | None:
 
 
 class AmityMirror:
-    """One `amity mirror run` process replicating `topics` along `flows`."""
+    """`processes` `amity mirror run` processes replicating `topics` along `flows`."""
 
     tool = Tool.AMITY
 
     def __init__(self, workdir: Path, regions: dict[str, Region], flows: tuple[Flow, ...], topics: list[str],
-                 exactly_once: bool, resolver: str | None = None) -> None:
+                 exactly_once: bool, resolver: str | None = None, processes: int = 1) -> None:
         self.workdir = workdir
         self.regions = regions
         self.flows = flows
@@ -49,9 +54,9 @@ class AmityMirror:
         self.exactly_once = exactly_once
         self.resolver = resolver
         self.config_path = workdir / "mirror.yaml"
-        self.stats_path = workdir / "stats.json"
-        self.log_path = workdir / "mirror.log"
-        self.child: Child | None = None
+        self.stats_paths = [workdir / f"stats-{n}.json" for n in range(processes)]
+        self.log_path = workdir / "mirror.log"  # every process appends to it
+        self.children: list[Child] = []
 
     @staticmethod
     def destination_topic(flow: Flow, topic: str) -> str:
@@ -68,33 +73,34 @@ class AmityMirror:
             document["rules"] = [{"topic": topic, "policy": self.resolver} for topic in self.topics]
         return document
 
-    def start(self) -> int:
+    def start(self) -> list[int]:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(yaml.safe_dump(self.document(), sort_keys=False))
-        argv = [sys.executable, "-m", "amity.cli", "mirror", "run", "--config", str(self.config_path),
-                "--stats-file", str(self.stats_path)]
-        self.child = Child(argv, self.log_path)
-        return self.child.pid
+        for stats_path in self.stats_paths:
+            argv = [sys.executable, "-m", "amity.cli", "mirror", "run", "--config", str(self.config_path),
+                    "--stats-file", str(stats_path)]
+            self.children.append(Child(argv, self.log_path))
+        return [child.pid for child in self.children]
 
     def alive(self) -> bool:
-        return self.child is not None and self.child.alive()
+        """True while every process runs: one that died would leave its partitions to the others after a pause."""
+        return bool(self.children) and all(child.alive() for child in self.children)
 
     def stop(self) -> None:
-        if self.child is not None:
-            self.child.stop(STOP_TIMEOUT_S)
+        for child in self.children:
+            child.stop(STOP_TIMEOUT_S)
 
     def withheld(self, topic: str) -> int:
-        """Records of source `topic` its resolver found stale and did not write, from the stats file."""
-        return sum(entry.get("conflicts", {}).get("stale", 0) for entry in self._report().get("topics", [])
-                   if entry.get("topic") == topic)
+        """Records of source `topic` the resolvers found stale and did not write, from the stats files."""
+        return sum(entry.get("conflicts", {}).get("stale", 0) for entry in self._topics() if entry.get("topic") == topic)
 
     def counts(self) -> dict[str, int]:
-        """The worker's own counters, summed over its links and topics, from its stats file.
+        """The workers' own counters, summed over processes, links and topics, from their stats files.
 
-        `conflicts` counts records its resolver decided on (detected, resolved or stale).
+        `conflicts` counts records the resolvers decided on (detected, resolved or stale).
         """
-        topics = self._report().get("topics")
-        if topics is None:
+        topics = self._topics()
+        if not topics:
             return {}
         counts: dict[str, int] = {"replicated": 0, "conflicts": 0}
         for entry in topics:
@@ -105,12 +111,16 @@ class AmityMirror:
                 counts[f"dropped.{reason}"] = counts.get(f"dropped.{reason}", 0) + dropped
         return counts
 
-    def _report(self) -> dict:
-        """The worker's last stats report ({} before its first): it rewrites the file atomically every few seconds."""
-        try:
-            return json.loads(self.stats_path.read_text()).get("report", {})
-        except (OSError, ValueError):
-            return {}
+    def _topics(self) -> list[dict]:
+        """Per-topic entries of every process's last stats report (none before its first): each rewrites its file
+        atomically every few seconds."""
+        entries: list[dict] = []
+        for stats_path in self.stats_paths:
+            try:
+                entries += json.loads(stats_path.read_text()).get("report", {}).get("topics", [])
+            except (OSError, ValueError):
+                continue
+        return entries
 
     def log_tail(self, lines: int = 30) -> str:
         if not self.log_path.exists():
@@ -123,6 +133,7 @@ class AmityMirror:
 
         settings = MirrorSettings().model_dump(exclude={"stats_file", "worker_id", "metrics_port"})
         shown = {f"worker.{k}": str(v) for k, v in settings.items()}
+        shown["processes"] = str(len(self.stats_paths))
         shown.update({f"link.{f.name}": f"naming=identity delivery="
                       f"{'exactly-once' if self.exactly_once else 'at-least-once'}" for f in self.flows})
         if self.resolver is not None:

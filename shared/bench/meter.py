@@ -27,20 +27,21 @@ class Reading:
 
 
 class ProcessMeter:
-    """Samples one process tree; `peak_rss_mib` keeps the largest high-water mark seen."""
+    """Samples the process trees of one tool (its processes and their children); `peak_rss_mib` keeps the largest
+    high-water mark seen."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
+    def __init__(self, pids: int | list[int]) -> None:
+        self.roots = [pids] if isinstance(pids, int) else list(pids)
         self._peak_kib = 0
         self._last_cpu_s = 0.0
-        self._tree: list[int] = [pid]
+        self._tree: list[int] = list(self.roots)
         self._scanned_at = float("-inf")
 
     def read(self) -> Reading:
         """The tree's CPU so far and its current high-water mark; the last CPU value once the process is gone."""
         now = time.monotonic()
         if now - self._scanned_at > RESCAN_S:
-            self._tree = [self.pid, *descendants(self.pid)]
+            self._tree = [found for root in self.roots for found in (root, *descendants(root))]
             self._scanned_at = now
         pids = self._tree
         cpu_ticks = 0
@@ -51,7 +52,7 @@ class ProcessMeter:
             if stat is None:
                 continue
             alive = True
-            cpu_ticks += stat[11] + stat[12] + (stat[13] + stat[14] if pid == self.pid else 0)
+            cpu_ticks += stat[11] + stat[12] + (stat[13] + stat[14] if pid in self.roots else 0)
             hwm += _hwm_kib(pid)
         if alive:
             self._last_cpu_s = cpu_ticks / CLOCK_TICKS

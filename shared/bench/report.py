@@ -132,6 +132,8 @@ def markdown(results: BenchResults) -> str:
     lines += [
         f"- Data: {o.records:,} records of {o.record_size} bytes over {o.partitions} partitions per source region; "
         f"probe {o.rate:,} records/s per direction for {o.duration_s:g} s.",
+        f"- Processes: Amity {o.amity_processes} `amity mirror run` (every link in each, partitions shared through "
+        f"the consumer groups); MirrorMaker 2 one JVM with tasks.max = 2.",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "|".join("---" if c in ("scenario", "tool", "notes") else "---:" for c in COLUMNS) + "|",

@@ -101,6 +101,8 @@ class Options(BaseModel):
     tools: list[Tool]
     rate: int = Field(gt=0, description="Probe records per second per direction")
     duration_s: float = Field(gt=0, description="Probe duration")
+    amity_processes: int = Field(default=1, ge=1, le=16, description="`amity mirror run` processes per scenario, "
+                                 "sharing the links' partitions through their consumer groups")
 
 
 class BenchResults(BaseModel):

@@ -183,7 +183,8 @@ class BenchRunner:
             bootstraps = {name: region.bootstrap for name, region in self.regions.items()}
             return MirrorMaker2(workdir, self.settings.jar_dir, bootstraps, scenario.flows, topics,
                                 scenario.exactly_once, f"{scenario.name}-{tag}")
-        return AmityMirror(workdir, self.regions, scenario.flows, topics, scenario.exactly_once, scenario.resolver)
+        return AmityMirror(workdir, self.regions, scenario.flows, topics, scenario.exactly_once, scenario.resolver,
+                           self.options.amity_processes)
 
     def _ceiling(self, scenario: Scenario, tag: str, workdir: Path) -> RunResult:
         workdir.mkdir(parents=True, exist_ok=True)

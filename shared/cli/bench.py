@@ -63,6 +63,8 @@ def bench(
     tools: Annotated[str, typer.Option(help="Comma-separated: ceiling, mm2, amity.")] = "ceiling,mm2,amity",
     rate: Annotated[int, typer.Option(help="Latency probe: records per second per direction.")] = 2000,
     duration: Annotated[float, typer.Option(help="Latency probe: seconds of steady load.")] = 30.0,
+    amity_processes: Annotated[int, typer.Option(help="Amity worker processes per scenario (they share each "
+                                                      "link's partitions); MirrorMaker 2 runs tasks.max = 2.")] = 2,
     out: Annotated[Path | None, typer.Option(help="Also write the results JSON here.")] = None,
     results_files: Annotated[list[Path] | None, typer.Option(
         "--results", help="Show (and with --write-docs, publish) these results JSON files instead of running; "
@@ -80,7 +82,7 @@ def bench(
         if results_files:
             measured = [results.load(path) for path in results_files]
         else:
-            options = _options(records, record_size, partitions, scenarios, tools, rate, duration)
+            options = _options(records, record_size, partitions, scenarios, tools, rate, duration, amity_processes)
             _stop_on_sigterm()
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                           TimeElapsedColumn(), console=console, transient=True) as live:
@@ -96,7 +98,7 @@ def bench(
 
 
 def _options(records: int, record_size: int, partitions: int, scenarios: str, tools: str, rate: int,
-             duration: float):  # noqa: ANN202 - Options is imported lazily to keep `amity --help` fast
+             duration: float, amity_processes: int):  # noqa: ANN202 - Options is imported lazily to keep `amity --help` fast
     from amity.bench.results import Options, Tool
 
     names = _split(tools)
@@ -105,7 +107,8 @@ def _options(records: int, record_size: int, partitions: int, scenarios: str, to
         fail(f"unknown tools {unknown}: tools are {', '.join(t.value for t in Tool)}")
     try:
         return Options(records=records, record_size=record_size, partitions=partitions, scenarios=_split(scenarios),
-                       tools=[Tool(name) for name in names], rate=rate, duration_s=duration)
+                       tools=[Tool(name) for name in names], rate=rate, duration_s=duration,
+                       amity_processes=amity_processes)
     except ValidationError as exc:
         fail("; ".join(f"--{_flag(e['loc'])}: {e['msg']}" for e in exc.errors()))
 

@@ -1,6 +1,9 @@
 """The benchmark harness's pure parts: probe stamps, percentiles, perf tool output, tool configs, the report."""
 
 import os
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -119,12 +122,32 @@ def test_amity_config_is_one_the_mirror_accepts(name: str) -> None:
     assert all((link.delivery.value == "exactly-once") == scenario.exactly_once for link in config.links)
 
 
-def test_amity_counts_come_from_its_stats_file(tmp_path: Path) -> None:
-    tool = AmityMirror(tmp_path, {}, ONE_WAY, ["t"], False)
+def test_amity_counts_are_summed_over_its_processes_stats_files(tmp_path: Path) -> None:
+    tool = AmityMirror(tmp_path, {}, ONE_WAY, ["t"], False, processes=2)
     assert tool.counts() == {}
-    tool.stats_path.write_text('{"report": {"topics": [{"replicated": 5, "dropped": {"loop": 2}, '
-                               '"conflicts": {"detected": 1, "resolved": 1, "stale": 0}}, {"replicated": 3}]}}')
-    assert tool.counts() == {"replicated": 8, "conflicts": 2, "dropped.loop": 2}
+    first, second = tool.stats_paths
+    first.write_text('{"report": {"topics": [{"topic": "t", "replicated": 5, "dropped": {"loop": 2}, '
+                     '"conflicts": {"detected": 1, "resolved": 1, "stale": 4}}, {"replicated": 3}]}}')
+    assert tool.counts() == {"replicated": 8, "conflicts": 6, "dropped.loop": 2}, "a process without a report yet"
+    second.write_text('{"report": {"topics": [{"topic": "t", "replicated": 1, "conflicts": {"stale": 2}}]}}')
+    assert tool.counts() == {"replicated": 9, "conflicts": 8, "dropped.loop": 2}
+    assert tool.withheld("t") == 6
+
+
+def test_the_meter_adds_up_the_trees_of_several_processes() -> None:
+    busy = subprocess.Popen([sys.executable, "-c", "import time; sum(i * i for i in range(4_000_000)); time.sleep(60)"])
+    try:
+        child = ProcessMeter(busy.pid)
+        deadline = time.monotonic() + 30
+        while child.read().cpu_s < 0.2:
+            assert time.monotonic() < deadline, "the busy child used no CPU"
+            time.sleep(0.1)
+        own = ProcessMeter(os.getpid()).read().cpu_s
+        both = ProcessMeter([os.getpid(), busy.pid]).read().cpu_s
+        assert both >= own + 0.2
+    finally:
+        busy.kill()
+        busy.wait()
 
 
 def test_the_meter_sees_this_process_use_cpu_and_memory() -> None:
