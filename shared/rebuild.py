@@ -30,7 +30,7 @@ from amity.headers import MalformedProvenance
 from amity.ordering import MissingOrderingField
 from amity.policies import InvalidVersion, rank_bytes
 from amity.regions import Region
-from amity.rules import Policy, RuleSet
+from amity.rules import ConflictRule, Policy, RuleSet
 from amity.state import Claim, StateSettings, VersionState, may_expire
 from amity.stored import read_to_end, stored_version, with_first_hop_stamps
 from amity.tails import Landing, Tails
@@ -56,37 +56,45 @@ def rebuild(region: Region, topics: Iterable[str], rules: RuleSet, *, client: re
     tails = Tails(region, client)
     report = RebuildReport()
     state.begin_rebuild()
-    for topic in topics:
-        rule = rules.rule_for(topic)
-        if rule is None or rule.policy is Policy.NONE:
-            report.skipped["not-resolved-topic"] += 1
-            continue
-        progress(f"reading {topic} in {region.name}")
-        pending: list[tuple[Claim, Landing]] = []
-        messages = read_to_end(region.kafka_config(), topic, timeout_s)
-        for msg, stamp in with_first_hop_stamps(messages, state, topic):
-            report.records += 1
-            key = msg.key()
-            if key is None:
-                report.skipped["keyless"] += 1
+    try:
+        for topic in topics:
+            rule = rules.rule_for(topic)
+            if rule is None or rule.policy is Policy.NONE:
+                report.skipped["not-resolved-topic"] += 1
                 continue
-            try:
-                version = stored_version(rule, region.name, msg, stamp)
-                rank = rank_bytes(rule, version)
-            except (MalformedProvenance, MissingOrderingField, TimestampRangeError, InvalidVersion) as exc:
-                report.skipped[type(exc).__name__] += 1
-                continue
-            ttl = state.settings.tombstone_ttl_ms if version.deleted and may_expire(rule) else 0
-            state_key = state.state_key(topic, key)
-            pending.append((Claim(state_key, rank, version.hlc, version.vector, ttl, rule.policy is Policy.VECTOR),
-                            Landing(state_key, rank, key, topic, msg.partition(), msg.offset())))
-            if len(pending) >= BATCH:
-                report.claims += _load(state, tails, pending, report)
-        report.claims += _load(state, tails, pending, report)
-    tails.close()
+            progress(f"reading {topic} in {region.name}")
+            _rebuild_topic(region, topic, rule, state, tails, report, timeout_s)
+    finally:
+        tails.close()
     report.epoch = state.finish_rebuild()
     progress(f"state of {region.name} rebuilt: {report.claims} versions, epoch {report.epoch}")
     return report
+
+
+def _rebuild_topic(region: Region, topic: str, rule: ConflictRule, state: VersionState, tails: Tails,
+                   report: RebuildReport, timeout_s: float) -> None:
+    """Load and land every record of one topic, in batches, in log order."""
+    pending: list[tuple[Claim, Landing]] = []
+    messages = read_to_end(region.kafka_config(), topic, timeout_s)
+    for msg, stamp in with_first_hop_stamps(messages, state, topic):
+        report.records += 1
+        key = msg.key()
+        if key is None:
+            report.skipped["keyless"] += 1
+            continue
+        try:
+            version = stored_version(rule, region.name, msg, stamp)
+            rank = rank_bytes(rule, version)
+        except (MalformedProvenance, MissingOrderingField, TimestampRangeError, InvalidVersion) as exc:
+            report.skipped[type(exc).__name__] += 1
+            continue
+        ttl = state.settings.tombstone_ttl_ms if version.deleted and may_expire(rule) else 0
+        state_key = state.state_key(topic, key)
+        pending.append((Claim(state_key, rank, version.hlc, version.vector, ttl, rule.policy is Policy.VECTOR),
+                        Landing(state_key, rank, key, topic, msg.partition(), msg.offset())))
+        if len(pending) >= BATCH:
+            report.claims += _load(state, tails, pending, report)
+    report.claims += _load(state, tails, pending, report)
 
 
 def _load(state: VersionState, tails: Tails, pending: list[tuple[Claim, Landing]], report: RebuildReport) -> int:

@@ -33,6 +33,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 import msgpack
@@ -132,18 +133,6 @@ class Repairer:
         """Append each repair's copy again; the landings of the new copies (a copy already gone is skipped)."""
         done: set[tuple[str, int, int]] = set()
         written: list[Landing] = []
-
-        def delivered(repair: Repair):
-            def callback(err: KafkaError | None, msg) -> None:
-                if err is None:
-                    x = repair.landing
-                    written.append(Landing(x.state_key, repair.rank, x.key, msg.topic(), msg.partition(),
-                                           msg.offset()))
-                else:
-                    log.warning("region %s: re-appending the winner of a key in %s[%d] failed: %s",
-                                self.region.name, msg.topic(), msg.partition(), err)
-            return callback
-
         for repair in repairs:
             where = (repair.landing.topic, repair.partition, repair.offset)
             if where in done:
@@ -156,12 +145,20 @@ class Repairer:
                 continue
             self._writer().produce(copy.topic(), value=copy.value(), key=copy.key(), headers=copy.headers(),
                                    partition=copy.partition(), timestamp=copy.timestamp()[1],
-                                   on_delivery=delivered(repair))
+                                   on_delivery=partial(self._copied, repair.landing.state_key, repair.rank, written))
             log.info("region %s: %s[%d]: a key's last record ranked below its held version; re-appending the "
                      "winner from offset %d", self.region.name, *where)
         if self._producer is not None:
             self._producer.flush(READ_TIMEOUT_S * 3)
         return written
+
+    def _copied(self, state_key: bytes, rank: bytes, written: list[Landing], err: KafkaError | None, msg) -> None:
+        """A copy's delivery report: its landing, to be landed like any record."""
+        if err is None:
+            written.append(landing_of(state_key, rank, msg))
+        else:
+            log.warning("region %s: re-appending the winner of a key in %s[%d] failed: %s", self.region.name,
+                        msg.topic(), msg.partition(), err)
 
     def close(self) -> None:
         if self._consumer is not None:

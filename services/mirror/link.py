@@ -22,6 +22,7 @@ import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor, wait
+from itertools import repeat
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -48,6 +49,8 @@ DLQ_CONFIG = {"max.message.bytes": str(PRODUCER_MAX_BYTES), "retention.ms": str(
 DLQ_VALUE_LIMIT = 1024 * 1024
 STALL_S = 10.0
 COMMIT_THREADS = 8  # exactly-once: transactions of a batch committed side by side
+# Aligned with a list of forwarded records: a resolved record's (state hash, rank), None for the others.
+Versions = list[tuple[bytes, bytes] | None]
 
 
 def dlq_topic(link: Link) -> str:
@@ -200,11 +203,10 @@ class LinkRunner:
     def _replicate(self, records: list[Message]) -> None:
         routed = self.router.route(records, self._max_bytes)
         conflicts: list = []
-        versions: dict[int, tuple[bytes, bytes]] = {}  # index in routed.forward -> (state hash, rank)
+        versions: Versions | None = None
         if routed.resolve:
             decided = self.resolution.decide(routed.resolve)
-            start = len(routed.forward)
-            versions = {start + i: version for i, version in enumerate(decided.versions) if version is not None}
+            versions = [None] * len(routed.forward) + decided.versions
             routed.forward.extend(decided.forward)
             routed.dead.extend(decided.dead)
             conflicts = decided.conflicts
@@ -217,8 +219,7 @@ class LinkRunner:
         else:
             self._replicate_acknowledged(routed, records, versions)
 
-    def _replicate_acknowledged(self, routed: Routed, records: list[Message],
-                                versions: dict[int, tuple[bytes, bytes]]) -> None:
+    def _replicate_acknowledged(self, routed: Routed, records: list[Message], versions: Versions | None) -> None:
         batch = self._tracker.open(_next_positions(records))
         self._produce_all(self.producer, routed.forward, batch.delivered, versions, self._landings)
         batch.pending += len(routed.forward)
@@ -232,15 +233,13 @@ class LinkRunner:
         if failures:
             self._recover_from(failures)
 
-    def _replicate_transactionally(self, routed: Routed, records: list[Message],
-                                   versions: dict[int, tuple[bytes, bytes]]) -> None:
+    def _replicate_transactionally(self, routed: Routed, records: list[Message], versions: Versions | None) -> None:
         forward = defaultdict(list)
-        landed = defaultdict(dict)  # partition -> {index in its forward list: (state hash, rank)}
-        for index, (msg, headers) in enumerate(routed.forward):
-            tp = (msg.topic(), msg.partition())
-            if index in versions:
-                landed[tp][len(forward[tp])] = versions[index]
-            forward[tp].append((msg, headers))
+        landed = defaultdict(list)  # aligned with forward, partition by partition
+        for entry, version in zip(routed.forward, versions or repeat(None)):
+            tp = (entry[0].topic(), entry[0].partition())
+            forward[tp].append(entry)
+            landed[tp].append(version)
         dead = defaultdict(list)
         for entry in routed.dead:
             dead[(entry[0].topic(), entry[0].partition())].append(entry)
@@ -251,7 +250,7 @@ class LinkRunner:
         staged: dict[tuple[str, int], list[Landing]] = {}
         for tp, next_offset in positions.items():
             landings = self._stage_partition(tp, forward.get(tp, ()), dead.get(tp, ()), conflicts.get(tp, ()),
-                                             next_offset, landed.get(tp, {}))
+                                             next_offset, landed.get(tp))
             if landings is not None:
                 staged[tp] = landings
         self._commit_staged(staged)
@@ -260,7 +259,7 @@ class LinkRunner:
                              asynchronous=True)
 
     def _stage_partition(self, tp: tuple[str, int], forward, dead, conflicts, next_offset: int,
-                         versions: dict[int, tuple[bytes, bytes]]) -> list[Landing] | None:
+                         versions: Versions | None) -> list[Landing] | None:
         """Open the partition's transaction and write into it; where its landings will go, None if it failed."""
         producer = self._txn_producers[tp]
         landings: list[Landing] = []
@@ -307,27 +306,24 @@ class LinkRunner:
         stored = self._offsets.load().get(tp)
         self.consumer.seek(TopicPartition(tp[0], tp[1], stored if stored is not None else 0))
 
-    def _produce_all(self, producer: Producer, forward, on_delivery=None,
-                     versions: dict[int, tuple[bytes, bytes]] | None = None,
+    def _produce_all(self, producer: Producer, forward, on_delivery=None, versions: Versions | None = None,
                      landings: list[Landing] | None = None) -> None:
         """Write forwarded records: the hot loop, so lookups are hoisted and only a full queue leaves it.
 
-        Records with a version in `versions` (by index) are reported to `landings` once acknowledged.
+        A record with a version (`versions` is aligned with `forward`) is reported to `landings` once acknowledged.
         """
         destinations = self._destinations
         produce = producer.produce
-        extra = plain = {"on_delivery": on_delivery} if on_delivery is not None else {}
-        for index, (msg, headers) in enumerate(forward):
+        plain = {"on_delivery": on_delivery} if on_delivery is not None else {}
+        for (msg, headers), version in zip(forward, versions or repeat(None)):
             topic, same_partitions = destinations.get(msg.topic()) or (self.link.destination_topic(msg.topic()), False)
             partition = msg.partition() if same_partitions else -1
-            if versions and index in versions:
-                extra = {"on_delivery": _Landed(on_delivery, *versions[index], landings)}
+            extra = plain if version is None else {"on_delivery": _Landed(on_delivery, *version, landings)}
             try:
                 produce(topic, msg.value(), msg.key(), partition=partition, timestamp=msg.timestamp()[1],
                         headers=headers, **extra)
             except BufferError:
                 self._send(producer, topic, msg.key(), msg.value(), headers, partition, msg.timestamp()[1], extra)
-            extra = plain
 
     def _dead_letter(self, producer: Producer, msg: Message, reason: str, detail: str, batch: Batch | None) -> None:
         value = msg.value()
