@@ -82,11 +82,15 @@ for i = 1, #KEYS do
   local held = s[1]
   if held then
     local tp, to, wp, wo, wr = tonumber(s[2]), tonumber(s[3]), tonumber(s[4]), tonumber(s[5]), s[6]
-    if not to or tp ~= partition or offset > to then
+    local tail = not to or tp ~= partition or offset > to
+    local copy = rank == held and (wr ~= held or wp ~= partition or offset > wo)
+    if tail and copy then
+      tp, to, wp, wo, wr = partition, offset, partition, offset, rank
+      redis.call('HSET', key, 'tp', tp, 'to', to, 'wp', wp, 'wo', wo, 'wr', wr)
+    elseif tail then
       tp, to = partition, offset
       redis.call('HSET', key, 'tp', tp, 'to', to)
-    end
-    if rank == held and (wr ~= held or wp ~= partition or offset > wo) then
+    elseif copy then
       wp, wo, wr = partition, offset, rank
       redis.call('HSET', key, 'wp', wp, 'wo', wo, 'wr', wr)
     end

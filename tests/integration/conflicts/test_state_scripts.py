@@ -19,7 +19,7 @@ from amity.policies import Decision, Version, decide, rank_bytes, rank_template
 from amity.resolver import claim
 from amity.rules import ConflictRule
 from amity.state import (
-    REBUILDING, Hold, StampRequest, StateLost, StateSettings, VersionState, may_expire, pack_vector, unpack_vector,
+    REBUILDING, Claims, Hold, StampRequest, StateLost, StateSettings, VersionState, may_expire, pack_vector, unpack_vector,
 )
 from amity.vectors import Vector, checked, merge
 
@@ -137,6 +137,38 @@ def test_stamped_vectors_come_packed_as_a_header_packs_them_memos_included(clien
     assert stamps.vectors[0] == pack_vector((("ap", 1), ("eu", 1), ("us", 1), ("zz", 1)))
     assert stamps.vectors[1] == pack_vector((("ap", 3), ("eu", 2), ("us", 1))), "a memo in table order is sorted"
     assert (stamps.hlcs[2], stamps.vectors[2], stamps.fresh) == (stamps.hlcs[0], stamps.vectors[0], [1, 0, 0])
+
+
+
+def test_the_scripts_compare_ranks_and_clocks_byte_by_byte(clients, state_settings) -> None:
+    """Ranks and clocks of any bytes (high bits set, first difference anywhere) order as Python orders bytes."""
+    state = fresh_state(clients["us"], state_settings)
+    vector = pack_vector((("us", 1),))
+
+    @REDIS_EXAMPLES
+    @given(data=st.data(), size=st.integers(1, 41))
+    def check(data, size: int) -> None:
+        held, arriving = (data.draw(st.binary(min_size=size, max_size=size)) for _ in range(2))
+        held_hlc, arriving_hlc = (data.draw(st.binary(min_size=8, max_size=8)) for _ in range(2))
+        key = state.state_key(f"t{uuid.uuid4().hex[:8]}", b"k")
+        columns = Claims()
+        columns.add(key, held, held_hlc, vector, 0, False)
+        columns.add(key, arriving, arriving_hlc, vector, 0, False)
+        assert state.apply(columns).codes == "A" + ("A" if arriving > held else "S" if arriving < held else "D")
+        assert state.client.hget(key, "h") == max(held_hlc, arriving_hlc)
+
+    check()
+
+
+@pytest.mark.parametrize("top", ["00000000000000fe", "00000000000000ff", "00000000ffffffff", "0001ffffffffffff"])
+def test_a_stamp_above_the_context_is_its_successor_carries_included(top, clients, state_settings) -> None:
+    state = fresh_state(clients["us"], state_settings)
+    key = state.state_key("t", b"k")
+    columns = Claims()
+    columns.add(key, bytes.fromhex(top) + b"x", bytes.fromhex(top), pack_vector((("eu", 1),)), 0, False)
+    state.apply(columns)
+    [stamp] = state.stamp([StampRequest(key, 0)], "us")
+    assert stamp.hlc == int(top, 16) + 1
 
 
 def test_a_key_whose_state_was_written_under_another_policy_is_flagged_not_decided(clients, state_settings) -> None:
