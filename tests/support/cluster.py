@@ -25,9 +25,12 @@ TEST_BASE_PORT = 24090
 def test_settings() -> DevSettings:
     """Its own home and ports, so a developer's `make demo` regions are never touched.
 
-    AMITY_TEST_BASE_PORT moves the whole session, e.g. to run a second checkout's suite side by side.
+    AMITY_TEST_BASE_PORT moves the whole session, e.g. to run a second suite side by side; the home moves with
+    it, or the second session would take over the first one's regions, data directories and pid files.
     """
-    return DevSettings(home=REPO_ROOT / ".amity" / "test", base_port=int(os.environ.get("AMITY_TEST_BASE_PORT", TEST_BASE_PORT)))
+    base_port = int(os.environ.get("AMITY_TEST_BASE_PORT", TEST_BASE_PORT))
+    name = "test" if base_port == TEST_BASE_PORT else f"test-{base_port}"
+    return DevSettings(home=REPO_ROOT / ".amity" / name, base_port=base_port)
 
 
 @contextmanager
