@@ -24,5 +24,9 @@ class MirrorSettings(BaseSettings):
     compression: str = Field(default="lz4", pattern=r"^(none|gzip|snappy|lz4|zstd)$")
     retry_backoff_max_s: float = Field(default=30.0, gt=0, description="Longest wait between retries to a cluster")
     transaction_timeout_ms: int = Field(default=60_000, ge=1000)
+    gc_threshold: int = Field(
+        default=50_000, ge=700,
+        description="Allocations between the interpreter's cyclic garbage collections (Python's default: 700); "
+                    "at the default every batch set off dozens, which took a quarter of a worker's CPU")
     state_namespace: str = Field(default="amity", pattern=r"^[A-Za-z0-9._-]{1,64}$",
                                  description="Key prefix of the version state in every region's Redis")

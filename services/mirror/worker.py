@@ -6,6 +6,7 @@ Each new plan is reconciled with what runs: links no longer assigned stop
 settings changed restarts, and every router learns the new link graph.
 """
 
+import gc
 import json
 import logging
 import threading
@@ -24,6 +25,18 @@ from amity.rules import RuleSet
 from amity.stats import StatsReport
 
 log = logging.getLogger(__name__)
+
+
+def tune_collector(threshold: int) -> None:
+    """Collect cyclic garbage every `threshold` allocations, and never scan what exists at startup.
+
+    A batch allocates tens of thousands of short-lived objects, all freed by reference counting; at
+    Python's default threshold (700) the collector ran dozens of times per batch and, as batch objects
+    survived into older generations, kept traversing the whole heap. Process-wide: call it once, from the
+    worker's own process.
+    """
+    gc.freeze()
+    gc.set_threshold(threshold)
 
 
 class RunningLink:

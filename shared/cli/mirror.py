@@ -31,7 +31,7 @@ def run(config: Annotated[Path | None, typer.Option(help="YAML with regions, lin
     from amity.mirror.config import load_config
     from amity.mirror.plan import CoordinatorPlan, StaticPlan
     from amity.mirror.settings import MirrorSettings
-    from amity.mirror.worker import Worker
+    from amity.mirror.worker import Worker, tune_collector
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -40,5 +40,7 @@ def run(config: Annotated[Path | None, typer.Option(help="YAML with regions, lin
         if stats_file is not None:
             overrides["stats_file"] = stats_file
         source = StaticPlan(load_config(config)) if config is not None else CoordinatorPlan(coordinator, token)
-        worker = Worker(source, MirrorSettings(**overrides), stop)
+        settings = MirrorSettings(**overrides)
+        worker = Worker(source, settings, stop)
+    tune_collector(settings.gc_threshold)
     worker.run()
