@@ -70,14 +70,16 @@ class Repair:
     rank: bytes  # the held version's
 
 
-# KEYS[i]: state hash of landing i. ARGV[1]: msgpack array of rank, partition, offset, landing after landing.
+# ARGV[1]: msgpack array of state hash, rank, partition, offset, landing after landing. The state hashes travel
+# in the array, not as KEYS: redis-py prepares each KEYS entry apart, at twice the cost (the hashes of one batch
+# span every cluster slot anyway, so the script is for a standalone Redis either way).
 # Returns {i, winner partition, winner offset, held rank, ...} for each landing that found the tail wrong.
 # The tail is the winner exactly when it is the held version's last landed copy, so its rank need not be kept.
 _LAND_LUA = """
 local flat = cmsgpack.unpack(ARGV[1])
 local out = {}
-for i = 1, #KEYS do
-  local key, rank, partition, offset = KEYS[i], flat[3 * i - 2], flat[3 * i - 1], flat[3 * i]
+for i = 1, #flat / 4 do
+  local key, rank, partition, offset = flat[4 * i - 3], flat[4 * i - 2], flat[4 * i - 1], flat[4 * i]
   local s = redis.call('HMGET', key, 'r', 'tp', 'to', 'wp', 'wo', 'wr')
   local held = s[1]
   if held then
@@ -117,10 +119,10 @@ class TailState:
         if not landings:
             return []
         flat = []
+        add = flat.extend
         for landing in landings:
-            flat += (landing.rank, landing.partition, landing.offset)
-        reply = self._land(keys=[landing.state_key for landing in landings],
-                           args=[msgpack.packb(flat, use_bin_type=False)])
+            add((landing.state_key, landing.rank, landing.partition, landing.offset))
+        reply = self._land(args=[msgpack.packb(flat, use_bin_type=False)])
         return [Repair(landings[reply[i] - 1], reply[i + 1], reply[i + 2], reply[i + 3])
                 for i in range(0, len(reply), 4)]
 
