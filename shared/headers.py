@@ -14,6 +14,7 @@ and what encodes also decodes.
 """
 
 import re
+import threading
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -38,6 +39,17 @@ _MEMO_SIZE = 1024
 _valid_regions: set[str] = set()
 _valid_topics: set[str] = set()
 _valid_routes: set[tuple[str, str, tuple[str, ...]]] = set()  # (origin, topic, path) found valid
+
+
+class _Packers(threading.local):
+    """One msgpack Packer per thread: `msgpack.packb` builds a Packer per call, which costs as much as the packing
+    on the mirror's per-record path, and a Packer is not safe to share between threads (each link has its own)."""
+
+    def __init__(self) -> None:
+        self.packer = msgpack.Packer()  # packb's defaults, so the same bytes
+
+
+_PACKERS = _Packers()
 
 
 class Reason(StrEnum):
@@ -110,8 +122,8 @@ def encode(provenance: Provenance) -> bytes:
     """The header value for `provenance`; deterministic, so equal values give equal bytes."""
     p = provenance
     vector = None if p.vector is None else dict(p.vector)
-    return msgpack.packb(
-        [FORMAT_VERSION, p.origin, p.topic, p.partition, p.offset, p.timestamp_ms, p.path, p.hlc, vector]
+    return _PACKERS.packer.pack(
+        (FORMAT_VERSION, p.origin, p.topic, p.partition, p.offset, p.timestamp_ms, p.path, p.hlc, vector)
     )
 
 
@@ -123,16 +135,16 @@ def encode_crossed(provenance: Provenance, region: str) -> bytes:
     """
     p = provenance
     vector = None if p.vector is None else dict(p.vector)
-    return msgpack.packb(
-        [FORMAT_VERSION, p.origin, p.topic, p.partition, p.offset, p.timestamp_ms, (*p.path, region), p.hlc, vector]
+    return _PACKERS.packer.pack(
+        (FORMAT_VERSION, p.origin, p.topic, p.partition, p.offset, p.timestamp_ms, (*p.path, region), p.hlc, vector)
     )
 
 
 def encode_fields(origin: str, topic: str, partition: int, offset: int, timestamp_ms: int, path: tuple[str, ...],
                   hlc: int | None, vector: vectors.Vector | None) -> bytes:
     """A header from trusted parts (the mirror's own stamps and the broker's coordinates), without checks."""
-    return msgpack.packb([FORMAT_VERSION, origin, topic, partition, offset, timestamp_ms, path, hlc,
-                          None if vector is None else dict(vector)])
+    return _PACKERS.packer.pack((FORMAT_VERSION, origin, topic, partition, offset, timestamp_ms, path, hlc,
+                                 None if vector is None else dict(vector)))
 
 
 def encode_stamped(origin: str, topic: str, partition: int, offset: int, timestamp_ms: int, path: tuple[str, ...],
@@ -141,7 +153,7 @@ def encode_stamped(origin: str, topic: str, partition: int, offset: int, timesta
 
     The vector is the array's last element, so its bytes are appended as they are.
     """
-    head = msgpack.packb([FORMAT_VERSION, origin, topic, partition, offset, timestamp_ms, path, hlc])
+    head = _PACKERS.packer.pack((FORMAT_VERSION, origin, topic, partition, offset, timestamp_ms, path, hlc))
     return _NINE_FIELDS + head[1:] + vector
 
 
@@ -151,7 +163,9 @@ def encode_first_hop(origin: str, topic: str, partition: int, offset: int, times
     Every value comes from the consumed record's own coordinates (trusted, as the
     broker reported them), so no Provenance is built per record.
     """
-    return msgpack.packb([FORMAT_VERSION, origin, topic, partition, offset, timestamp_ms, (origin, region), None, None])
+    return _PACKERS.packer.pack(
+        (FORMAT_VERSION, origin, topic, partition, offset, timestamp_ms, (origin, region), None, None)
+    )
 
 
 def decode(raw: bytes) -> Provenance:

@@ -158,6 +158,14 @@ def test_equal_values_encode_to_equal_bytes(provenance: Provenance) -> None:
     assert encode(twin) == encode(provenance)
 
 
+@given(provenances())
+def test_a_header_is_the_msgpack_array_of_its_fields(provenance: Provenance) -> None:
+    p = provenance
+    vector = None if p.vector is None else dict(p.vector)
+    fields = [1, p.origin, p.topic, p.partition, p.offset, p.timestamp_ms, list(p.path), p.hlc, vector]
+    assert encode(p) == msgpack.packb(fields)
+
+
 @given(provenances().filter(lambda p: p.hlc is not None and p.vector is not None))
 def test_a_header_with_its_vector_packed_already_is_the_same_header(provenance: Provenance) -> None:
     p = provenance
