@@ -43,6 +43,9 @@ from amity.vectors import EMPTY, Vector
 _HLC = struct.Struct(">Q")
 _EMPTY = pack_vector(EMPTY)
 _NO_VECTOR = (None, _EMPTY)
+# Builds a named tuple from its fields without the generated __new__, whose Python frame costs three times the
+# tuple: for the values the mirror builds per record from fields it has checked already.
+_new = tuple.__new__
 
 
 class Incoming(NamedTuple):
@@ -73,8 +76,8 @@ class Incoming(NamedTuple):
     def of(cls, message, provenance: Provenance, topic: str | None = None) -> "Incoming":
         """A mirrored record (anything with key(), value(), headers(), topic()) and its decoded provenance."""
         p = provenance
-        return cls(topic or message.topic(), message.key(), message.value(), message.headers(), p.origin,
-                   p.timestamp_ms, p.hlc, p.vector, p.partition, p.offset)
+        return _new(cls, (topic or message.topic(), message.key(), message.value(), message.headers(), p.origin,
+                          p.timestamp_ms, p.hlc, p.vector, p.partition, p.offset))
 
     def stamped(self, hlc: int, vector: Vector) -> "Incoming":
         """This record with its first-hop stamp."""
@@ -84,8 +87,8 @@ class Incoming(NamedTuple):
     @classmethod
     def first_hop(cls, message, origin: str, topic: str | None = None) -> "Incoming":
         """A record written in `origin` by a plain Kafka client, read there: not stamped yet."""
-        return cls(topic or message.topic(), message.key(), message.value(), message.headers(), origin,
-                   max(message.timestamp()[1], 0), None, None, message.partition(), message.offset())
+        return _new(cls, (topic or message.topic(), message.key(), message.value(), message.headers(), origin,
+                          max(message.timestamp()[1], 0), None, None, message.partition(), message.offset()))
 
 
 class Verdict(StrEnum):
@@ -112,6 +115,7 @@ class Reason(StrEnum):
 
 
 _WRITES = frozenset({Verdict.APPLY, Verdict.DUPLICATE, Verdict.CONFLICT_APPLIED, Verdict.PASS})
+_CONFLICTED = frozenset({Verdict.CONFLICT_APPLIED, Verdict.CONFLICT_STALE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +134,7 @@ class Outcome:
 
     @property
     def is_conflict(self) -> bool:
-        return self.verdict in (Verdict.CONFLICT_APPLIED, Verdict.CONFLICT_STALE)
+        return self.verdict in _CONFLICTED
 
 
 APPLIED = Outcome(Verdict.APPLY)
@@ -225,6 +229,10 @@ class Stamped:
     hlcs: list[int | None]  # the record's hybrid timestamp: its new stamp, else the one it arrived with
     vectors: list[bytes | None]  # the new stamp's vector, packed (amity.state.pack_vector); None: not stamped here
     dead: list[Outcome | None]  # DEAD where the record could not be stamped
+    keys: list[bytes | None]  # the state hash of a record stamped here (state_key); None: not stamped here
+    # The settings of the state that named `keys`: a state with equal settings names every key alike, so a
+    # resolver of such a state takes them as they are (the mirror's source and destination states, usually).
+    settings: StateSettings
 
 
 @dataclass(slots=True)
@@ -241,7 +249,7 @@ class Resolved:
 class _Topic:
     """What deciding a topic's records needs from its rule, worked out once per batch."""
 
-    __slots__ = ("rule", "passes", "clock_ranked", "classify", "tombstone_ttl_ms", "refused_from")
+    __slots__ = ("rule", "passes", "clock_ranked", "classify", "tombstone_ttl_ms", "refused_from", "holds")
 
     def __init__(self, rule: ConflictRule | None, state: VersionState, guard: SkewGuard) -> None:
         self.rule = rule
@@ -251,20 +259,22 @@ class _Topic:
             self.classify = rule.policy is Policy.VECTOR
             self.tombstone_ttl_ms = state.settings.tombstone_ttl_ms if may_expire(rule) else 0
             self.refused_from = guard.refused_from(rule)
+            # A stamper's Hold, by deleted flag, where every record with that flag shares it (Stamper._hold).
+            self.holds: list[Hold | None] = [None, None]
 
 
-def _topics(rules: RuleSet, state: VersionState, guard: SkewGuard) -> Callable[[str], _Topic]:
-    """`_Topic` by topic name, for one batch: the same few topics recur per record."""
-    found: dict[str, _Topic] = {}
+class _Topics(dict[str, _Topic]):
+    """`_Topic` by topic name, for one batch: the same few topics recur per record, found by a plain dict lookup."""
 
-    def topic_of(topic: str) -> _Topic:
-        try:
-            return found[topic]
-        except KeyError:
-            resolved = found[topic] = _Topic(rules.rule_for(topic), state, guard)
-            return resolved
+    __slots__ = ("rules", "state", "guard")
 
-    return topic_of
+    def __init__(self, rules: RuleSet, state: VersionState, guard: SkewGuard) -> None:
+        super().__init__()
+        self.rules, self.state, self.guard = rules, state, guard
+
+    def __missing__(self, topic: str) -> _Topic:
+        found = self[topic] = _Topic(self.rules.rule_for(topic), self.state, self.guard)
+        return found
 
 
 class Resolver:
@@ -287,6 +297,7 @@ class Resolver:
         n = len(batch)
         hlcs = stamped.hlcs if stamped else [record.hlc for record in batch]
         fresh = stamped.vectors if stamped else [None] * n
+        known = stamped.keys if stamped and stamped.settings == self.state.settings else [None] * n
         outcomes: list[Outcome | None] = list(stamped.dead) if stamped else [None] * n
         vectors: list[bytes | None] = [None] * n
         keys: list[bytes | None] = [None] * n
@@ -294,11 +305,11 @@ class Resolver:
         claims, where = Claims(), []
         add, state_key, pack_hlc = claims.add, self.state.state_key, _HLC.pack
         self.guard.start_batch()
-        topic_of = _topics(self.rules, self.state, self.guard)
+        topics = _Topics(self.rules, self.state, self.guard)
         for index, record in enumerate(batch):
             if outcomes[index] is not None:
                 continue
-            topic = topic_of(record.topic)
+            topic = topics[record.topic]
             if topic.passes is not None or record.key is None:
                 outcomes[index] = topic.passes or PASS_KEYLESS
                 continue
@@ -311,24 +322,27 @@ class Resolver:
             try:
                 if hlc is None or hlc >= topic.refused_from:
                     self._refuse(topic.rule, record, hlc)
+                hlc8 = pack_hlc(hlc)
                 if topic.clock_ranked and not (topic.classify and packed in _NO_VECTOR):
-                    rank = pack_hlc(hlc) + rank_tail(record.origin, deleted)
+                    rank = hlc8 + rank_tail(record.origin, deleted)
                 else:
                     vector = record.vector if fresh[index] is None else unpack_vector(packed)
                     rank = rank_bytes(topic.rule, replace(version_of(topic.rule, record, hlc), vector=vector or EMPTY))
             except _DEAD_ERRORS as exc:
                 outcomes[index] = _dead_from(exc)
                 continue
-            key = keys[index] = state_key(record.topic, record.key)
+            key = keys[index] = known[index] or state_key(record.topic, record.key)
             ranks[index] = rank
-            add(key, rank, pack_hlc(hlc), packed or _EMPTY, topic.tombstone_ttl_ms if deleted else 0, topic.classify)
-            where.append((index, topic.rule))
+            add(key, rank, hlc8, packed or _EMPTY, topic.tombstone_ttl_ms if deleted else 0, topic.classify)
+            where.append(index)
         applied = self.state.apply(claims)
         held = applied.held
         for position, code in enumerate(applied.codes):
-            index, rule = where[position]
+            index = where[position]
             outcome = _SIMPLE.get(code)
-            outcomes[index] = outcome if outcome is not None else self._outcome(code, rule, held.get(position))
+            if outcome is None:
+                outcome = self._outcome(code, topics[batch[index].topic].rule, held.get(position))
+            outcomes[index] = outcome
         return Resolved(outcomes, hlcs, vectors, keys, ranks)
 
     def resume(self) -> str:
@@ -380,48 +394,48 @@ class Stamper:
         hlcs = [record.hlc for record in batch]
         vectors: list[bytes | None] = [None] * n
         dead_ones: list[Outcome | None] = [None] * n
+        keys: list[bytes | None] = [None] * n
         requests: list[StampRequest] = []
         where: list[int] = []
         region, state_key = self.region, self.state.state_key
         self.guard.start_batch()
-        topic_of = _topics(self.rules, self.state, self.guard)
-        holds: dict[tuple[str, bool], Hold] = {}
+        topics = _Topics(self.rules, self.state, self.guard)
         for index, record in enumerate(batch):
             if record.hlc is not None or record.origin != region or record.key is None:
                 continue
-            topic = topic_of(record.topic)
+            topic = topics[record.topic]
             if topic.passes is not None:
                 continue
             try:
                 floor = pack(record.timestamp_ms, 0)
                 if floor >= topic.refused_from:
                     self.guard.check(topic.rule, floor)
-                hold = self._hold(topic, record, holds)  # unorderable writes are refused before stamping
+                # unorderable writes are refused before stamping
+                hold = topic.holds[record.value is None] or self._hold(topic, record)
             except _DEAD_ERRORS as exc:
                 dead_ones[index] = _dead_from(exc)
                 continue
-            requests.append(StampRequest(state_key(record.topic, record.key), floor,
-                                         (record.topic, record.partition, record.offset), hold))
+            key = keys[index] = state_key(record.topic, record.key)
+            requests.append(_new(StampRequest, (key, floor, (record.topic, record.partition, record.offset), hold)))
             where.append(index)
         stamps = self.state.stamp_batch(requests, region)
         from_bytes = int.from_bytes
         for index, hlc, vector in zip(where, stamps.hlcs, stamps.vectors):
             hlcs[index] = from_bytes(hlc, "big")
             vectors[index] = vector
-        return Stamped(hlcs, vectors, dead_ones)
+        return Stamped(hlcs, vectors, dead_ones, keys, self.state.settings)
 
     def resume(self) -> str:
         return self.state.adopt()
 
-    def _hold(self, topic: _Topic, record: Incoming, holds: dict[tuple[str, bool], Hold]) -> Hold:
-        """How the record's stamp becomes the held version; one per topic and tombstone flag, but for ordering fields."""
+    def _hold(self, topic: _Topic, record: Incoming) -> Hold:
+        """How the record's stamp becomes the held version; kept in `topic.holds` for the batch's other records
+        with its tombstone flag, unless it carries an ordering field of its own."""
         deleted = record.value is None
         rule = topic.rule
         if rule.policy is Policy.TIMESTAMP and not deleted:
             field = rule.ordering_field.read(record.timestamp_ms, record.headers, record.value)
             return Hold(rank_template(rule, self.region, False, field), 0)
-        hold = holds.get((record.topic, deleted))
-        if hold is None:
-            template = rank_template(rule, self.region, deleted)
-            hold = holds[(record.topic, deleted)] = Hold(template, topic.tombstone_ttl_ms if deleted else 0)
+        hold = topic.holds[deleted] = Hold(rank_template(rule, self.region, deleted),
+                                           topic.tombstone_ttl_ms if deleted else 0)
         return hold

@@ -138,3 +138,17 @@ def test_the_stamper_refuses_a_plain_record_stamped_too_far_in_the_future(region
     [result] = stamper.stamp([future])
     assert result.verdict is Verdict.DEAD and result.reason == "clock-skew"
     assert stamper.state.read(topic, b"k") == {}
+
+
+def test_a_stamped_records_state_hash_is_reused_only_where_both_states_name_keys_alike(
+        clients, state_settings, topic) -> None:
+    long_key = b"k" * 40
+    record = Incoming(topic, long_key, b"v", [], "us", wall_clock_ms(), partition=0, offset=1)
+    resolver = Resolver(clients["eu"], rules_for(topic), "eu", settings=state_settings)
+    alike = Stamper(clients["us"], rules_for(topic), "us", settings=state_settings).stamp_batch([record])
+    assert resolver.decide([record], alike).keys[0] is alike.keys[0]
+
+    hashing = state_settings.model_copy(update={"max_raw_key_bytes": 8})  # this state stores the key hashed
+    otherwise = Stamper(clients["us"], rules_for(topic), "us", settings=hashing).stamp_batch([record])
+    [own] = resolver.decide([record], otherwise).keys
+    assert otherwise.keys[0] != own == resolver.state.state_key(topic, long_key)
