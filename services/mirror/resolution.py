@@ -33,6 +33,8 @@ from amity.state import StateLost, StateSettings
 log = logging.getLogger(__name__)
 
 REBUILD_LOCK_S = 600
+# Outcomes written with nothing to count or record: nearly every record of a batch.
+_WRITTEN_AS_IS = frozenset({Verdict.APPLY, Verdict.DUPLICATE})
 
 
 def conflicts_topic(topic: str) -> str:
@@ -81,41 +83,18 @@ class Resolution:
         incoming = [entry.incoming for entry in batch]
         resolved = self._resolve(incoming, self._stamp(incoming))
         decided = Decided()
-        forward, versions, counts = decided.forward.append, decided.versions.append, decided.counts
+        forward, versions = decided.forward.append, decided.versions.append
         for entry, record, outcome, hlc, vector, key, rank in zip(batch, incoming, resolved.outcomes, resolved.hlcs,
                                                                    resolved.vectors, resolved.keys, resolved.ranks):
-            msg = entry.msg
-            if outcome.verdict is Verdict.STALE:  # a dropped record: no header to build
-                counts[(msg.topic(), "stale")] += 1
-                continue
-            if outcome.verdict is Verdict.DEAD:
-                decided.dead.append((msg, str(outcome.reason), outcome.detail))
-                continue
-            if vector is None:
-                header = encode_fields(record.origin, entry.origin_topic, entry.origin_partition, entry.origin_offset,
-                                       record.timestamp_ms, entry.path, hlc, record.vector)
+            if outcome.verdict in _WRITTEN_AS_IS:
+                headers = _headers(entry, record, hlc, vector)
             else:
-                header = encode_stamped(record.origin, entry.origin_topic, entry.origin_partition,
-                                        entry.origin_offset, record.timestamp_ms, entry.path, hlc, vector)
-            headers = with_provenance(msg.headers(), header)
-            if outcome.verdict is Verdict.PASS:
-                if outcome.reason is Reason.KEYLESS:
-                    counts[(msg.topic(), "keyless")] += 1
-            elif outcome.is_conflict:
-                self._count_conflict(decided, msg, headers, outcome)
-            if outcome.writes:
-                forward((msg, headers))
-                versions(None if key is None else (key, rank))
+                headers = _settle(decided, entry, record, outcome, hlc, vector)
+                if headers is None:
+                    continue
+            forward((entry.msg, headers))
+            versions(None if key is None else (key, rank))
         return decided
-
-    @staticmethod
-    def _count_conflict(decided: Decided, msg: Message, headers: Headers, outcome: Outcome) -> None:
-        topic = msg.topic()
-        decided.conflicts.append((msg, headers, outcome))
-        decided.counts[(topic, "detected")] += 1
-        decided.counts[(topic, "resolved")] += 1
-        if outcome.verdict is Verdict.CONFLICT_STALE:
-            decided.counts[(topic, "stale")] += 1
 
     def _stamp(self, incoming: list[Incoming]) -> Stamped:
         try:
@@ -146,6 +125,40 @@ class Resolution:
         except StateLost:
             return False
         return True
+
+
+def _headers(entry: ToResolve, record: Incoming, hlc: int | None, vector: bytes | None) -> Headers:
+    """The record's headers with its provenance: the stamp's packed vector as it is, else the one it arrived with."""
+    if vector is None:
+        header = encode_fields(record.origin, entry.origin_topic, entry.origin_partition, entry.origin_offset,
+                               record.timestamp_ms, entry.path, hlc, record.vector)
+    else:
+        header = encode_stamped(record.origin, entry.origin_topic, entry.origin_partition, entry.origin_offset,
+                                record.timestamp_ms, entry.path, hlc, vector)
+    return with_provenance(record.headers, header)
+
+
+def _settle(decided: Decided, entry: ToResolve, record: Incoming, outcome: Outcome, hlc: int | None,
+            vector: bytes | None) -> Headers | None:
+    """Count, dead-letter or record as a conflict a record `decide` does not simply write; its headers when it is
+    written, None when it is not."""
+    msg, counts = entry.msg, decided.counts
+    if outcome.verdict is Verdict.STALE:  # a dropped record: no header to build
+        counts[(msg.topic(), "stale")] += 1
+        return None
+    if outcome.verdict is Verdict.DEAD:
+        decided.dead.append((msg, str(outcome.reason), outcome.detail))
+        return None
+    headers = _headers(entry, record, hlc, vector)
+    if outcome.reason is Reason.KEYLESS:
+        counts[(msg.topic(), "keyless")] += 1
+    elif outcome.is_conflict:
+        decided.conflicts.append((msg, headers, outcome))
+        counts[(msg.topic(), "detected")] += 1
+        counts[(msg.topic(), "resolved")] += 1
+        if outcome.verdict is Verdict.CONFLICT_STALE:
+            counts[(msg.topic(), "stale")] += 1
+    return headers if outcome.writes else None
 
 
 def conflict_headers(headers: Headers, outcome: Outcome) -> Headers:
