@@ -88,6 +88,8 @@ class LinkRunner:
         self._committer = ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix=f"amity-commit-{self.id}")
         self._landings: list[Landing] = []
         self._progress_at = time.monotonic()
+        self._sync: TopicSync | None = None
+        self._discovered: dict[str, TopicPlan] | Exception | None = None  # set by the discovery thread
         self.consumer: Consumer | None = None
         self.producer: Producer | None = None
 
@@ -100,6 +102,7 @@ class LinkRunner:
 
     def run(self) -> None:
         """Replicate until `stop()`; a cluster that is down is waited for, never a reason to exit."""
+        threading.Thread(target=self._discover, name=f"amity-discovery-{self.id}", daemon=True).start()
         backoff = 0.5
         while not self.stopping:
             try:
@@ -120,6 +123,21 @@ class LinkRunner:
         self._teardown(graceful=True)
         self.tails.close()
         self._committer.shutdown()
+
+    def _discover(self) -> None:
+        """Sync topics every discovery interval off the replication thread, which picks the result up.
+
+        A sync is several admin round trips to both clusters; on the replication thread it held every
+        record back while it ran. A failure is handed over too, and raised there as if the sync ran there.
+        """
+        while not self._stop.wait(self.settings.discovery_interval_s):
+            sync = self._sync
+            if sync is None or self._discovered is not None:
+                continue
+            try:
+                self._discovered = sync.sync()
+            except Exception as exc:  # handed to the replication thread, which owns the error handling
+                self._discovered = exc
 
     def _recover_state(self, region: str) -> None:
         """Rebuild (or wait for another worker's rebuild of) a region's lost version state; resolve nothing meanwhile."""
@@ -151,6 +169,7 @@ class LinkRunner:
         if self.exactly_once:
             sync.ensure_internal(self._offsets.topic, OFFSETS_CONFIG)
         self._sync = sync
+        self._discovered = None
         self._apply_plans(sync.sync())
         self.consumer = Consumer(self._consumer_config())
         if not self.exactly_once:
@@ -159,7 +178,6 @@ class LinkRunner:
         self.stats.healthy(True, "")
 
     def _loop(self) -> None:
-        next_sync = time.monotonic() + self.settings.discovery_interval_s
         next_stats = time.monotonic() + self.settings.stats_interval_s
         while not self.stopping:
             messages = self._next_batch()
@@ -168,14 +186,22 @@ class LinkRunner:
                 self._replicate(records)
             if not self.exactly_once:
                 self._commit_acknowledged()
+            self._take_discovered()
             now = time.monotonic()
-            if now >= next_sync:
-                self._apply_plans(self._sync.sync())
-                self._subscribe()
-                next_sync = now + self.settings.discovery_interval_s
             if now >= next_stats:
                 self._measure_lag()
                 next_stats = now + self.settings.stats_interval_s
+
+    def _take_discovered(self) -> None:
+        """Apply the topics the discovery thread found since the last batch, or raise what its sync raised."""
+        found = self._discovered
+        if found is None:
+            return
+        self._discovered = None
+        if isinstance(found, Exception):
+            raise found
+        self._apply_plans(found)
+        self._subscribe()
 
     def _next_batch(self) -> list:
         """The next record as soon as it arrives, with whatever else is already fetched.
