@@ -35,7 +35,7 @@ from amity.ordering import Headers, MissingOrderingField
 from amity.policies import InvalidVersion, Version, clock_ranked, rank_bytes, rank_tail, rank_template
 from amity.rules import ConflictRule, Policy, RuleSet
 from amity.state import (
-    Claim, Claims, Hold, StampRequest, StateSettings, VersionState, held_version, may_expire, pack_vector,
+    Claim, Claims, Hold, StampRequests, StateSettings, VersionState, held_version, may_expire, pack_vector,
     unpack_vector,
 )
 from amity.vectors import EMPTY, Vector
@@ -395,9 +395,9 @@ class Stamper:
         vectors: list[bytes | None] = [None] * n
         dead_ones: list[Outcome | None] = [None] * n
         keys: list[bytes | None] = [None] * n
-        requests: list[StampRequest] = []
+        requests = StampRequests()
         where: list[int] = []
-        region, state_key = self.region, self.state.state_key
+        request, region, state_key = requests.add, self.region, self.state.state_key
         self.guard.start_batch()
         topics = _Topics(self.rules, self.state, self.guard)
         for index, record in enumerate(batch):
@@ -416,7 +416,7 @@ class Stamper:
                 dead_ones[index] = _dead_from(exc)
                 continue
             key = keys[index] = state_key(record.topic, record.key)
-            requests.append(_new(StampRequest, (key, floor, (record.topic, record.partition, record.offset), hold)))
+            request(key, floor, (record.topic, record.partition, record.offset), hold)
             where.append(index)
         stamps = self.state.stamp_batch(requests, region)
         from_bytes = int.from_bytes

@@ -167,6 +167,42 @@ class StampRequest(NamedTuple):
     hold: Hold | None = None  # a fresh stamp becomes the held version (decided as `apply` would); None: it does not
 
 
+class StampRequests:
+    """Stamp requests column by column, as the stamp script reads them: no StampRequest per record on the mirror's
+    hot path, and no second pass to flatten them."""
+
+    __slots__ = ("keys", "fields", "buckets")
+
+    def __init__(self) -> None:
+        self.keys: list[bytes] = []
+        self.fields: list[bytes | str | int] = []  # seven per request, flat
+        self.buckets: dict[tuple[str, int, int], int] = {}  # (topic, partition, bucket) -> 1-based slot after keys
+
+    @classmethod
+    def of(cls, requests: Sequence[StampRequest]) -> "StampRequests":
+        columns = cls()
+        for request in requests:
+            columns.add(*request)
+        return columns
+
+    def add(self, key: bytes, floor_hlc: int, memo: tuple[str, int, int] | None = None,
+            hold: Hold | None = None) -> None:
+        """One request, its arguments as StampRequest's fields."""
+        self.keys.append(key)
+        if memo is None:
+            self.fields.extend((_HLC.pack(floor_hlc), "", 0))
+        else:
+            topic, partition, offset = memo
+            buckets = self.buckets
+            slot = buckets.setdefault((topic, partition, offset // MEMO_BUCKET), len(buckets) + 1)
+            self.fields.extend((_HLC.pack(floor_hlc), str(offset), slot))
+        self.fields.extend(_NOT_HELD if hold is None else (hold.rank.kind, hold.rank.head, hold.rank.tail,
+                                                            hold.ttl_ms))
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
 @dataclass(frozen=True, slots=True)
 class Stamp:
     hlc: int
@@ -528,32 +564,20 @@ class VersionState:
         """`apply` without the epoch check: only for a rebuild, which writes the epoch when it is done."""
         return self._run_apply(claims, "") if claims else Applied("", {})
 
-    def stamp(self, requests: Sequence[StampRequest], region: str) -> list[Stamp]:
+    def stamp(self, requests: Sequence[StampRequest] | StampRequests, region: str) -> list[Stamp]:
         """Stamp local writes in `region`, in order, in one atomic script call."""
         stamps = self.stamp_batch(requests, region)
         return [Stamp(_HLC.unpack(hlc)[0], unpack_vector(vector), bool(fresh))
                 for hlc, vector, fresh in zip(stamps.hlcs, stamps.vectors, stamps.fresh)]
 
-    def stamp_batch(self, requests: Sequence[StampRequest], region: str) -> Stamps:
+    def stamp_batch(self, requests: Sequence[StampRequest] | StampRequests, region: str) -> Stamps:
         """`stamp`, answered column by column with the stamps as the script gives them (no decoding)."""
         if not requests:
             return Stamps([], [], [])
-        buckets: dict[tuple[str, int, int], int] = {}  # (topic, partition, bucket) -> 1-based slot after the keys
-        fields: list[bytes | str | int] = []
-        add = fields.extend
-        pack_hlc = _HLC.pack
-        for request in requests:
-            memo, hold = request.memo, request.hold
-            if memo is None:
-                add((pack_hlc(request.floor_hlc), "", 0))
-            else:
-                topic, partition, offset = memo
-                bucket = (topic, partition, offset // MEMO_BUCKET)
-                add((pack_hlc(request.floor_hlc), str(offset), buckets.setdefault(bucket, len(buckets) + 1)))
-            add(_NOT_HELD if hold is None else (hold.rank.kind, hold.rank.head, hold.rank.tail, hold.ttl_ms))
-        keys = [self.epoch_key, *(r.key for r in requests), *(self._memo_bucket(*b) for b in buckets)]
+        columns = requests if isinstance(requests, StampRequests) else StampRequests.of(requests)
+        keys = [self.epoch_key, *columns.keys, *(self._memo_bucket(*b) for b in columns.buckets)]
         reply = self._stamp(keys=keys, args=[self._required_epoch(), region, self.settings.stamp_ttl_ms,
-                                             _pack(fields)])
+                                             _pack(columns.fields)])
         self._check_reply(reply)
         return Stamps(reply[1::3], reply[2::3], reply[3::3])
 
