@@ -20,8 +20,8 @@ repaired there (amity.tails).
 import logging
 import threading
 import time
-from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections import defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from itertools import repeat
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -87,6 +87,10 @@ class LinkRunner:
         self.tails = Tails(destination)
         self._committer = ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix=f"amity-commit-{self.id}")
         self._landings: list[Landing] = []
+        # At-least-once: landing runs beside the next batches; acknowledged positions wait here, in order, for
+        # the landing of their records (None: nothing to land) before they are committed.
+        self._lander = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"amity-land-{self.id}")
+        self._landing: deque[tuple[Future | None, dict[tuple[str, int], int]]] = deque()
         self._progress_at = time.monotonic()
         self._sync: TopicSync | None = None
         self._discovered: dict[str, TopicPlan] | Exception | None = None  # set by the discovery thread
@@ -121,6 +125,7 @@ class LinkRunner:
                 self._teardown(graceful=False)
                 self._recover_state(exc.region)
         self._teardown(graceful=True)
+        self._lander.shutdown()
         self.tails.close()
         self._committer.shutdown()
 
@@ -397,14 +402,35 @@ class LinkRunner:
                     raise KafkaException(KafkaError(KafkaError._DESTROY, "stopping with a full produce queue"))
 
     def _commit_acknowledged(self) -> None:
+        """Land what the destination acknowledged, on the landing thread, and commit positions already landed.
+
+        Landing is a Redis call per batch that the next batches need not wait for; a position is
+        committed only once every record before it is landed, so a crash still lands them on redelivery.
+        """
         self.producer.poll(0)
-        self._land(self._taken_landings())
+        landings = self._taken_landings()
         positions = self._tracker.pop_committable()
-        if positions:
-            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()],
+        if landings or positions:
+            self._landing.append((self._lander.submit(self._land, landings) if landings else None, positions))
+        landed = self._landed(wait=False)
+        if landed:
+            self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in landed.items()],
                                  asynchronous=True)
         self._watch_progress(bool(positions))
         self.stats.in_flight(self._tracker.in_flight)
+
+    def _landed(self, wait: bool) -> dict[tuple[str, int], int]:
+        """The positions whose records are landed, oldest first, taken off the queue; with `wait`, all of them."""
+        positions: dict[tuple[str, int], int] = {}
+        while self._landing:
+            landing, committable = self._landing[0]
+            if landing is not None and not (wait or landing.done()):
+                break
+            if landing is not None:
+                landing.result()
+            self._landing.popleft()
+            positions.update(committable)
+        return positions
 
     def _taken_landings(self) -> list[Landing]:
         """The landings reported so far; the list itself stays, since pending delivery callbacks append to it."""
@@ -494,7 +520,7 @@ class LinkRunner:
                 self._txn_producers.pop((tp.topic, tp.partition), None)
         else:
             self.producer.flush(60)
-            self._land(self._taken_landings())
+            self._commit_acknowledged()
             try:
                 self._commit_synchronously()
             except (KafkaException, KafkaError) as exc:
@@ -504,7 +530,8 @@ class LinkRunner:
         log.info("link %s: revoked %s", self.id, _describe(partitions))
 
     def _commit_synchronously(self) -> None:
-        positions = self._tracker.pop_committable()
+        """Commit every position `_commit_acknowledged` queued, once its landing finished (revocation, a stop)."""
+        positions = self._landed(wait=True)
         self._tracker.clear()
         if positions:
             self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()],
@@ -535,6 +562,7 @@ class LinkRunner:
             try:
                 if graceful and not self.exactly_once:
                     self._commit_acknowledged()
+                    self._commit_synchronously()
                 self.consumer.close()
             except (KafkaException, KafkaError, RuntimeError) as exc:
                 log.warning("link %s: closing the consumer: %s", self.id, exc)
@@ -543,6 +571,7 @@ class LinkRunner:
         self._txn_producers.clear()
         self._tracker.clear()
         self._landings.clear()
+        self._landing.clear()
 
     def _consumer_config(self) -> dict:
         return {
