@@ -85,6 +85,7 @@ class Router:
         self.source = link.source
         self.destination = link.destination
         self._topologies: dict[str, Topology] = {}
+        self._local_verdicts: dict[str, Verdict] = {}  # by topic: the verdict every record produced in the source gets
         self.rules = rules or RuleSet()
         self._resolved: dict[str, bool] = {}
         self._first_hop_path = (self.source, self.destination)  # the path of every first hop this link makes
@@ -93,7 +94,7 @@ class Router:
         """Decide every record of a batch; `max_bytes` is the largest record each destination topic takes."""
         routed = Routed()
         source, destination, max_hops = self.source, self.destination, self.max_hops
-        local_path = (source,)
+        local_verdicts = self._local_verdicts
         dropped = routed.dropped
         for msg in messages:
             headers = msg.headers()
@@ -104,7 +105,7 @@ class Router:
                 routed.dead.append((msg, exc.reason, exc.detail))
                 continue
             if provenance is None:
-                verdict = self._topology(topic).route(source, local_path, source, destination, max_hops)
+                verdict = local_verdicts.get(topic) or self._local_verdict(topic)
             else:
                 verdict = self._topology(topic).route(provenance.origin, provenance.path, source, destination,
                                                       max_hops)
@@ -153,7 +154,7 @@ class Router:
     def relink(self, links: list[Link], regions: list[str]) -> None:
         """Route over a new link graph from the next batch on."""
         if links != self.links or regions != self.regions:
-            self.links, self.regions, self._topologies = links, regions, {}
+            self.links, self.regions, self._topologies, self._local_verdicts = links, regions, {}, {}
 
     def set_rules(self, rules: RuleSet) -> None:
         """Conflict rules changed: topics may enter or leave the resolver from the next batch on."""
@@ -174,6 +175,12 @@ class Router:
         provenance = decode(raw)
         check_consistent(provenance, self.source)
         return provenance
+
+    def _local_verdict(self, topic: str) -> Verdict:
+        """Whether this link forwards records produced in its source: worked out once per topic and link graph."""
+        verdict = self._local_verdicts[topic] = self._topology(topic).route(
+            self.source, (self.source,), self.source, self.destination, self.max_hops)
+        return verdict
 
     def _topology(self, topic: str) -> Topology:
         topology = self._topologies.get(topic)

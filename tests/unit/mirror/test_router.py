@@ -61,6 +61,14 @@ def test_routing_uses_only_links_that_replicate_the_topic() -> None:
     assert len(routed.forward) == 1
 
 
+def test_local_records_are_routed_over_the_link_graph_of_their_batch() -> None:
+    r = router("us", "eu")
+    assert len(r.route([StubMessage()], {}).forward) == 1
+    excluding = [Link(source="us", destination="eu", exclude=("orders",)), Link(source="eu", destination="us")]
+    r.relink(excluding, REGIONS)
+    assert r.route([StubMessage(), StubMessage(topic_="other")], {}).dropped == {("orders", "off-route"): 1}
+
+
 def test_max_hops_stops_records_that_crossed_too_many_links() -> None:
     chain = [Link(source="us", destination="eu"), Link(source="eu", destination="ap")]
     routed = router("eu", "ap", links=chain, max_hops=1).route([StubMessage(headers_=mirrored(("us", "eu")))], {})
