@@ -55,6 +55,9 @@ class Throughput(BaseModel):
     idle: bool = Field(default=True, description="False when the tool never went idle after the drain")
     cpu_s: NonNegativeFloat | None = Field(default=None, description="CPU of the tool from the drain's start to idle")
     cpu_s_per_million: NonNegativeFloat | None = None
+    state_cpu_s_per_million: NonNegativeFloat | None = Field(
+        default=None, description="Under a conflict rule: CPU of the regions' Redis (Amity's version state) over "
+                                  "the same span, per million records; not in cpu_s")
     detail: str = ""
 
 

@@ -91,6 +91,7 @@ class BenchRunner:
         self.results = BenchResults(started_at=datetime.now(UTC), command=command, machine=describe(),
                                     options=options, conditions=conditions, load_start=os.getloadavg())
         self.regions: dict[str, Region] = {}
+        self._redis_pids: list[int] = []
 
     def run(self) -> BenchResults:
         with _exclusive(self.settings.home):
@@ -99,6 +100,7 @@ class BenchRunner:
             try:
                 states = self._up(env)
                 self.regions = {n: Region(name=n, bootstrap=s.bootstrap, redis=s.redis) for n, s in states.items()}
+                self._redis_pids = [s.redis_pid for s in states.values()]
                 for name in self.options.scenarios:
                     self._scenario(SCENARIOS[name])
             finally:
@@ -234,6 +236,9 @@ class BenchRunner:
                            lambda done, total: self.progress.update(done), withheld)
         self.progress.step(f"{scenario.name} / {mirror.tool.value}: draining {watch.expected:,} records",
                            watch.expected)
+        # Under a conflict rule Amity's work includes the version state's: the regions' Redis, metered apart.
+        state_meter = ProcessMeter(self._redis_pids) if scenario.resolver else None
+        state_start_s = state_meter.read().cpu_s if state_meter else 0.0
         launched = time.monotonic()
         meter = ProcessMeter(mirror.start())
         watch.meter = meter
@@ -244,6 +249,7 @@ class BenchRunner:
                 raise _with_log(exc, mirror) from None
             self.progress.step(f"{scenario.name} / {mirror.tool.value}: waiting for it to go idle")
             idle = wait_idle(meter, mirror.alive, IDLE_TIMEOUT_S)
+            state_cpu_s = state_meter.read().cpu_s - state_start_s if state_meter else None
             probes = [Probe(PROBE_IDS[f], self.regions[f.source].bootstrap, probe_topic,
                             self.regions[f.destination].bootstrap, mirror.destination_topic(f, probe_topic))
                       for f in scenario.flows]
@@ -253,7 +259,7 @@ class BenchRunner:
         finally:
             mirror.stop()
         return RunResult(scenario=scenario.name, tool=mirror.tool, status=Status.OK,
-                         throughput=self._throughput(drained, idle, watch.expected), latency=latency,
+                         throughput=self._throughput(drained, idle, watch.expected, state_cpu_s), latency=latency,
                          peak_rss_mib=meter.peak_rss_mib, config=mirror.config(), counts=counts)
 
     def _create_mirror_topics(self, scenario: Scenario, mirror: MirrorTool, topic: str, probe_topic: str) -> None:
@@ -264,7 +270,7 @@ class BenchRunner:
                                [mirror.destination_topic(flow, topic), mirror.destination_topic(flow, probe_topic)],
                                self.options.partitions)
 
-    def _throughput(self, drained: Drained, idle: Idle, expected: int) -> Throughput:
+    def _throughput(self, drained: Drained, idle: Idle, expected: int, state_cpu_s: float | None = None) -> Throughput:
         """Rates over the drain; CPU from its start until the tool went idle, so work after the last write counts."""
         handled = drained.records + drained.withheld
         per_s = handled / drained.seconds
@@ -274,6 +280,7 @@ class BenchRunner:
             records_per_s=per_s, mb_per_s=per_s * self.options.record_size / 1e6, startup_s=drained.startup_s,
             tail_s=max(idle.at - drained.ended_at, 0.0), idle=idle.reached, cpu_s=cpu,
             cpu_s_per_million=cpu / handled * 1e6 if cpu is not None else None,
+            state_cpu_s_per_million=state_cpu_s / handled * 1e6 if state_cpu_s is not None else None,
         )
 
     def _steady(self, scenario: Scenario, tool: Tool, probes: list[Probe], workdir: Path,

@@ -276,3 +276,11 @@ def test_a_child_is_alive_from_its_start_and_gone_after_stop(tmp_path: Path) -> 
     assert child.alive()
     assert child.stop(timeout_s=10) == -15
     assert not child.alive()
+
+
+def test_a_resolver_run_notes_the_version_states_redis_cpu_apart_from_the_tools() -> None:
+    throughput = Throughput(records=80, withheld=20, expected=100, seconds=1.0, records_per_s=100.0, mb_per_s=0.02,
+                            cpu_s_per_million=30.0, state_cpu_s_per_million=12.34)
+    run = RunResult(scenario="lww", tool=Tool.AMITY, status=Status.OK, throughput=throughput)
+    notes = report.rows(BenchResults(**{**_results().model_dump(), "runs": [run]}))[0][-1]
+    assert "Redis 12.3 CPU s / M records" in notes and "20 stale versions not written" in notes
