@@ -113,11 +113,10 @@ class Claims:
     big-endian bytes, the forms a stamp arrives in.
     """
 
-    __slots__ = ("keys", "fields")
+    __slots__ = ("fields",)
 
     def __init__(self) -> None:
-        self.keys: list[bytes] = []
-        self.fields: list[bytes | int | bool] = []  # five per claim, flat
+        self.fields: list[bytes | int | bool] = []  # six per claim, flat, the state hash first
 
     @classmethod
     def of(cls, claims: Sequence[Claim]) -> "Claims":
@@ -127,11 +126,10 @@ class Claims:
         return columns
 
     def add(self, key: bytes, rank: bytes, hlc: bytes, vector: bytes, ttl_ms: int, classify: bool) -> None:
-        self.keys.append(key)
-        self.fields.extend((rank, hlc, ttl_ms, classify, vector))
+        self.fields.extend((key, rank, hlc, ttl_ms, classify, vector))
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return len(self.fields) // 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,11 +169,10 @@ class StampRequests:
     """Stamp requests column by column, as the stamp script reads them: no StampRequest per record on the mirror's
     hot path, and no second pass to flatten them."""
 
-    __slots__ = ("keys", "fields", "buckets")
+    __slots__ = ("fields", "buckets")
 
     def __init__(self) -> None:
-        self.keys: list[bytes] = []
-        self.fields: list[bytes | str | int] = []  # seven per request, flat
+        self.fields: list[bytes | str | int] = []  # eight per request, flat, the state hash first
         self.buckets: dict[tuple[str, int, int], int] = {}  # (topic, partition, bucket) -> 1-based slot after keys
 
     @classmethod
@@ -188,19 +185,18 @@ class StampRequests:
     def add(self, key: bytes, floor_hlc: int, memo: tuple[str, int, int] | None = None,
             hold: Hold | None = None) -> None:
         """One request, its arguments as StampRequest's fields."""
-        self.keys.append(key)
         if memo is None:
-            self.fields.extend((_HLC.pack(floor_hlc), "", 0))
+            self.fields.extend((key, _HLC.pack(floor_hlc), "", 0))
         else:
             topic, partition, offset = memo
             buckets = self.buckets
             slot = buckets.setdefault((topic, partition, offset // MEMO_BUCKET), len(buckets) + 1)
-            self.fields.extend((_HLC.pack(floor_hlc), str(offset), slot))
+            self.fields.extend((key, _HLC.pack(floor_hlc), str(offset), slot))
         self.fields.extend(_NOT_HELD if hold is None else (hold.rank.kind, hold.rank.head, hold.rank.tail,
                                                             hold.ttl_ms))
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return len(self.fields) // 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,9 +270,10 @@ local function check_epoch()
 end
 """
 
-# KEYS[1] epoch marker, KEYS[1 + i] state hash of claim i.
-# ARGV[1] expected epoch ('' skips the check: rebuild only), ARGV[2] msgpack array of the claims' fields, flat:
-# rank, hlc8, ttl_ms, classify, msgpack-packed vector (five per claim).
+# KEYS[1] epoch marker. ARGV[1] expected epoch ('' skips the check: rebuild only), ARGV[2] msgpack array of the
+# claims' fields, flat: state hash, rank, hlc8, ttl_ms, classify, msgpack-packed vector (six per claim).
+# The state hashes travel in the array, not as KEYS: redis-py prepares each KEYS entry apart, at twice the cost
+# (and the hashes of one batch span every cluster slot: the state is for a standalone Redis either way).
 # Returns {1, current epoch} on a lost epoch, else {0, codes, i, held rank, held vector, ...} (conflicts).
 _APPLY_LUA = _COMMON + """
 local function concurrent(a, b)
@@ -294,10 +291,10 @@ local lost = check_epoch()
 if lost then return lost end
 local fields = cmsgpack.unpack(ARGV[2])
 local codes, out = {}, {0, ''}
-for i = 1, #fields / 5 do
-  local j = 5 * (i - 1)
-  local key, rank, hlc, ttl, classify, packed = KEYS[i + 1], fields[j + 1], fields[j + 2], fields[j + 3],
-    fields[j + 4], fields[j + 5]
+for i = 1, #fields / 6 do
+  local j = 6 * (i - 1)
+  local key, rank, hlc, ttl, classify, packed = fields[j + 1], fields[j + 2], fields[j + 3], fields[j + 4],
+    fields[j + 5], fields[j + 6]
   local vector
   local state = redis.call('HMGET', key, 'r', 'v', 'm', 'h')
   local held, held_vector, merged, top = state[1], state[2], state[3], state[4]
@@ -353,10 +350,11 @@ out[2] = table.concat(codes)
 return out
 """
 
-# KEYS[1] epoch marker, KEYS[1 + i] state hash of request i, KEYS[1 + n + j] memo hash j.
+# KEYS[1] epoch marker, KEYS[1 + j] memo hash j.
 # ARGV[1] expected epoch, ARGV[2] region, ARGV[3] memo ttl ms, ARGV[4] msgpack array of the requests' fields,
-# flat, seven per request: floor hlc8, memo field ('' for none), memo hash slot j, hold (HOLD_*), rank head,
-# rank tail, ttl ms. Returns {1, current epoch} or {0, hlc8, canonically packed vector, fresh, ...}.
+# flat, eight per request: state hash (in the array, as for apply), floor hlc8, memo field ('' for none), memo
+# hash slot j, hold (HOLD_*), rank head, rank tail, ttl ms.
+# Returns {1, current epoch} or {0, hlc8, canonically packed vector, fresh, ...}.
 _STAMP_LUA = _COMMON + """
 local function successor(hlc)
   local last = byte(hlc, 8)
@@ -398,9 +396,9 @@ end
 local function read_memos(fields, n)
   local wanted = {}
   for i = 1, n do
-    local field = fields[7 * i - 5]
+    local field = fields[8 * i - 5]
     if field ~= '' then
-      local slot = fields[7 * i - 4]
+      local slot = fields[8 * i - 4]
       local names = wanted[slot]
       if not names then names = {}; wanted[slot] = names end
       names[#names + 1] = field
@@ -411,7 +409,7 @@ local function read_memos(fields, n)
     local stamps = {}
     for first = 1, #names, 1000 do
       local last = math.min(first + 999, #names)
-      local found = redis.call('HMGET', KEYS[1 + n + slot], unpack(names, first, last))
+      local found = redis.call('HMGET', KEYS[1 + slot], unpack(names, first, last))
       for k = first, last do
         if found[k - first + 1] then stamps[names[k]] = found[k - first + 1] end
       end
@@ -420,9 +418,9 @@ local function read_memos(fields, n)
   end
   return memos
 end
-local function write_memos(written, n, ttl)
+local function write_memos(written, ttl)
   for slot, entries in pairs(written) do
-    local memo = KEYS[1 + n + slot]
+    local memo = KEYS[1 + slot]
     for first = 1, #entries, 1000 do
       redis.call('HSET', memo, unpack(entries, first, math.min(first + 999, #entries)))
     end
@@ -433,12 +431,12 @@ local lost = check_epoch()
 if lost then return lost end
 local region, memo_ttl = ARGV[2], tonumber(ARGV[3])
 local fields = cmsgpack.unpack(ARGV[4])
-local n = #fields / 7
+local n = #fields / 8
 local memos = read_memos(fields, n)
 local out, written = {0}, {}
 for i = 1, n do
-  local j = 7 * (i - 1)
-  local key, hlc, field, slot, hold = KEYS[i + 1], fields[j + 1], fields[j + 2], fields[j + 3], fields[j + 4]
+  local j = 8 * (i - 1)
+  local key, hlc, field, slot, hold = fields[j + 1], fields[j + 2], fields[j + 3], fields[j + 4], fields[j + 5]
   local known = field ~= '' and memos[slot][field]
   if known then
     out[#out + 1] = string.sub(known, 1, 8)
@@ -451,10 +449,10 @@ for i = 1, n do
     context[region] = (context[region] or 0) + 1
     local vector = pack_vector(context)
     local held = state[3]
-    local rank = hold > 0 and rank_of(hold, fields[j + 5], hlc, fields[j + 6], context)
+    local rank = hold > 0 and rank_of(hold, fields[j + 6], hlc, fields[j + 7], context)
     if rank and (not held or (#held == #rank and gt(rank, held))) then
       redis.call('HSET', key, 'r', rank, 'v', vector, 'm', vector, 'h', hlc)
-      local ttl = fields[j + 7]
+      local ttl = fields[j + 8]
       if ttl > 0 then
         redis.call('PEXPIRE', key, ttl)
       elseif held and string.byte(held, #held) == 1 then
@@ -475,7 +473,7 @@ for i = 1, n do
     out[#out + 1] = 1
   end
 end
-write_memos(written, n, memo_ttl)
+write_memos(written, memo_ttl)
 return out
 """
 
@@ -575,7 +573,7 @@ class VersionState:
         if not requests:
             return Stamps([], [], [])
         columns = requests if isinstance(requests, StampRequests) else StampRequests.of(requests)
-        keys = [self.epoch_key, *columns.keys, *(self._memo_bucket(*b) for b in columns.buckets)]
+        keys = [self.epoch_key, *(self._memo_bucket(*b) for b in columns.buckets)]
         reply = self._stamp(keys=keys, args=[self._required_epoch(), region, self.settings.stamp_ttl_ms,
                                              _pack(columns.fields)])
         self._check_reply(reply)
@@ -606,7 +604,7 @@ class VersionState:
 
     def _run_apply(self, claims: Sequence[Claim] | Claims, epoch: str) -> Applied:
         columns = claims if isinstance(claims, Claims) else Claims.of(claims)
-        reply = self._apply(keys=[self.epoch_key, *columns.keys], args=[epoch, _pack(columns.fields)])
+        reply = self._apply(keys=[self.epoch_key], args=[epoch, _pack(columns.fields)])
         self._check_reply(reply)
         held = {reply[i] - 1: (reply[i + 1], unpack_vector(reply[i + 2])) for i in range(2, len(reply), 3)}
         return Applied(reply[1].decode(), held)

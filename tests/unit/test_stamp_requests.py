@@ -11,11 +11,10 @@ from amity.state import MEMO_BUCKET, Hold, StampRequest, StampRequests
 HOLD = Hold(RankTemplate(Head.DEPTH, b"\0\1", b"us\0"), 5)
 
 
-def test_each_request_is_seven_fields_floor_memo_slot_and_hold() -> None:
+def test_each_request_is_eight_fields_state_hash_floor_memo_slot_and_hold() -> None:
     columns = StampRequests.of([StampRequest(b"a", 7), StampRequest(b"b", 8, ("t", 2, 41), HOLD)])
-    assert columns.keys == [b"a", b"b"]
-    assert columns.fields == [struct.pack(">Q", 7), "", 0, 0, "", "", 0,
-                              struct.pack(">Q", 8), "41", 1, Head.DEPTH, b"\0\1", b"us\0", 5]
+    assert columns.fields == [b"a", struct.pack(">Q", 7), "", 0, 0, "", "", 0,
+                              b"b", struct.pack(">Q", 8), "41", 1, Head.DEPTH, b"\0\1", b"us\0", 5]
     assert columns.buckets == {("t", 2, 0): 1}
 
 
@@ -24,7 +23,7 @@ def test_memos_of_one_bucket_share_a_slot_and_new_buckets_take_the_next_one() ->
     for memo in [("t", 0, 1), ("t", 0, MEMO_BUCKET - 1), ("t", 0, MEMO_BUCKET), ("t", 1, 1), ("u", 0, 1),
                  ("t", 0, 2)]:
         columns.add(b"k", 0, memo)
-    assert columns.fields[2::7] == [1, 1, 2, 3, 4, 1]
+    assert columns.fields[3::8] == [1, 1, 2, 3, 4, 1]
     assert list(columns.buckets) == [("t", 0, 0), ("t", 0, 1), ("t", 1, 0), ("u", 0, 0)]
 
 
@@ -35,11 +34,11 @@ memos = st.none() | st.tuples(st.sampled_from(["t", "u"]), st.integers(0, 3), st
                           st.sampled_from([None, HOLD]))))
 def test_every_requests_memo_names_the_slot_of_its_bucket(requests: list[tuple]) -> None:
     columns = StampRequests.of([StampRequest(*request) for request in requests])
-    assert len(columns) == len(requests) and len(columns.fields) == 7 * len(requests)
+    assert len(columns) == len(requests) and len(columns.fields) == 8 * len(requests)
     assert sorted(columns.buckets.values()) == list(range(1, len(columns.buckets) + 1))
-    for i, (_, floor, memo, _) in enumerate(requests):
-        assert columns.fields[7 * i] == struct.pack(">Q", floor)
+    for i, (key, floor, memo, _) in enumerate(requests):
+        assert columns.fields[8 * i: 8 * i + 2] == [key, struct.pack(">Q", floor)]
         if memo is not None:
             topic, partition, offset = memo
-            assert columns.fields[7 * i + 1: 7 * i + 3] == [str(offset),
+            assert columns.fields[8 * i + 2: 8 * i + 4] == [str(offset),
                                                              columns.buckets[(topic, partition, offset // MEMO_BUCKET)]]
