@@ -407,17 +407,22 @@ class LinkRunner:
         Landing is a Redis call per batch that the next batches need not wait for; a position is
         committed only once every record before it is landed, so a crash still lands them on redelivery.
         """
-        self.producer.poll(0)
-        landings = self._taken_landings()
-        positions = self._tracker.pop_committable()
-        if landings or positions:
-            self._landing.append((self._lander.submit(self._land, landings) if landings else None, positions))
+        positions = self._queue_acknowledged()
         landed = self._landed(wait=False)
         if landed:
             self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in landed.items()],
                                  asynchronous=True)
         self._watch_progress(bool(positions))
         self.stats.in_flight(self._tracker.in_flight)
+
+    def _queue_acknowledged(self) -> dict[tuple[str, int], int]:
+        """Hand what the destination acknowledged to the landing thread, its positions queued behind; those positions."""
+        self.producer.poll(0)
+        landings = self._taken_landings()
+        positions = self._tracker.pop_committable()
+        if landings or positions:
+            self._landing.append((self._lander.submit(self._land, landings) if landings else None, positions))
+        return positions
 
     def _landed(self, wait: bool) -> dict[tuple[str, int], int]:
         """The positions whose records are landed, oldest first, taken off the queue; with `wait`, all of them."""
@@ -520,7 +525,6 @@ class LinkRunner:
                 self._txn_producers.pop((tp.topic, tp.partition), None)
         else:
             self.producer.flush(60)
-            self._commit_acknowledged()
             try:
                 self._commit_synchronously()
             except (KafkaException, KafkaError) as exc:
@@ -530,7 +534,8 @@ class LinkRunner:
         log.info("link %s: revoked %s", self.id, _describe(partitions))
 
     def _commit_synchronously(self) -> None:
-        """Commit every position `_commit_acknowledged` queued, once its landing finished (revocation, a stop)."""
+        """Land and commit everything acknowledged so far, waiting for both (revocation, a graceful stop)."""
+        self._queue_acknowledged()
         positions = self._landed(wait=True)
         self._tracker.clear()
         if positions:
@@ -561,7 +566,6 @@ class LinkRunner:
         if self.consumer is not None:
             try:
                 if graceful and not self.exactly_once:
-                    self._commit_acknowledged()
                     self._commit_synchronously()
                 self.consumer.close()
             except (KafkaException, KafkaError, RuntimeError) as exc:
