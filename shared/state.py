@@ -173,7 +173,7 @@ class StampRequests:
 
     def __init__(self) -> None:
         self.fields: list[bytes | str | int] = []  # eight per request, flat, the state hash first
-        self.buckets: dict[tuple[str, int, int], int] = {}  # (topic, partition, bucket) -> 1-based slot after keys
+        self.buckets: dict[tuple[str, int, int], int] = {}  # (topic, partition, bucket) -> its KEYS slot after the epoch
 
     @classmethod
     def of(cls, requests: Sequence[StampRequest]) -> "StampRequests":

@@ -70,9 +70,8 @@ class Repair:
     rank: bytes  # the held version's
 
 
-# ARGV[1]: msgpack array of state hash, rank, partition, offset, landing after landing. The state hashes travel
-# in the array, not as KEYS: redis-py prepares each KEYS entry apart, at twice the cost (the hashes of one batch
-# span every cluster slot anyway, so the script is for a standalone Redis either way).
+# ARGV[1]: msgpack array of state hash, rank, partition, offset, landing after landing (the hashes in the array,
+# not as KEYS, as in amity.state's scripts).
 # Returns {i, winner partition, winner offset, held rank, ...} for each landing that found the tail wrong.
 # The tail is the winner exactly when it is the held version's last landed copy, so its rank need not be kept.
 _LAND_LUA = """
@@ -86,15 +85,13 @@ for i = 1, #flat / 4 do
     local tp, to, wp, wo, wr = tonumber(s[2]), tonumber(s[3]), tonumber(s[4]), tonumber(s[5]), s[6]
     local tail = not to or tp ~= partition or offset > to
     local copy = rank == held and (wr ~= held or wp ~= partition or offset > wo)
-    if tail and copy then
-      tp, to, wp, wo, wr = partition, offset, partition, offset, rank
+    if tail then tp, to = partition, offset end
+    if copy then
+      wp, wo, wr = partition, offset, rank
+      -- one write: tp and to are set here even when they did not move (a landed key always has them)
       redis.call('HSET', key, 'tp', tp, 'to', to, 'wp', wp, 'wo', wo, 'wr', wr)
     elseif tail then
-      tp, to = partition, offset
       redis.call('HSET', key, 'tp', tp, 'to', to)
-    elseif copy then
-      wp, wo, wr = partition, offset, rank
-      redis.call('HSET', key, 'wp', wp, 'wo', wo, 'wr', wr)
     end
     if wr == held and wp == tp and wo < to then
       out[#out + 1] = i
