@@ -11,6 +11,7 @@ from collections.abc import Callable
 from rich.table import Table
 
 from amity.bench.results import BenchResults, RunResult, Status, Tool
+from amity.bench.tuning import MM2_TASKS
 from amity.errors import ConfigError
 
 BEGIN = "<!-- amity-bench:results:begin -->"
@@ -135,7 +136,7 @@ def markdown(results: BenchResults) -> str:
         f"- Data: {o.records:,} records of {o.record_size} bytes over {o.partitions} partitions per source region; "
         f"probe {o.rate:,} records/s per direction for {o.duration_s:g} s.",
         f"- Processes: Amity {o.amity_processes} `amity mirror run` (every link in each, partitions shared through "
-        f"the consumer groups); MirrorMaker 2 one JVM with tasks.max = 2.",
+        f"the consumer groups); MirrorMaker 2 one JVM with tasks.max = {MM2_TASKS}.",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "|".join("---" if c in ("scenario", "tool", "notes") else "---:" for c in COLUMNS) + "|",

@@ -56,8 +56,8 @@ class Throughput(BaseModel):
     cpu_s: NonNegativeFloat | None = Field(default=None, description="CPU of the tool from the drain's start to idle")
     cpu_s_per_million: NonNegativeFloat | None = None
     state_cpu_s_per_million: NonNegativeFloat | None = Field(
-        default=None, description="Under a conflict rule: CPU of the regions' Redis (Amity's version state) over "
-                                  "the same span, per million records; not in cpu_s")
+        default=None, description="Under a conflict rule: CPU of the regions' Redis (Amity's version state) from "
+                                  "the tool's launch until it went idle, per million records; not in cpu_s")
     detail: str = ""
 
 

@@ -236,7 +236,8 @@ class BenchRunner:
                            lambda done, total: self.progress.update(done), withheld)
         self.progress.step(f"{scenario.name} / {mirror.tool.value}: draining {watch.expected:,} records",
                            watch.expected)
-        # Under a conflict rule Amity's work includes the version state's: the regions' Redis, metered apart.
+        # Under a conflict rule Amity's work includes the version state's: the regions' Redis, metered apart from
+        # launch (Redis idles while the tool starts) until the tool goes idle.
         state_meter = ProcessMeter(self._redis_pids) if scenario.resolver else None
         state_start_s = state_meter.read().cpu_s if state_meter else 0.0
         launched = time.monotonic()

@@ -16,6 +16,7 @@ from rich.progress import (
     BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn,
 )
 
+from amity.bench.tuning import MM2_TASKS
 from amity.cli.output import console, fail, user_errors
 
 class RichProgress:
@@ -64,7 +65,7 @@ def bench(
     rate: Annotated[int, typer.Option(help="Latency probe: records per second per direction.")] = 2000,
     duration: Annotated[float, typer.Option(help="Latency probe: seconds of steady load.")] = 30.0,
     amity_processes: Annotated[int, typer.Option(help="Amity worker processes per scenario (they share each "
-                                                      "link's partitions); MirrorMaker 2 runs tasks.max = 2.")] = 2,
+                                                      f"link's partitions); MirrorMaker 2 runs tasks.max = {MM2_TASKS}.")] = MM2_TASKS,
     out: Annotated[Path | None, typer.Option(help="Also write the results JSON here.")] = None,
     results_files: Annotated[list[Path] | None, typer.Option(
         "--results", help="Show (and with --write-docs, publish) these results JSON files instead of running; "
