@@ -171,6 +171,16 @@ def test_a_stamp_above_the_context_is_its_successor_carries_included(top, client
     assert stamp.hlc == int(top, 16) + 1
 
 
+
+@pytest.mark.parametrize("seen, region", [("eu", "ap"), ("eu", "zz"), ("ap", "us"), ("us", "ap")])
+def test_a_two_region_stamp_comes_packed_as_a_header_packs_it(seen, region, clients, state_settings) -> None:
+    state = fresh_state(clients["us"], state_settings)
+    key = state.state_key("t", b"k")
+    state.stamp([StampRequest(key, BASE)], seen)
+    stamps = state.stamp_batch([StampRequest(key, BASE)], region)
+    assert stamps.vectors == [pack_vector(tuple(sorted(((seen, 1), (region, 1)))))]
+
+
 def test_a_key_whose_state_was_written_under_another_policy_is_flagged_not_decided(clients, state_settings) -> None:
     state = fresh_state(clients["us"], state_settings)
     version = Version(BASE, "us", (("us", 1),))
