@@ -186,12 +186,12 @@ class StampRequests:
             hold: Hold | None = None) -> None:
         """One request, its arguments as StampRequest's fields."""
         if memo is None:
-            self.fields.extend((key, _HLC.pack(floor_hlc), "", 0))
+            self.fields.extend((key, _HLC.pack(floor_hlc), -1, 0))
         else:
             topic, partition, offset = memo
             buckets = self.buckets
             slot = buckets.setdefault((topic, partition, offset // MEMO_BUCKET), len(buckets) + 1)
-            self.fields.extend((key, _HLC.pack(floor_hlc), str(offset), slot))
+            self.fields.extend((key, _HLC.pack(floor_hlc), offset, slot))
         self.fields.extend(_NOT_HELD if hold is None else (hold.rank.kind, hold.rank.head, hold.rank.tail,
                                                             hold.ttl_ms))
 
@@ -352,7 +352,7 @@ return out
 
 # KEYS[1] epoch marker, KEYS[1 + j] memo hash j.
 # ARGV[1] expected epoch, ARGV[2] region, ARGV[3] memo ttl ms, ARGV[4] msgpack array of the requests' fields,
-# flat, eight per request: state hash (in the array, as for apply), floor hlc8, memo field ('' for none), memo
+# flat, eight per request: state hash (in the array, as for apply), floor hlc8, source offset (-1 for none), memo
 # hash slot j, hold (HOLD_*), rank head, rank tail, ttl ms.
 # Returns {1, current epoch} or {0, hlc8, canonically packed vector, fresh, ...}.
 _STAMP_LUA = _COMMON + """
@@ -392,21 +392,37 @@ local function rank_of(hold, head, hlc, tail, vector)
   if hold == 3 then head = big_endian8(depth(vector)) .. head end
   return head .. hlc .. tail
 end
--- The memos of the batch, read with one HMGET per memo hash: slot -> field -> stamp.
+-- The memos of the batch: slot -> offset -> stamp. A memo hash's field 'hi' is the highest offset memoised in
+-- it, so a leading link, whose offsets are all above it, reads nothing; one HMGET per memo hash otherwise. A memo
+-- hash without 'hi' (written before there was one) counts as holding every offset.
+local function mark_of(memo)
+  local mark = redis.call('HGET', memo, 'hi')
+  if mark then return tonumber(mark) end
+  if redis.call('EXISTS', memo) == 1 then return math.huge end
+  return -1
+end
 local function read_memos(fields, n)
-  local wanted = {}
+  local marks, wanted = {}, {}
   for i = 1, n do
-    local field = fields[8 * i - 5]
-    if field ~= '' then
+    local offset = fields[8 * i - 5]
+    if offset >= 0 then
       local slot = fields[8 * i - 4]
-      local names = wanted[slot]
-      if not names then names = {}; wanted[slot] = names end
-      names[#names + 1] = field
+      local mark = marks[slot]
+      if not mark then
+        mark = mark_of(KEYS[1 + slot])
+        marks[slot] = mark
+      end
+      if offset <= mark then
+        local names = wanted[slot]
+        if not names then names = {}; wanted[slot] = names end
+        names[#names + 1] = offset
+      end
     end
   end
   local memos = {}
+  for slot in pairs(marks) do memos[slot] = {} end
   for slot, names in pairs(wanted) do
-    local stamps = {}
+    local stamps = memos[slot]
     for first = 1, #names, 1000 do
       local last = math.min(first + 999, #names)
       local found = redis.call('HMGET', KEYS[1 + slot], unpack(names, first, last))
@@ -414,16 +430,16 @@ local function read_memos(fields, n)
         if found[k - first + 1] then stamps[names[k]] = found[k - first + 1] end
       end
     end
-    memos[slot] = stamps
   end
-  return memos
+  return memos, marks
 end
-local function write_memos(written, ttl)
+local function write_memos(written, marks, ttl)
   for slot, entries in pairs(written) do
     local memo = KEYS[1 + slot]
-    for first = 1, #entries, 1000 do
-      redis.call('HSET', memo, unpack(entries, first, math.min(first + 999, #entries)))
+    for first = 1, entries.n, 1000 do
+      redis.call('HSET', memo, unpack(entries, first, math.min(first + 999, entries.n)))
     end
+    if marks[slot] ~= math.huge then redis.call('HSET', memo, 'hi', marks[slot]) end
     redis.call('PEXPIRE', memo, ttl)
   end
 end
@@ -432,16 +448,16 @@ if lost then return lost end
 local region, memo_ttl = ARGV[2], tonumber(ARGV[3])
 local fields = cmsgpack.unpack(ARGV[4])
 local n = #fields / 8
-local memos = read_memos(fields, n)
+local memos, marks = read_memos(fields, n)
 local out, written = {0}, {}
 for i = 1, n do
   local j = 8 * (i - 1)
   local key, hlc, field, slot, hold = fields[j + 1], fields[j + 2], fields[j + 3], fields[j + 4], fields[j + 5]
-  local known = field ~= '' and memos[slot][field]
+  local known = field >= 0 and memos[slot][field]
   if known then
-    out[#out + 1] = string.sub(known, 1, 8)
-    out[#out + 1] = canonical(string.sub(known, 9))
-    out[#out + 1] = 0
+    out[3 * i - 1] = string.sub(known, 1, 8)
+    out[3 * i] = canonical(string.sub(known, 9))
+    out[3 * i + 1] = 0
   else
     local state = redis.call('HMGET', key, 'm', 'h', 'r')
     if state[2] and not gt(hlc, state[2]) then hlc = successor(state[2]) end
@@ -461,19 +477,21 @@ for i = 1, n do
     else
       redis.call('HSET', key, 'm', vector, 'h', hlc)
     end
-    if field ~= '' then
-      memos[slot][field] = hlc .. vector
-      written[slot] = written[slot] or {}
+    if field >= 0 then
+      local stamp = hlc .. vector
+      memos[slot][field] = stamp
       local entries = written[slot]
-      entries[#entries + 1] = field
-      entries[#entries + 1] = memos[slot][field]
+      if not entries then entries = {n = 0}; written[slot] = entries end
+      local count = entries.n
+      entries[count + 1], entries[count + 2], entries.n = field, stamp, count + 2
+      if field > marks[slot] then marks[slot] = field end
     end
-    out[#out + 1] = hlc
-    out[#out + 1] = vector
-    out[#out + 1] = 1
+    out[3 * i - 1] = hlc
+    out[3 * i] = vector
+    out[3 * i + 1] = 1
   end
 end
-write_memos(written, memo_ttl)
+write_memos(written, marks, memo_ttl)
 return out
 """
 

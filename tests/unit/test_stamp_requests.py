@@ -13,8 +13,8 @@ HOLD = Hold(RankTemplate(Head.DEPTH, b"\0\1", b"us\0"), 5)
 
 def test_each_request_is_eight_fields_state_hash_floor_memo_slot_and_hold() -> None:
     columns = StampRequests.of([StampRequest(b"a", 7), StampRequest(b"b", 8, ("t", 2, 41), HOLD)])
-    assert columns.fields == [b"a", struct.pack(">Q", 7), "", 0, 0, "", "", 0,
-                              b"b", struct.pack(">Q", 8), "41", 1, Head.DEPTH, b"\0\1", b"us\0", 5]
+    assert columns.fields == [b"a", struct.pack(">Q", 7), -1, 0, 0, "", "", 0,
+                              b"b", struct.pack(">Q", 8), 41, 1, Head.DEPTH, b"\0\1", b"us\0", 5]
     assert columns.buckets == {("t", 2, 0): 1}
 
 
@@ -40,5 +40,5 @@ def test_every_requests_memo_names_the_slot_of_its_bucket(requests: list[tuple])
         assert columns.fields[8 * i: 8 * i + 2] == [key, struct.pack(">Q", floor)]
         if memo is not None:
             topic, partition, offset = memo
-            assert columns.fields[8 * i + 2: 8 * i + 4] == [str(offset),
+            assert columns.fields[8 * i + 2: 8 * i + 4] == [offset,
                                                              columns.buckets[(topic, partition, offset // MEMO_BUCKET)]]
