@@ -14,8 +14,10 @@ version (amity.state):
 
 | field | what |
 |---|---|
-| `tp`, `to` | partition and offset of the last record landed for the key: its tail |
-| `wp`, `wo`, `wr` | partition, offset and rank of the last landed copy of a held version |
+| `l` | five msgpack values in a row: `tp`, `to`, partition and offset of the last record landed for the key (its tail); `wp`, `wo`, `wr`, partition, offset and rank of the last landed copy of a held version (nil until one landed) |
+
+One field rather than five: the script reads and writes it whole, and every
+other script scans a shorter hash.
 
 When a copy of the held version landed before the tail (so the tail is a
 version that lost), the script answers a `Repair`: the writer reads that copy
@@ -76,28 +78,22 @@ class Repair:
 # The tail is the winner exactly when it is the held version's last landed copy, so its rank need not be kept.
 _LAND_LUA = """
 local flat = cmsgpack.unpack(ARGV[1])
-local out = {}
+local out, found = {}, 0
 for i = 1, #flat / 4 do
   local key, rank, partition, offset = flat[4 * i - 3], flat[4 * i - 2], flat[4 * i - 1], flat[4 * i]
-  local s = redis.call('HMGET', key, 'r', 'tp', 'to', 'wp', 'wo', 'wr')
+  local s = redis.call('HMGET', key, 'r', 'l')
   local held = s[1]
   if held then
-    local tp, to, wp, wo, wr = tonumber(s[2]), tonumber(s[3]), tonumber(s[4]), tonumber(s[5]), s[6]
+    local tp, to, wp, wo, wr
+    if s[2] then tp, to, wp, wo, wr = cmsgpack.unpack(s[2]) end
     local tail = not to or tp ~= partition or offset > to
     local copy = rank == held and (wr ~= held or wp ~= partition or offset > wo)
     if tail then tp, to = partition, offset end
-    if copy then
-      wp, wo, wr = partition, offset, rank
-      -- one write: tp and to are set here even when they did not move (a landed key always has them)
-      redis.call('HSET', key, 'tp', tp, 'to', to, 'wp', wp, 'wo', wo, 'wr', wr)
-    elseif tail then
-      redis.call('HSET', key, 'tp', tp, 'to', to)
-    end
+    if copy then wp, wo, wr = partition, offset, rank end
+    if tail or copy then redis.call('HSET', key, 'l', cmsgpack.pack(tp, to, wp, wo, wr)) end
     if wr == held and wp == tp and wo < to then
-      out[#out + 1] = i
-      out[#out + 1] = wp
-      out[#out + 1] = wo
-      out[#out + 1] = held
+      out[found + 1], out[found + 2], out[found + 3], out[found + 4] = i, wp, wo, held
+      found = found + 4
     end
   end
 end

@@ -1,8 +1,10 @@
 """Landings on real Kafka and Redis: a key's last record ends as its winning version, whatever order writers'
 records and landings come in (amity.tails)."""
 
+import io
 import logging
 
+import msgpack
 import pytest
 from confluent_kafka import Producer as KafkaProducer
 
@@ -70,7 +72,8 @@ def test_a_losing_version_that_landed_after_the_winner_is_followed_by_the_winner
         tails.close()
     assert last_value(us, topic) == b"winner"
     stored = state.read(topic, KEY)
-    assert (stored[b"to"], stored[b"wo"], stored[b"wr"]) == (b"2", b"2", held), "the copy is the tail and the winner"
+    _, tail_offset, _, copy_offset, copy_rank = msgpack.Unpacker(io.BytesIO(stored[b"l"]), raw=True)
+    assert (tail_offset, copy_offset, copy_rank) == (2, 2, held), "the copy is the tail and the winner"
 
 
 def test_landings_in_log_order_under_the_winner_need_no_repair(us, clients, state, topic) -> None:
