@@ -392,42 +392,32 @@ local function rank_of(hold, head, hlc, tail, vector)
   if hold == 3 then head = big_endian8(depth(vector)) .. head end
   return head .. hlc .. tail
 end
--- The memos of the batch: slot -> offset -> stamp. A memo hash's field 'hi' is the highest offset memoised in
--- it, so a leading link, whose offsets are all above it, reads nothing; one HMGET per memo hash otherwise. A memo
--- hash without 'hi' (written before there was one) counts as holding every offset.
-local function mark_of(memo)
-  local mark = redis.call('HGET', memo, 'hi')
-  if mark then return tonumber(mark) end
-  if redis.call('EXISTS', memo) == 1 then return math.huge end
-  return -1
-end
+-- The memos of the batch: slot -> offset -> stamp. Each batch writes its stamps into a memo hash as one field,
+-- 'c' .. its first offset, a msgpack array offset, stamp, offset, stamp...; the field 'hi' is the highest offset
+-- memoised in the hash. A link ahead of every other (offsets all above 'hi') reads nothing; otherwise the whole
+-- memo hash is read once.
 local function read_memos(fields, n)
-  local marks, wanted = {}, {}
+  local marks, behind = {}, {}
   for i = 1, n do
     local offset = fields[8 * i - 5]
     if offset >= 0 then
       local slot = fields[8 * i - 4]
       local mark = marks[slot]
       if not mark then
-        mark = mark_of(KEYS[1 + slot])
+        mark = tonumber(redis.call('HGET', KEYS[1 + slot], 'hi')) or -1
         marks[slot] = mark
       end
-      if offset <= mark then
-        local names = wanted[slot]
-        if not names then names = {}; wanted[slot] = names end
-        names[#names + 1] = offset
-      end
+      if offset <= mark then behind[slot] = true end
     end
   end
   local memos = {}
   for slot in pairs(marks) do memos[slot] = {} end
-  for slot, names in pairs(wanted) do
-    local stamps = memos[slot]
-    for first = 1, #names, 1000 do
-      local last = math.min(first + 999, #names)
-      local found = redis.call('HMGET', KEYS[1 + slot], unpack(names, first, last))
-      for k = first, last do
-        if found[k - first + 1] then stamps[names[k]] = found[k - first + 1] end
+  for slot in pairs(behind) do
+    local stamps, all = memos[slot], redis.call('HGETALL', KEYS[1 + slot])
+    for k = 1, #all, 2 do
+      if byte(all[k], 1) == 99 then  -- 'c'
+        local chunk = cmsgpack.unpack(all[k + 1])
+        for e = 1, #chunk, 2 do stamps[chunk[e]] = chunk[e + 1] end
       end
     end
   end
@@ -436,10 +426,7 @@ end
 local function write_memos(written, marks, ttl)
   for slot, entries in pairs(written) do
     local memo = KEYS[1 + slot]
-    for first = 1, entries.n, 1000 do
-      redis.call('HSET', memo, unpack(entries, first, math.min(first + 999, entries.n)))
-    end
-    if marks[slot] ~= math.huge then redis.call('HSET', memo, 'hi', marks[slot]) end
+    redis.call('HSET', memo, 'c' .. entries[1], cmsgpack.pack(entries), 'hi', marks[slot])
     redis.call('PEXPIRE', memo, ttl)
   end
 end
@@ -449,7 +436,7 @@ local region, memo_ttl = ARGV[2], tonumber(ARGV[3])
 local fields = cmsgpack.unpack(ARGV[4])
 local n = #fields / 8
 local memos, marks = read_memos(fields, n)
-local out, written = {0}, {}
+local out, written, counts = {0}, {}, {}
 for i = 1, n do
   local j = 8 * (i - 1)
   local key, hlc, field, slot, hold = fields[j + 1], fields[j + 2], fields[j + 3], fields[j + 4], fields[j + 5]
@@ -480,10 +467,9 @@ for i = 1, n do
     if field >= 0 then
       local stamp = hlc .. vector
       memos[slot][field] = stamp
-      local entries = written[slot]
-      if not entries then entries = {n = 0}; written[slot] = entries end
-      local count = entries.n
-      entries[count + 1], entries[count + 2], entries.n = field, stamp, count + 2
+      local entries, count = written[slot], counts[slot] or 0
+      if not entries then entries = {}; written[slot] = entries end
+      entries[count + 1], entries[count + 2], counts[slot] = field, stamp, count + 2
       if field > marks[slot] then marks[slot] = field end
     end
     out[3 * i - 1] = hlc
@@ -565,9 +551,9 @@ class VersionState:
         """A SCAN pattern for every state hash of `topic`."""
         return b"%s:s:%s:*" % (self._prefix, topic.encode())
 
-    def memo_key(self, topic: str, partition: int, offset: int) -> tuple[bytes, str]:
-        """(hash, field) remembering the stamp of source record (topic, partition, offset)."""
-        return self._memo_bucket(topic, partition, offset // MEMO_BUCKET), str(offset)
+    def memo_key(self, topic: str, partition: int, offset: int) -> bytes:
+        """The hash remembering the stamp of source record (topic, partition, offset), among 4095 others."""
+        return self._memo_bucket(topic, partition, offset // MEMO_BUCKET)
 
     def _memo_bucket(self, topic: str, partition: int, bucket: int) -> bytes:
         return b"%s:m:%s:%d:%d" % (self._prefix, topic.encode(), partition, bucket)
@@ -598,12 +584,16 @@ class VersionState:
         return Stamps(reply[1::3], reply[2::3], reply[3::3])
 
     def memoised(self, topic: str, coordinates: Sequence[tuple[int, int]]) -> list[Stamp | None]:
-        """The first-hop stamps remembered for source records (partition, offset) of `topic`; one round trip."""
+        """The first-hop stamps remembered for source records (partition, offset) of `topic`; one round trip,
+        each memo hash read whole."""
+        hashes = list(dict.fromkeys(self.memo_key(topic, partition, offset) for partition, offset in coordinates))
         pipeline = self.client.pipeline(transaction=False)
-        for partition, offset in coordinates:
-            pipeline.hget(*self.memo_key(topic, partition, offset))
+        for memo in hashes:
+            pipeline.hgetall(memo)
+        stamps = {memo: _memo_stamps(fields) for memo, fields in zip(hashes, pipeline.execute())}
+        found = [stamps[self.memo_key(topic, partition, offset)].get(offset) for partition, offset in coordinates]
         return [None if raw is None else Stamp(_HLC.unpack_from(raw)[0], unpack_vector(raw[8:]), False)
-                for raw in pipeline.execute()]
+                for raw in found]
 
     def begin_rebuild(self) -> None:
         """Mark the state as rebuilding: every resolver and stamper of it fails closed until `finish_rebuild`,
@@ -655,6 +645,16 @@ def pack_vector(vector: Vector) -> bytes:
     names, which cmsgpack reads and writes too), and as the stamp script packs it.
     """
     return msgpack.packb(dict(vector))
+
+
+def _memo_stamps(fields: dict[bytes, bytes]) -> dict[int, bytes]:
+    """offset -> stamp (hlc8 + packed vector) from a memo hash's chunks (fields 'c' + first offset)."""
+    stamps: dict[int, bytes] = {}
+    for name, chunk in fields.items():
+        if name.startswith(b"c"):
+            entries = msgpack.unpackb(chunk, raw=True)
+            stamps.update(zip(entries[::2], entries[1::2]))
+    return stamps
 
 
 def _pack(value: object) -> bytes:

@@ -9,6 +9,7 @@ random batches with repeats and several versions of one key per batch.
 import threading
 import uuid
 
+import msgpack
 import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
@@ -19,7 +20,8 @@ from amity.policies import Decision, Version, decide, rank_bytes, rank_template
 from amity.resolver import claim
 from amity.rules import ConflictRule
 from amity.state import (
-    REBUILDING, Claims, Hold, StampRequest, StateLost, StateSettings, VersionState, may_expire, pack_vector, unpack_vector,
+    REBUILDING, Claims, Hold, Stamp, StampRequest, StateLost, StateSettings, VersionState, may_expire, pack_vector,
+    unpack_vector,
 )
 from amity.vectors import Vector, checked, merge
 
@@ -130,9 +132,10 @@ def test_stamped_vectors_come_packed_as_a_header_packs_them_memos_included(clien
     key = state.state_key("t", b"k")
     for region in ("zz", "eu", "ap"):
         state.stamp([StampRequest(key, BASE)], region)
-    bucket, field = state.memo_key("t", 0, 7)
     memo = BASE.to_bytes(8, "big") + bytes.fromhex("83a2757301a2657502a2617003")  # us, eu, ap
-    state.client.hset(bucket, mapping={field: memo, "hi": 7})  # 'hi': the highest offset memoised in the bucket
+    # a batch's memos: field 'c' + first offset, [offset, stamp, ...]; 'hi': the highest offset memoised
+    chunk = msgpack.packb([7, memo], use_bin_type=False)
+    state.client.hset(state.memo_key("t", 0, 7), mapping={"c7": chunk, "hi": 7})
     stamps = state.stamp_batch([StampRequest(key, BASE, ("t", 0, 8)), StampRequest(key, BASE, ("t", 0, 7)),
                                 StampRequest(key, BASE, ("t", 0, 8))], "us")
     assert stamps.vectors[0] == pack_vector((("ap", 1), ("eu", 1), ("us", 1), ("zz", 1)))
@@ -212,24 +215,19 @@ def test_a_source_record_gets_one_stamp_whoever_asks_first(clients, state_settin
     assert [(s.hlc, s.vector) for s in link_to_ap] == [(s.hlc, s.vector) for s in reversed(link_to_eu)]
     assert [s.fresh for s in link_to_eu + link_to_ap] == [True, True, False, False]
     assert unpack_vector(state.read("t", b"k")[b"m"]) == (("us", 2),), "repeated asks do not count again"
-    bucket, _ = state.memo_key("t", 0, 41)
+    bucket = state.memo_key("t", 0, 41)
     assert 0 < state.client.pttl(bucket) <= state.settings.stamp_ttl_ms
 
 
-def test_a_memo_below_the_high_mark_is_found_and_one_without_a_mark_still_counts(clients, state_settings) -> None:
-    """A link behind the leader reads the leader's stamps; a memo hash written before it had a high mark ('hi')
-    is read whatever the offset, so stamps memoised then are not stamped twice."""
+def test_a_batchs_memos_are_one_field_and_a_link_behind_the_leader_reads_them(clients, state_settings) -> None:
     state = fresh_state(clients["us"], state_settings)
     key = state.state_key("t", b"k")
     leader = state.stamp([StampRequest(key, BASE, ("t", 0, offset)) for offset in (10, 11, 12)], "us")
-    bucket, _ = state.memo_key("t", 0, 10)
-    assert state.client.hget(bucket, "hi") == b"12"
+    assert set(state.client.hkeys(state.memo_key("t", 0, 10))) == {b"c10", b"hi"}
+    assert state.client.hget(state.memo_key("t", 0, 10), "hi") == b"12"
     behind = state.stamp([StampRequest(key, BASE, ("t", 0, 11))], "us")
     assert (behind[0].hlc, behind[0].vector, behind[0].fresh) == (leader[1].hlc, leader[1].vector, False)
-    state.client.hdel(bucket, "hi")
-    again = state.stamp([StampRequest(key, BASE, ("t", 0, 12))], "us")
-    assert (again[0].hlc, again[0].fresh) == (leader[2].hlc, False)
-    assert state.client.hget(bucket, "hi") is None, "a bucket without a mark keeps none: it may hold any offset"
+    assert state.memoised("t", [(0, 12), (0, 13)]) == [Stamp(leader[2].hlc, leader[2].vector, False), None]
 
 
 def test_concurrent_stampers_of_one_region_never_share_a_stamp(regions, state_settings) -> None:
