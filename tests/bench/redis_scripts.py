@@ -1,0 +1,137 @@
+"""Redis CPU per record of the three version-state scripts, and Redis memory per first-hop memo.
+
+What a first-hop record costs the regions' Redis on the mirror's resolver path, one script at a time:
+the stamp in the source region (with its memo), the compare-and-set in the destination (apply), and
+the landing once the destination acknowledged it. Two regions, 10,000 keys, batches of 5,000 records
+as a link sends them; the destination already holds a version of every key stamped in the other
+region, as in a running active-active pair. CPU is read from the Redis process (/proc), so work in
+this Python process does not count.
+
+    python tests/bench/redis_scripts.py [--policy lww|vector] [--port 21190] [--rounds 5]
+
+Starts its own redis-server (no persistence) on the port and stops it by pid.
+"""
+
+import argparse
+import os
+import random
+import subprocess
+import tempfile
+import time
+
+import redis
+
+from amity.dev.redis import redis_server
+from amity.policies import rank_tail, rank_template
+from amity.rules import ConflictRule
+from amity.state import Claims, Hold, StampRequest, StampRequests, VersionState
+from amity.tails import Landing, TailState
+
+KEYS, BATCH, BATCHES = 10_000, 5_000, 8
+
+
+def redis_cpu_s(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_round(port: int, rule: ConflictRule, pid: int, seed: int) -> dict[str, float]:
+    """Redis CPU µs per record of each script over BATCHES batches of first-hop records from us into eu."""
+    us_client, eu_client = redis.Redis(port=port, db=0), redis.Redis(port=port, db=1)
+    us_client.flushdb()
+    eu_client.flushdb()
+    us, eu = VersionState(us_client), VersionState(eu_client)
+    us.open()
+    eu.open()
+    tails, classify = TailState(eu_client), rule.policy == "vector"
+    now = int(time.time() * 1000) << 16
+    _held_everywhere(us, eu, rule, now, classify)
+    hold = Hold(rank_template(rule, "us", False), 0)
+    spent = {"stamp": 0.0, "apply": 0.0, "land": 0.0}
+    rng, landed = random.Random(seed), 0
+    for batch in range(BATCHES):
+        keys = [b"k%d" % rng.randrange(KEYS) for _ in range(BATCH)]
+        requests = StampRequests()
+        for i, key in enumerate(keys):
+            requests.add(us.state_key("t", key), now - 5000, ("t", i % 6, batch * BATCH + i), hold)
+        before = redis_cpu_s(pid)
+        stamps = us.stamp_batch(requests, "us")
+        spent["stamp"] += redis_cpu_s(pid) - before
+        claims = Claims()
+        tail = rank_tail("us", False)
+        for key, hlc, vector in zip(keys, stamps.hlcs, stamps.vectors):
+            claims.add(eu.state_key("t", key), hlc + tail, hlc, vector, 0, classify)
+        before = redis_cpu_s(pid)
+        applied = eu.apply(claims)
+        spent["apply"] += redis_cpu_s(pid) - before
+        landings = []
+        for i, (key, hlc, code) in enumerate(zip(keys, stamps.hlcs, applied.codes)):
+            if code in "ADC":
+                landed += 1
+                landings.append(Landing(eu.state_key("t", key), hlc + tail, key, "t", i % 6, landed))
+        before = redis_cpu_s(pid)
+        tails.land(landings)
+        spent["land"] += redis_cpu_s(pid) - before
+    return {name: 1e6 * cpu / (BATCH * BATCHES) for name, cpu in spent.items()}
+
+
+def _held_everywhere(us: VersionState, eu: VersionState, rule: ConflictRule, now: int, classify: bool) -> None:
+    """Every key stamped in eu and applied in us: two-region contexts everywhere, as in a running pair."""
+    keys = [b"k%d" % k for k in range(KEYS)]
+    hold = Hold(rank_template(rule, "eu", False), 0)
+    stamps = eu.stamp_batch([StampRequest(eu.state_key("t", key), now, None, hold) for key in keys], "eu")
+    claims = Claims()
+    for key, hlc, vector in zip(keys, stamps.hlcs, stamps.vectors):
+        claims.add(us.state_key("t", key), hlc + rank_tail("eu", False), hlc, vector, 0, classify)
+    us.apply(claims)
+
+
+def memo_bytes_per_record(port: int, rule: ConflictRule) -> float:
+    client = redis.Redis(port=port, db=2)
+    client.flushdb()
+    state = VersionState(client)
+    state.open()
+    hold = Hold(rank_template(rule, "us", False), 0)
+    now = int(time.time() * 1000) << 16
+    state.stamp_batch([StampRequest(state.state_key("t", b"k%d" % k), now, None, hold) for k in range(KEYS)], "us")
+    before, records = client.info("memory")["used_memory"], 40 * BATCH
+    for batch in range(records // BATCH):
+        state.stamp_batch([StampRequest(state.state_key("t", b"k%d" % (i % KEYS)), now, ("t", 0, batch * BATCH + i),
+                                        hold) for i in range(BATCH)], "us")
+    return (client.info("memory")["used_memory"] - before) / records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--policy", choices=["lww", "vector"], default="lww")
+    parser.add_argument("--port", type=int, default=21190)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    rule = ConflictRule(topic="t", policy=args.policy)
+    with tempfile.TemporaryDirectory() as data:
+        server = subprocess.Popen([redis_server(), "--port", str(args.port), "--bind", "127.0.0.1", "--save", "",
+                                   "--appendonly", "no", "--dir", data], stdout=subprocess.DEVNULL)
+        try:
+            client = redis.Redis(port=args.port)
+            for _ in range(100):
+                try:
+                    client.ping()
+                    break
+                except redis.ConnectionError:
+                    time.sleep(0.05)
+            rounds = [one_round(args.port, rule, server.pid, seed) for seed in range(args.rounds)]
+            best = {name: min(r[name] for r in rounds) for name in rounds[0]}
+            tick = 1e6 / os.sysconf("SC_CLK_TCK") / (BATCH * BATCHES)
+            print(f"policy {args.policy}: Redis CPU per first-hop record, best of {args.rounds} rounds of "
+                  f"{BATCHES} x {BATCH} records (resolution {tick:.2f} µs)")
+            for name, micros in best.items():
+                print(f"  {name:6s} {micros:6.2f} µs")
+            print(f"  total  {sum(best.values()):6.2f} µs")
+            print(f"memo: {memo_bytes_per_record(args.port, rule):.1f} bytes of Redis memory per first-hop record")
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+if __name__ == "__main__":
+    main()
