@@ -1,11 +1,12 @@
-"""Redis CPU per record of the three version-state scripts, and Redis memory per first-hop memo.
+"""Redis CPU per record of the three version-state scripts, their floor, and Redis memory per first-hop memo.
 
 What a first-hop record costs the regions' Redis on the mirror's resolver path, one script at a time:
 the stamp in the source region (with its memo), the compare-and-set in the destination (apply), and
 the landing once the destination acknowledged it. Two regions, 10,000 keys, batches of 5,000 records
 as a link sends them; the destination already holds a version of every key stamped in the other
 region, as in a running active-active pair. CPU is read from the Redis process (/proc), so work in
-this Python process does not count.
+this Python process does not count. The floor is a script that only reads four fields of each key's
+state hash and writes them back: what any script touching a key once costs, before its logic.
 
     python tests/bench/redis_scripts.py [--policy lww|vector] [--port 21190] [--rounds 5]
 
@@ -19,6 +20,7 @@ import subprocess
 import tempfile
 import time
 
+import msgpack
 import redis
 
 from amity.dev.redis import redis_server
@@ -86,6 +88,31 @@ def _held_everywhere(us: VersionState, eu: VersionState, rule: ConflictRule, now
     us.apply(claims)
 
 
+_FLOOR_LUA = """
+local keys = cmsgpack.unpack(ARGV[1])
+for i = 1, #keys do
+  local s = redis.call('HMGET', keys[i], 'r', 'v', 'm', 'h')
+  redis.call('HSET', keys[i], 'r', s[1], 'v', s[2], 'm', s[3], 'h', s[4])
+end
+return #keys
+"""
+
+
+def floor_per_key(port: int, pid: int, seed: int) -> float:
+    """Redis CPU µs per key of reading four fields of its state hash and writing them back, in batches."""
+    client = redis.Redis(port=port, db=1)  # eu's state as one_round left it
+    script, rng = client.register_script(_FLOOR_LUA), random.Random(seed)
+    state = VersionState(client)
+    spent = 0.0
+    for _ in range(BATCHES):
+        keys = msgpack.packb([state.state_key("t", b"k%d" % rng.randrange(KEYS)) for _ in range(BATCH)],
+                             use_bin_type=False)
+        before = redis_cpu_s(pid)
+        script(args=[keys])
+        spent += redis_cpu_s(pid) - before
+    return 1e6 * spent / (BATCH * BATCHES)
+
+
 def memo_bytes_per_record(port: int, rule: ConflictRule) -> float:
     client = redis.Redis(port=port, db=2)
     client.flushdb()
@@ -119,14 +146,17 @@ def main() -> None:
                     break
                 except redis.ConnectionError:
                     time.sleep(0.05)
-            rounds = [one_round(args.port, rule, server.pid, seed) for seed in range(args.rounds)]
+            rounds = [{**one_round(args.port, rule, server.pid, seed),
+                       "floor": floor_per_key(args.port, server.pid, seed)} for seed in range(args.rounds)]
             best = {name: min(r[name] for r in rounds) for name in rounds[0]}
+            floor = best.pop("floor")
             tick = 1e6 / os.sysconf("SC_CLK_TCK") / (BATCH * BATCHES)
             print(f"policy {args.policy}: Redis CPU per first-hop record, best of {args.rounds} rounds of "
                   f"{BATCHES} x {BATCH} records (resolution {tick:.2f} µs)")
             for name, micros in best.items():
                 print(f"  {name:6s} {micros:6.2f} µs")
             print(f"  total  {sum(best.values()):6.2f} µs")
+            print(f"  floor  {floor:6.2f} µs per script: read four fields of a key's state hash and write them back")
             print(f"memo: {memo_bytes_per_record(args.port, rule):.1f} bytes of Redis memory per first-hop record")
         finally:
             server.terminate()
