@@ -22,6 +22,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from functools import partial
 from itertools import repeat
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -40,7 +41,7 @@ from amity.mirror.topics import TopicPlan, TopicSync
 from amity.regions import Region
 from amity.rules import RuleSet
 from amity.state import StateSettings
-from amity.tails import Landing, Tails, landing_of
+from amity.tails import Landing, Tails
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ STALL_S = 10.0
 COMMIT_THREADS = 8  # exactly-once: transactions of a batch committed side by side
 # Aligned with a list of forwarded records: a resolved record's (state hash, rank), None for the others.
 Versions = list[tuple[bytes, bytes] | None]
+_new = tuple.__new__  # builds a named tuple without its generated __new__ (see amity.resolver)
 
 
 def dlq_topic(link: Link) -> str:
@@ -345,16 +347,19 @@ class LinkRunner:
         """
         destinations = self._destinations
         produce = producer.produce
-        plain = {"on_delivery": on_delivery} if on_delivery is not None else {}
+        land = landings.append if landings is not None else None
         for (msg, headers), version in zip(forward, versions or repeat(None)):
             topic, same_partitions = destinations.get(msg.topic()) or (self.link.destination_topic(msg.topic()), False)
             partition = msg.partition() if same_partitions else -1
-            extra = plain if version is None else {"on_delivery": _Landed(on_delivery, *version, landings)}
+            report = on_delivery if version is None else partial(_landed, on_delivery, land, *version)
             try:
-                produce(topic, msg.value(), msg.key(), partition=partition, timestamp=msg.timestamp()[1],
-                        headers=headers, **extra)
+                # Positional, as (topic, value, key, partition, on_delivery, callback, timestamp, headers): the
+                # client looks each keyword argument up by name, some 5k instructions a record (callgrind), a
+                # twentieth of a resolved record's path. `callback` is on_delivery's alias; None is no callback.
+                produce(topic, msg.value(), msg.key(), partition, report, None, msg.timestamp()[1], headers)
             except BufferError:
-                self._send(producer, topic, msg.key(), msg.value(), headers, partition, msg.timestamp()[1], extra)
+                self._send(producer, topic, msg.key(), msg.value(), headers, partition, msg.timestamp()[1],
+                           {"on_delivery": report})
 
     def _dead_letter(self, producer: Producer, msg: Message, reason: str, detail: str, batch: Batch | None) -> None:
         value = msg.value()
@@ -615,19 +620,17 @@ class LinkRunner:
         }
 
 
-class _Landed:
-    """A delivery callback that also reports the acknowledged record's landing (resolved topics only)."""
+def _landed(delivered, land, state_key: bytes, rank: bytes, err, msg) -> None:
+    """The delivery report of a resolved record (bound per record with functools.partial): reported as any record's
+    is, and its landing kept once it is acknowledged.
 
-    __slots__ = ("delivered", "state_key", "rank", "landings")
-
-    def __init__(self, delivered, state_key: bytes, rank: bytes, landings: list[Landing]) -> None:
-        self.delivered, self.state_key, self.rank, self.landings = delivered, state_key, rank, landings
-
-    def __call__(self, err, msg) -> None:
-        if self.delivered is not None:
-            self.delivered(err, msg)
-        if err is None:
-            self.landings.append(landing_of(self.state_key, self.rank, msg))
+    The landing is `landing_of`'s, its Landing built as amity.resolver builds Incoming: a partial and this one
+    frame per record, where a callback object took a frame to build and three to report.
+    """
+    if delivered is not None:
+        delivered(err, msg)
+    if err is None:
+        land(_new(Landing, (state_key, rank, msg.key(), msg.topic(), msg.partition(), msg.offset())))
 
 
 def _next_positions(records: list[Message]) -> dict[tuple[str, int], int]:

@@ -1,0 +1,75 @@
+"""A link's writes of resolved records report their landings once acknowledged, and every write its delivery.
+
+The producer is librdkafka's own, over its in-process mock cluster (`test.mock.num.brokers`): real
+acknowledgements and offsets, no server.
+"""
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from amity.links import Link
+from amity.mirror.acks import Batch
+from amity.mirror.link import LinkRunner, _landed
+from amity.mirror.router import Router
+from amity.mirror.settings import MirrorSettings
+from amity.mirror.stats import LinkStats
+from amity.regions import Region
+from amity.tails import landing_of
+
+LINK = Link(source="us", destination="eu")
+
+
+def _runner() -> LinkRunner:
+    us = Region(name="us", bootstrap="127.0.0.1:1", redis="redis://127.0.0.1:1/0")
+    eu = Region(name="eu", bootstrap="127.0.0.1:1", redis="redis://127.0.0.1:1/0")
+    return LinkRunner(LINK, us, eu, Router(LINK, [LINK], ["us", "eu"], 8), MirrorSettings(), LinkStats(LINK.name))
+
+
+def _consumed(offset: int, key: bytes | None, headers=None) -> Message:
+    return Message(topic="orders", partition=0, offset=offset, key=key, value=b"v%d" % offset, headers=headers,
+                   timestamp=(1, 1_700_000_000_000 + offset))
+
+
+def test_an_acknowledged_resolved_record_is_reported_and_lands_as_landing_of_says() -> None:
+    reports, landings = [], []
+    delivered = Message(topic="orders", partition=2, offset=41, key=b"k")
+    _landed(lambda err, msg: reports.append((err, msg)), landings.append, b"state", b"rank", None, delivered)
+    assert reports == [(None, delivered)]
+    assert landings == [landing_of(b"state", b"rank", delivered)]
+    assert type(landings[0]) is type(landing_of(b"state", b"rank", delivered))
+
+
+def test_a_failed_write_is_reported_and_does_not_land() -> None:
+    reports, landings = [], []
+    error = KafkaError(KafkaError._MSG_TIMED_OUT)
+    failed = Message(topic="orders", partition=2, offset=-1, key=b"k")
+    _landed(lambda err, msg: reports.append(err), landings.append, b"state", b"rank", error, failed)
+    assert reports == [error]
+    assert landings == []
+
+
+def test_without_a_delivery_callback_an_acknowledged_record_still_lands() -> None:
+    landings = []
+    delivered = Message(topic="orders", partition=0, offset=7, key=b"k")
+    _landed(None, landings.append, b"state", b"rank", None, delivered)
+    assert landings == [landing_of(b"state", b"rank", delivered)]
+
+
+def test_produced_records_land_where_the_cluster_put_them_and_every_one_is_reported() -> None:
+    runner = _runner()
+    producer = Producer({"test.mock.num.brokers": 1, "log_level": 0})
+    batch, landings = Batch({}), []
+    forward = [(_consumed(i, b"k%d" % i), [("amity-prov", b"h%d" % i)]) for i in range(6)]
+    versions = [None if i % 3 == 0 else (b"state%d" % i, b"rank%d" % i) for i in range(6)]
+    try:
+        runner._produce_all(producer, forward, batch.delivered, versions, landings)
+        batch.pending += len(forward)
+        assert producer.flush(30) == 0
+    finally:
+        runner._committer.shutdown()
+        runner._lander.shutdown()
+    assert batch.pending == 0 and batch.errors == []
+    # partitions are the partitioner's (no topic plan): reports come in order within each, not across them
+    assert sorted((landing.state_key, landing.rank, landing.key, landing.topic) for landing in landings) == [
+        (b"state%d" % i, b"rank%d" % i, b"k%d" % i, "orders") for i in (1, 2, 4, 5)]
+    assert all(landing.offset >= 0 and landing.partition >= 0 for landing in landings)
+    assert len({(landing.partition, landing.offset) for landing in landings}) == 4
