@@ -41,7 +41,7 @@ from amity.mirror.topics import TopicPlan, TopicSync
 from amity.regions import Region
 from amity.rules import RuleSet
 from amity.state import StateSettings
-from amity.tails import Landing, Tails
+from amity.tails import Landing, Tails, landing_of
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,6 @@ STALL_S = 10.0
 COMMIT_THREADS = 8  # exactly-once: transactions of a batch committed side by side
 # Aligned with a list of forwarded records: a resolved record's (state hash, rank), None for the others.
 Versions = list[tuple[bytes, bytes] | None]
-_new = tuple.__new__  # builds a named tuple without its generated __new__ (see amity.resolver)
 
 
 def dlq_topic(link: Link) -> str:
@@ -622,15 +621,12 @@ class LinkRunner:
 
 def _landed(delivered, land, state_key: bytes, rank: bytes, err, msg) -> None:
     """The delivery report of a resolved record (bound per record with functools.partial): reported as any record's
-    is, and its landing kept once it is acknowledged.
-
-    The landing is `landing_of`'s, its Landing built as amity.resolver builds Incoming: a partial and this one
-    frame per record, where a callback object took a frame to build and three to report.
-    """
+    is, and its landing kept once it is acknowledged. A partial over a function, not a callback object: one frame
+    per record to build and one to report, where the object took one and three."""
     if delivered is not None:
         delivered(err, msg)
     if err is None:
-        land(_new(Landing, (state_key, rank, msg.key(), msg.topic(), msg.partition(), msg.offset())))
+        land(landing_of(state_key, rank, msg))
 
 
 def _next_positions(records: list[Message]) -> dict[tuple[str, int], int]:

@@ -13,7 +13,7 @@ from amity.mirror.router import Router
 from amity.mirror.settings import MirrorSettings
 from amity.mirror.stats import LinkStats
 from amity.regions import Region
-from amity.tails import landing_of
+from amity.tails import Landing
 
 LINK = Link(source="us", destination="eu")
 
@@ -29,13 +29,13 @@ def _consumed(offset: int, key: bytes | None, headers=None) -> Message:
                    timestamp=(1, 1_700_000_000_000 + offset))
 
 
-def test_an_acknowledged_resolved_record_is_reported_and_lands_as_landing_of_says() -> None:
+def test_an_acknowledged_resolved_record_is_reported_and_lands_where_it_was_written() -> None:
     reports, landings = [], []
     delivered = Message(topic="orders", partition=2, offset=41, key=b"k")
     _landed(lambda err, msg: reports.append((err, msg)), landings.append, b"state", b"rank", None, delivered)
     assert reports == [(None, delivered)]
-    assert landings == [landing_of(b"state", b"rank", delivered)]
-    assert type(landings[0]) is type(landing_of(b"state", b"rank", delivered))
+    assert landings == [Landing(b"state", b"rank", b"k", "orders", 2, 41)]
+    assert type(landings[0]) is Landing
 
 
 def test_a_failed_write_is_reported_and_does_not_land() -> None:
@@ -51,7 +51,7 @@ def test_without_a_delivery_callback_an_acknowledged_record_still_lands() -> Non
     landings = []
     delivered = Message(topic="orders", partition=0, offset=7, key=b"k")
     _landed(None, landings.append, b"state", b"rank", None, delivered)
-    assert landings == [landing_of(b"state", b"rank", delivered)]
+    assert landings == [Landing(b"state", b"rank", b"k", "orders", 0, 7)]
 
 
 def test_produced_records_land_where_the_cluster_put_them_and_every_one_is_reported() -> None:
