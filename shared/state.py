@@ -436,7 +436,7 @@ local region, memo_ttl = ARGV[2], tonumber(ARGV[3])
 local fields = cmsgpack.unpack(ARGV[4])
 local n = #fields / 8
 local memos, marks = read_memos(fields, n)
-local out, written, counts = {0}, {}, {}
+local out, written = {0}, {}
 for i = 1, n do
   local j = 8 * (i - 1)
   local key, hlc, field, slot, hold = fields[j + 1], fields[j + 2], fields[j + 3], fields[j + 4], fields[j + 5]
@@ -467,9 +467,10 @@ for i = 1, n do
     if field >= 0 then
       local stamp = hlc .. vector
       memos[slot][field] = stamp
-      local entries, count = written[slot], counts[slot] or 0
+      local entries = written[slot]
       if not entries then entries = {}; written[slot] = entries end
-      entries[count + 1], entries[count + 2], counts[slot] = field, stamp, count + 2
+      entries[#entries + 1] = field
+      entries[#entries + 1] = stamp
       if field > marks[slot] then marks[slot] = field end
     end
     out[3 * i - 1] = hlc
@@ -586,12 +587,13 @@ class VersionState:
     def memoised(self, topic: str, coordinates: Sequence[tuple[int, int]]) -> list[Stamp | None]:
         """The first-hop stamps remembered for source records (partition, offset) of `topic`; one round trip,
         each memo hash read whole."""
-        hashes = list(dict.fromkeys(self.memo_key(topic, partition, offset) for partition, offset in coordinates))
+        memos = [self.memo_key(topic, partition, offset) for partition, offset in coordinates]
+        hashes = list(dict.fromkeys(memos))
         pipeline = self.client.pipeline(transaction=False)
         for memo in hashes:
             pipeline.hgetall(memo)
         stamps = {memo: _memo_stamps(fields) for memo, fields in zip(hashes, pipeline.execute())}
-        found = [stamps[self.memo_key(topic, partition, offset)].get(offset) for partition, offset in coordinates]
+        found = [stamps[memo].get(offset) for memo, (_, offset) in zip(memos, coordinates)]
         return [None if raw is None else Stamp(_HLC.unpack_from(raw)[0], unpack_vector(raw[8:]), False)
                 for raw in found]
 
