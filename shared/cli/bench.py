@@ -64,8 +64,9 @@ def bench(
     tools: Annotated[str, typer.Option(help="Comma-separated: ceiling, mm2, amity.")] = "ceiling,mm2,amity",
     rate: Annotated[int, typer.Option(help="Latency probe: records per second per direction.")] = 2000,
     duration: Annotated[float, typer.Option(help="Latency probe: seconds of steady load.")] = 30.0,
-    amity_processes: Annotated[int, typer.Option(help="Amity worker processes per scenario (they share each "
-                                                      f"link's partitions); MirrorMaker 2 runs tasks.max = {MM2_TASKS}.")] = MM2_TASKS,
+    amity_processes: Annotated[int, typer.Option(
+        help=f"Amity worker processes per scenario (they share each link's partitions); MirrorMaker 2 runs "
+             f"tasks.max = {MM2_TASKS}.")] = MM2_TASKS,
     out: Annotated[Path | None, typer.Option(help="Also write the results JSON here.")] = None,
     results_files: Annotated[list[Path] | None, typer.Option(
         "--results", help="Show (and with --write-docs, publish) these results JSON files instead of running; "

@@ -175,7 +175,6 @@ def test_a_stamp_above_the_context_is_its_successor_carries_included(top, client
     assert stamp.hlc == int(top, 16) + 1
 
 
-
 @pytest.mark.parametrize("seen, region", [("eu", "ap"), ("eu", "zz"), ("ap", "us"), ("us", "ap")])
 def test_a_two_region_stamp_comes_packed_as_a_header_packs_it(seen, region, clients, state_settings) -> None:
     state = fresh_state(clients["us"], state_settings)

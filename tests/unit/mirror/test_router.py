@@ -66,7 +66,9 @@ def test_local_records_are_routed_over_the_link_graph_of_their_batch() -> None:
     assert len(r.route([StubMessage()], {}).forward) == 1
     excluding = [Link(source="us", destination="eu", exclude=("orders",)), Link(source="eu", destination="us")]
     r.relink(excluding, REGIONS)
-    assert r.route([StubMessage(), StubMessage(topic_="other")], {}).dropped == {("orders", "off-route"): 1}
+    routed = r.route([StubMessage(), StubMessage(topic_="other")], {})
+    assert routed.dropped == {("orders", "off-route"): 1}
+    assert [msg.topic() for msg, _ in routed.forward] == ["other"]
 
 
 def test_max_hops_stops_records_that_crossed_too_many_links() -> None:
