@@ -3,7 +3,7 @@
 import time
 import uuid
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -46,11 +46,27 @@ def read_all(bootstrap: str, topic: str, isolation: str = "read_committed", time
     try:
         metadata = consumer.list_topics(topic, timeout=10)
         partitions = [TopicPartition(topic, p, 0) for p in metadata.topics[topic].partitions]
-        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions}
+        ends = {tp.partition: end_offset(consumer, tp, timeout_s) for tp in partitions}
         consumer.assign(partitions)
         return _drain(consumer, ends, timeout_s)
     finally:
         consumer.close()
+
+
+_LEADERSHIP_MOVING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                      KafkaError.UNKNOWN_TOPIC_OR_PART}
+
+
+def end_offset(consumer: Consumer, tp: TopicPartition, timeout_s: float) -> int:
+    """The partition's high watermark, retried while a just-created topic's leader is still being elected."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=10)[1]
+        except KafkaException as error:
+            if error.args[0].code() not in _LEADERSHIP_MOVING or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _drain(consumer: Consumer, ends: dict[int, int], timeout_s: float) -> list:

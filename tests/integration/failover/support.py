@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from amity.failover.checkpoints import Checkpoint, CheckpointStore
 from amity.regions import Region
+from tests.support.kafka import end_offset
 from tests.support.mirror import ChildProcess
 
 REPO = Path(__file__).resolve().parents[3]
@@ -64,7 +65,7 @@ def consume(region: Region, group: str, topic: str, limit: int | None = None, ti
     try:
         metadata = consumer.list_topics(topic, timeout=10)
         partitions = list(metadata.topics[topic].partitions)
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+        ends = {p: end_offset(consumer, TopicPartition(topic, p), timeout_s) for p in partitions}
         consumer.subscribe([topic])
         processed: list[bytes] = []
         positions: dict[int, int] = {}
