@@ -23,6 +23,7 @@ from amity.headers import MalformedProvenance, decode, find_provenance
 from amity.policies import Version
 from amity.rules import ConflictRule, Policy
 from amity.state import Stamp, VersionState
+from amity.watermarks import end_offset
 
 CHUNK = 1000
 
@@ -41,7 +42,7 @@ def read_to_end(kafka_config: dict[str, str], topic: str, timeout_s: float = 120
         if metadata is None or metadata.error is not None:
             raise TopicReadError(f"topic {topic!r} cannot be read: {metadata.error if metadata else 'not found'}")
         partitions = [TopicPartition(topic, p, 0) for p in sorted(metadata.partitions)]
-        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=30)[1] for tp in partitions}
+        ends = {tp.partition: end_offset(consumer, tp, timeout_s=30) for tp in partitions}
         consumer.assign(partitions)
         yield from _drain(consumer, ends, timeout_s)
     finally:

@@ -14,6 +14,8 @@ import uuid
 import msgpack
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
+from amity.watermarks import end_offset
+
 TopicPartitionKey = tuple[str, int]
 CONFIG = {"cleanup.policy": "compact", "min.insync.replicas": "1"}
 
@@ -50,7 +52,7 @@ class OffsetStore:
 
     def _read(self, consumer: Consumer, timeout_s: float) -> dict[TopicPartitionKey, int]:
         tp = TopicPartition(self.topic, 0, 0)
-        end = consumer.get_watermark_offsets(tp, timeout=timeout_s)[1]
+        end = end_offset(consumer, tp, timeout_s)
         positions: dict[TopicPartitionKey, int] = {}
         if end == 0:
             return positions

@@ -3,8 +3,10 @@
 import time
 import uuid
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+
+from amity.watermarks import end_offset
 
 
 def unique_topic(prefix: str = "t") -> str:
@@ -51,22 +53,6 @@ def read_all(bootstrap: str, topic: str, isolation: str = "read_committed", time
         return _drain(consumer, ends, timeout_s)
     finally:
         consumer.close()
-
-
-_LEADERSHIP_MOVING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
-                      KafkaError.UNKNOWN_TOPIC_OR_PART}
-
-
-def end_offset(consumer: Consumer, tp: TopicPartition, timeout_s: float) -> int:
-    """The partition's high watermark, retried while a just-created topic's leader is still being elected."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return consumer.get_watermark_offsets(tp, timeout=10)[1]
-        except KafkaException as error:
-            if error.args[0].code() not in _LEADERSHIP_MOVING or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def _drain(consumer: Consumer, ends: dict[int, int], timeout_s: float) -> list:

@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from amity.failover.checkpoints import Checkpoint, CheckpointStore
 from amity.regions import Region
-from tests.support.kafka import end_offset
+from amity.watermarks import end_offset
 from tests.support.mirror import ChildProcess
 
 REPO = Path(__file__).resolve().parents[3]
