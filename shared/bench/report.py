@@ -3,10 +3,14 @@
 Ratios are Amity over the other tool for every column, so above 1 means
 more throughput, and also more latency, CPU or memory. The ceiling's
 latency is the probe with no mirror (produce and consume in the destination
-cluster), the floor a mirror adds its own latency to.
+cluster), the floor a mirror adds its own latency to. A tool measured in
+several rounds (`--rounds`) shows the median of its rounds in each column,
+and the ratios are of those medians.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from statistics import median
 
 from rich.table import Table
 
@@ -34,18 +38,47 @@ METRICS: tuple[tuple[Metric, str], ...] = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """One tool in one scenario over its rounds: the median of each metric over the rounds that went well."""
+
+    run: RunResult  # the median round by records/s (the first round when none went well): status and notes
+    values: tuple[float | None, ...]  # aligned with METRICS
+    ok: int  # rounds that went well
+    rounds: int
+    spread: tuple[float, float] | None = None  # lowest and highest records/s of those rounds
+
+
+def summarise(runs: list[RunResult]) -> Summary:
+    """The rounds of one tool in one scenario as one row's worth of figures."""
+    ok = [run for run in runs if run.status is Status.OK]
+    if not ok:
+        return Summary(runs[0], tuple(metric(runs[0]) for metric, _fmt in METRICS), 0, len(runs))
+    rate = METRICS[0][0]
+    by_rate = sorted(ok, key=lambda run: rate(run) or 0.0)
+    values = tuple(_median([metric(run) for run in ok]) for metric, _fmt in METRICS)
+    rates = [r for r in map(rate, ok) if r is not None]
+    spread = (min(rates), max(rates)) if rates else None
+    return Summary(by_rate[(len(by_rate) - 1) // 2], values, len(ok), len(runs), spread)
+
+
 def rows(results: BenchResults) -> list[tuple[str, ...]]:
-    """One row per tool run, then the ratio rows of each scenario."""
+    """One row per tool (the median of its rounds), then the ratio rows of each scenario."""
     table: list[tuple[str, ...]] = []
     for scenario in results.scenarios():
-        runs = [r for r in results.runs if r.scenario == scenario]
-        table.extend(_run_row(run) for run in runs)
-        amity = results.find(scenario, Tool.AMITY)
+        summaries = {tool: summarise(results.rounds_of(scenario, tool)) for tool in results.tools(scenario)}
+        table.extend(_run_row(summary) for summary in summaries.values())
+        amity = summaries.get(Tool.AMITY)
         for other, label in RATIOS:
-            row = _ratio_row(scenario, label, amity, results.find(scenario, other))
+            row = _ratio_row(scenario, label, amity, summaries.get(other))
             if row is not None:
                 table.append(row)
     return table
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return median(known) if known else None
 
 
 def ratio(amity: float | None, other: float | None) -> str:
@@ -55,15 +88,31 @@ def ratio(amity: float | None, other: float | None) -> str:
     return f"{amity / other:.2f}×"
 
 
-def _run_row(run: RunResult) -> tuple[str, ...]:
-    cells = [_format(metric(run), fmt) for metric, fmt in METRICS]
-    return (run.scenario, run.tool.value, *cells, _notes(run))
+def _run_row(summary: Summary) -> tuple[str, ...]:
+    cells = [_format(value, fmt) for value, (_metric, fmt) in zip(summary.values, METRICS)]
+    run = summary.run
+    return (run.scenario, run.tool.value, *cells, _short("; ".join(filter(None, (_rounds(summary), _notes(run))))))
 
 
-def _ratio_row(scenario: str, label: str, amity: RunResult | None, other: RunResult | None) -> tuple[str, ...] | None:
-    if amity is None or other is None or amity.status is not Status.OK or other.status is not Status.OK:
+def _rounds(summary: Summary) -> str:
+    """How many rounds a row is the median of, and how far their rates spread."""
+    if summary.rounds == 1:
+        return ""
+    if summary.ok == 0:
+        return f"all {summary.rounds} rounds {summary.run.status.value}"
+    text = f"median of {summary.ok} rounds, records/s {_spread(summary)}" if summary.ok > 1 else "one round"
+    failed = summary.rounds - summary.ok
+    return text + (f"; {failed} of {summary.rounds} rounds failed" if failed else "")
+
+
+def _spread(summary: Summary) -> str:
+    return f"{summary.spread[0]:,.0f}-{summary.spread[1]:,.0f}" if summary.spread else "—"
+
+
+def _ratio_row(scenario: str, label: str, amity: Summary | None, other: Summary | None) -> tuple[str, ...] | None:
+    if amity is None or other is None or not amity.ok or not other.ok:
         return None
-    cells = [ratio(metric(amity), metric(other)) for metric, _fmt in METRICS]
+    cells = [ratio(a, b) for a, b in zip(amity.values, other.values)]
     return (scenario, label, *cells, "")
 
 
@@ -134,7 +183,9 @@ def markdown(results: BenchResults) -> str:
         lines.append(f"- Conditions: {results.conditions}")
     lines += [
         f"- Data: {o.records:,} records of {o.record_size} bytes over {o.partitions} partitions per source region; "
-        f"probe {o.rate:,} records/s per direction for {o.duration_s:g} s.",
+        f"probe {o.rate:,} records/s per direction for {o.duration_s:g} s."
+        + (f" {o.rounds} rounds per scenario, the tools taking turns, each round on data of its own; a row is the "
+           f"median of its tool's rounds." if o.rounds > 1 else ""),
         f"- Processes: Amity {o.amity_processes} `amity mirror run` (every link in each, partitions shared through "
         f"the consumer groups); MirrorMaker 2 one JVM with tasks.max = {MM2_TASKS}.",
         "",

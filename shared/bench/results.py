@@ -84,6 +84,7 @@ class RunResult(BaseModel):
     scenario: str
     tool: Tool
     status: Status
+    round: int = Field(default=1, ge=1, description="Which of the scenario's rounds this run was (--rounds)")
     note: str = ""
     throughput: Throughput | None = None
     latency: Latency | None = None
@@ -106,6 +107,8 @@ class Options(BaseModel):
     duration_s: float = Field(gt=0, description="Probe duration")
     amity_processes: int = Field(default=1, ge=1, le=16, description="`amity mirror run` processes per scenario, "
                                  "sharing the links' partitions through their consumer groups")
+    rounds: int = Field(default=1, ge=1, le=9, description="Runs of each tool per scenario, the tools taking turns "
+                        "round after round, each round on source data of its own; a table row is the median")
 
 
 class BenchResults(BaseModel):
@@ -123,8 +126,11 @@ class BenchResults(BaseModel):
     load_end: tuple[float, float, float] | None = None
     runs: list[RunResult] = Field(default_factory=list)
 
-    def find(self, scenario: str, tool: Tool) -> RunResult | None:
-        return next((r for r in self.runs if r.scenario == scenario and r.tool is tool), None)
+    def rounds_of(self, scenario: str, tool: Tool) -> list[RunResult]:
+        return [r for r in self.runs if r.scenario == scenario and r.tool is tool]
+
+    def tools(self, scenario: str) -> list[Tool]:
+        return list(dict.fromkeys(r.tool for r in self.runs if r.scenario == scenario))
 
     def scenarios(self) -> list[str]:
         return list(dict.fromkeys(r.scenario for r in self.runs))

@@ -151,24 +151,28 @@ class BenchRunner:
             for tool in tools:
                 self._record(RunResult(scenario=scenario.name, tool=tool, status=Status.SKIPPED, note=skip))
             return
-        tag = uuid.uuid4().hex[:6]
-        self._write_source(scenario, tag)
-        for tool in tools:
-            self._record(self._measure(scenario, tool, tag))
+        for round_ in range(1, self.options.rounds + 1):
+            # Fresh topics every round: an active-active Amity run writes its copies into the source topics.
+            tag = uuid.uuid4().hex[:6]
+            self._write_source(scenario, tag, round_)
+            for tool in tools:
+                workdir = self.workdir / scenario.name / (f"round-{round_}" if self.options.rounds > 1 else "")
+                run = self._measure(scenario, tool, tag, workdir / tool.value)
+                self._record(run.model_copy(update={"round": round_}))
 
-    def _write_source(self, scenario: Scenario, tag: str) -> None:
+    def _write_source(self, scenario: Scenario, tag: str, round_: int) -> None:
         topic = scenario.topic(tag)
+        of_rounds = f" (round {round_} of {self.options.rounds})" if self.options.rounds > 1 else ""
         for flow in scenario.flows:
             bootstrap = self.regions[flow.source].bootstrap
             data.create_topics(bootstrap, [topic], self.options.partitions)
-            self.progress.step(f"{scenario.name}: writing {self.options.records:,} records to {flow.source}",
-                               self.options.records)
+            self.progress.step(f"{scenario.name}: writing {self.options.records:,} records to {flow.source}"
+                               f"{of_rounds}", self.options.records)
             data.write_records(bootstrap, topic, self.options.records, self.options.record_size,
                                self.options.partitions, keys=KEYS if scenario.keyed else 0,
                                progress=self.progress.update)
 
-    def _measure(self, scenario: Scenario, tool: Tool, tag: str) -> RunResult:
-        workdir = self.workdir / scenario.name / tool.value
+    def _measure(self, scenario: Scenario, tool: Tool, tag: str, workdir: Path) -> RunResult:
         try:
             if tool is Tool.CEILING:
                 return self._ceiling(scenario, tag, workdir)

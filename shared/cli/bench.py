@@ -67,6 +67,8 @@ def bench(
     amity_processes: Annotated[int, typer.Option(
         help=f"Amity worker processes per scenario (they share each link's partitions); MirrorMaker 2 runs "
              f"tasks.max = {MM2_TASKS}.")] = MM2_TASKS,
+    rounds: Annotated[int, typer.Option(
+        help="Runs of each tool per scenario, taking turns on fresh data; the table shows the medians.")] = 1,
     out: Annotated[Path | None, typer.Option(help="Also write the results JSON here.")] = None,
     results_files: Annotated[list[Path] | None, typer.Option(
         "--results", help="Show (and with --write-docs, publish) these results JSON files instead of running; "
@@ -84,7 +86,8 @@ def bench(
         if results_files:
             measured = [results.load(path) for path in results_files]
         else:
-            options = _options(records, record_size, partitions, scenarios, tools, rate, duration, amity_processes)
+            options = _options(records, record_size, partitions, scenarios, tools, rate, duration, amity_processes,
+                               rounds)
             _stop_on_sigterm()
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                           TimeElapsedColumn(), console=console, transient=True) as live:
@@ -100,7 +103,7 @@ def bench(
 
 
 def _options(records: int, record_size: int, partitions: int, scenarios: str, tools: str, rate: int,
-             duration: float, amity_processes: int):  # noqa: ANN202 - Options is imported lazily to keep `amity --help` fast
+             duration: float, amity_processes: int, rounds: int):  # noqa: ANN202 - Options is imported lazily to keep `amity --help` fast
     from amity.bench.results import Options, Tool
 
     names = _split(tools)
@@ -110,7 +113,7 @@ def _options(records: int, record_size: int, partitions: int, scenarios: str, to
     try:
         return Options(records=records, record_size=record_size, partitions=partitions, scenarios=_split(scenarios),
                        tools=[Tool(name) for name in names], rate=rate, duration_s=duration,
-                       amity_processes=amity_processes)
+                       amity_processes=amity_processes, rounds=rounds)
     except ValidationError as exc:
         fail("; ".join(f"--{_flag(e['loc'])}: {e['msg']}" for e in exc.errors()))
 

@@ -93,3 +93,23 @@ def test_bench_measures_every_tool_and_stops_everything(tmp_path: Path) -> None:
     page = docs.read_text()
     section = page[page.index(report.BEGIN):page.index(report.END)]
     assert "amity bench --records 10000" in section and "| one-way | Amity / MM2 |" in section
+
+
+def test_bench_rounds_run_each_tool_again_on_fresh_data_and_show_the_median(tmp_path: Path) -> None:
+    home, out, docs = tmp_path / "bench", tmp_path / "results.json", tmp_path / "benchmarks.md"
+    env = _bench_env(home, docs)
+
+    result = _run(["bench", "--records", "2000", "--scenarios", "one-way", "--tools", "amity", "--rate", "200",
+                   "--duration", "1", "--rounds", "2", "--out", str(out)], env)
+
+    assert _ours_alive(home) == []
+    assert result.returncode == 0, result.stdout[-3000:]
+    measured = json.loads(out.read_text())
+    assert measured["options"]["rounds"] == 2
+    assert [(run["tool"], run["round"], run["status"]) for run in measured["runs"]] == \
+        [("amity", 1, "ok"), ("amity", 2, "ok")]
+    for run in measured["runs"]:
+        assert run["throughput"]["records"] == run["throughput"]["expected"] == 2000
+    [workdir] = (home / "runs").iterdir()
+    assert sorted(p.name for p in (workdir / "one-way").iterdir()) == ["round-1", "round-2"]
+    assert "median of 2 rounds" in result.stdout

@@ -192,6 +192,52 @@ def test_report_rows_carry_the_ratios_of_ok_runs_only() -> None:
     assert not any(row[0] == "lww" and "/" in row[1] for row in rows)
 
 
+def _rounds(results_: BenchResults, tool: Tool, rates: list[float], p50s: list[float]) -> None:
+    """Replace `tool`'s one-way run with one round per rate (FAILED where the rate is negative)."""
+    template = next(r for r in results_.runs if r.scenario == "one-way" and r.tool is tool)
+    results_.runs = [r for r in results_.runs if r is not template]
+    for number, (per_s, p50) in enumerate(zip(rates, p50s), start=1):
+        if per_s < 0:
+            results_.runs.append(RunResult(scenario="one-way", tool=tool, status=Status.FAILED, note="broke",
+                                           round=number))
+            continue
+        results_.runs.append(template.model_copy(update={
+            "round": number,
+            "throughput": template.throughput.model_copy(update={"records_per_s": per_s}),
+            "latency": template.latency.model_copy(update={"p50_ms": p50})}))
+
+
+def test_a_tool_measured_in_rounds_shows_the_median_of_each_column_and_the_spread() -> None:
+    results_ = _results()
+    _rounds(results_, Tool.AMITY, [300.0, 100.0, 200.0], [9.0, 1.0, 4.0])
+    _rounds(results_, Tool.MM2, [50.0, 150.0], [2.0, 6.0])
+    by_tool = {(row[0], row[1]): row for row in report.rows(results_)}
+    amity, mm2 = by_tool[("one-way", "amity")], by_tool[("one-way", "mm2")]
+    assert (amity[2], amity[4]) == ("200", "4.0")
+    assert (mm2[2], mm2[4]) == ("100", "4.0")
+    assert amity[-1].startswith("median of 3 rounds, records/s 100-300")
+    assert by_tool[("one-way", "Amity / MM2")][2:5] == ("2.00×", "2.00×", "1.00×")
+    assert [row[1] for row in report.rows(results_) if row[0] == "one-way"].count("amity") == 1
+
+
+def test_failed_rounds_are_left_out_of_the_median_and_said() -> None:
+    results_ = _results()
+    _rounds(results_, Tool.AMITY, [300.0, -1, 100.0], [9.0, 0.0, 1.0])
+    amity = next(row for row in report.rows(results_) if row[:2] == ("one-way", "amity"))
+    assert amity[2] == "200" and amity[4] == "5.0"
+    assert "1 of 3 rounds failed" in amity[-1]
+    _rounds(results_, Tool.MM2, [-1, -1], [0.0, 0.0])
+    rows = report.rows(results_)
+    mm2 = next(row for row in rows if row[:2] == ("one-way", "mm2"))
+    assert mm2[2] == "—" and mm2[-1].startswith("all 2 rounds failed")
+    assert not any(row[1] == "Amity / MM2" for row in rows)
+
+
+def test_results_written_before_rounds_existed_still_load() -> None:
+    published = results.load(Path(__file__).resolve().parents[2] / "docs" / "benchmarks-results.json")
+    assert published.runs and {run.round for run in published.runs} == {1}
+
+
 def test_ratio_of_missing_or_zero_is_a_dash() -> None:
     assert report.ratio(1.0, None) == report.ratio(None, 1.0) == report.ratio(1.0, 0.0) == "—"
     assert report.ratio(3.0, 2.0) == "1.50×"
