@@ -22,7 +22,7 @@ BEGIN = "<!-- amity-bench:results:begin -->"
 END = "<!-- amity-bench:results:end -->"
 COLUMNS = ("scenario", "tool", "records/s", "MB/s", "p50 ms", "p99 ms", "max ms", "CPU s / M records",
            "peak RSS MiB", "notes")
-NOTE_CHARS = 120
+NOTE_CHARS = 160
 RATIOS = ((Tool.MM2, "Amity / MM2"), (Tool.CEILING, "Amity / ceiling"))
 
 Metric = Callable[[RunResult], float | None]
@@ -100,7 +100,7 @@ def _rounds(summary: Summary) -> str:
         return ""
     if summary.ok == 0:
         return f"all {summary.rounds} rounds {summary.run.status.value}"
-    text = f"median of {summary.ok} rounds, records/s {_spread(summary)}" if summary.ok > 1 else "one round"
+    text = f"{summary.ok} rounds: {_spread(summary)}/s" if summary.ok > 1 else "one round"
     failed = summary.rounds - summary.ok
     return text + (f"; {failed} of {summary.rounds} rounds failed" if failed else "")
 
