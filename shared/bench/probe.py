@@ -25,6 +25,8 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
+from amity.watermarks import end_offset
+
 MAGIC = b"AMBP"
 STAMP = struct.Struct(">4sBQQ")
 HEADER_BYTES = STAMP.size
@@ -82,7 +84,8 @@ def receive(bootstrap: str, topic: str, probe_id: int, count: int, deadline_s: f
                          "enable.auto.commit": False, "isolation.level": "read_committed",
                          "fetch.wait.max.ms": 100})
     metadata = consumer.list_topics(topic, timeout=30).topics[topic]
-    start = [TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1])
+    # The ceiling creates its probe topic just before the receivers start: its leader may not be known yet.
+    start = [TopicPartition(topic, p, end_offset(consumer, TopicPartition(topic, p), timeout_s=30))
              for p in sorted(metadata.partitions)]
     consumer.assign(start)
     print(READY, flush=True)
