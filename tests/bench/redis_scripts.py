@@ -14,7 +14,6 @@ Starts its own redis-server (no persistence) on the port and stops it by pid.
 """
 
 import argparse
-import os
 import random
 import subprocess
 import tempfile
@@ -23,6 +22,7 @@ import time
 import msgpack
 import redis
 
+from amity.bench.meter import CLOCK_TICKS, ProcessMeter
 from amity.dev.redis import redis_server
 from amity.policies import rank_tail, rank_template
 from amity.rules import ConflictRule
@@ -32,12 +32,7 @@ from amity.tails import Landing, TailState
 KEYS, BATCH, BATCHES = 10_000, 5_000, 8
 
 
-def redis_cpu_s(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def one_round(port: int, rule: ConflictRule, pid: int, seed: int) -> dict[str, float]:
+def one_round(port: int, rule: ConflictRule, redis_cpu: ProcessMeter, seed: int) -> dict[str, float]:
     """Redis CPU µs per record of each script over BATCHES batches of first-hop records from us into eu."""
     us_client, eu_client = redis.Redis(port=port, db=0), redis.Redis(port=port, db=1)
     us_client.flushdb()
@@ -56,24 +51,24 @@ def one_round(port: int, rule: ConflictRule, pid: int, seed: int) -> dict[str, f
         requests = StampRequests()
         for i, key in enumerate(keys):
             requests.add(us.state_key("t", key), now - 5000, ("t", i % 6, batch * BATCH + i), hold)
-        before = redis_cpu_s(pid)
+        before = redis_cpu.read().cpu_s
         stamps = us.stamp_batch(requests, "us")
-        spent["stamp"] += redis_cpu_s(pid) - before
+        spent["stamp"] += redis_cpu.read().cpu_s - before
         claims = Claims()
         tail = rank_tail("us", False)
         for key, hlc, vector in zip(keys, stamps.hlcs, stamps.vectors):
             claims.add(eu.state_key("t", key), hlc + tail, hlc, vector, 0, classify)
-        before = redis_cpu_s(pid)
+        before = redis_cpu.read().cpu_s
         applied = eu.apply(claims)
-        spent["apply"] += redis_cpu_s(pid) - before
+        spent["apply"] += redis_cpu.read().cpu_s - before
         landings = []
         for i, (key, hlc, code) in enumerate(zip(keys, stamps.hlcs, applied.codes)):
             if code in "ADC":
                 landed += 1
                 landings.append(Landing(eu.state_key("t", key), hlc + tail, key, "t", i % 6, landed))
-        before = redis_cpu_s(pid)
+        before = redis_cpu.read().cpu_s
         tails.land(landings)
-        spent["land"] += redis_cpu_s(pid) - before
+        spent["land"] += redis_cpu.read().cpu_s - before
     return {name: 1e6 * cpu / (BATCH * BATCHES) for name, cpu in spent.items()}
 
 
@@ -98,7 +93,7 @@ return #keys
 """
 
 
-def floor_per_key(port: int, pid: int, seed: int) -> float:
+def floor_per_key(port: int, redis_cpu: ProcessMeter, seed: int) -> float:
     """Redis CPU µs per key of reading four fields of its state hash and writing them back, in batches."""
     client = redis.Redis(port=port, db=1)  # eu's state as one_round left it
     script, rng = client.register_script(_FLOOR_LUA), random.Random(seed)
@@ -107,9 +102,9 @@ def floor_per_key(port: int, pid: int, seed: int) -> float:
     for _ in range(BATCHES):
         keys = msgpack.packb([state.state_key("t", b"k%d" % rng.randrange(KEYS)) for _ in range(BATCH)],
                              use_bin_type=False)
-        before = redis_cpu_s(pid)
+        before = redis_cpu.read().cpu_s
         script(args=[keys])
-        spent += redis_cpu_s(pid) - before
+        spent += redis_cpu.read().cpu_s - before
     return 1e6 * spent / (BATCH * BATCHES)
 
 
@@ -146,11 +141,12 @@ def main() -> None:
                     break
                 except redis.ConnectionError:
                     time.sleep(0.05)
-            rounds = [{**one_round(args.port, rule, server.pid, seed),
-                       "floor": floor_per_key(args.port, server.pid, seed)} for seed in range(args.rounds)]
+            redis_cpu = ProcessMeter(server.pid)
+            rounds = [{**one_round(args.port, rule, redis_cpu, seed),
+                       "floor": floor_per_key(args.port, redis_cpu, seed)} for seed in range(args.rounds)]
             best = {name: min(r[name] for r in rounds) for name in rounds[0]}
             floor = best.pop("floor")
-            tick = 1e6 / os.sysconf("SC_CLK_TCK") / (BATCH * BATCHES)
+            tick = 1e6 / CLOCK_TICKS / (BATCH * BATCHES)
             print(f"policy {args.policy}: Redis CPU per first-hop record, best of {args.rounds} rounds of "
                   f"{BATCHES} x {BATCH} records (resolution {tick:.2f} µs)")
             for name, micros in best.items():
