@@ -46,7 +46,7 @@ class Summary:
     values: tuple[float | None, ...]  # aligned with METRICS
     ok: int  # rounds that went well
     rounds: int
-    spread: tuple[float, float] | None = None  # lowest and highest records/s of those rounds
+    spread: tuple[float, float] | None = None  # lowest and highest records/s of those rounds (None: none went well)
 
 
 def summarise(runs: list[RunResult]) -> Summary:
@@ -54,12 +54,15 @@ def summarise(runs: list[RunResult]) -> Summary:
     ok = [run for run in runs if run.status is Status.OK]
     if not ok:
         return Summary(runs[0], tuple(metric(runs[0]) for metric, _fmt in METRICS), 0, len(runs))
-    rate = METRICS[0][0]
-    by_rate = sorted(ok, key=lambda run: rate(run) or 0.0)
+    by_rate = sorted(ok, key=_rate)
     values = tuple(_median([metric(run) for run in ok]) for metric, _fmt in METRICS)
-    rates = [r for r in map(rate, ok) if r is not None]
-    spread = (min(rates), max(rates)) if rates else None
-    return Summary(by_rate[(len(by_rate) - 1) // 2], values, len(ok), len(runs), spread)
+    return Summary(by_rate[(len(by_rate) - 1) // 2], values, len(ok), len(runs),
+                   (_rate(by_rate[0]), _rate(by_rate[-1])))
+
+
+def _rate(run: RunResult) -> float:
+    """The records/s column, 0 where the run has none."""
+    return METRICS[0][0](run) or 0.0
 
 
 def rows(results: BenchResults) -> list[tuple[str, ...]]:

@@ -155,8 +155,8 @@ class BenchRunner:
             # Fresh topics every round: an active-active Amity run writes its copies into the source topics.
             tag = uuid.uuid4().hex[:6]
             self._write_source(scenario, tag, round_)
+            workdir = self.workdir / scenario.name / (f"round-{round_}" if self.options.rounds > 1 else "")
             for tool in tools:
-                workdir = self.workdir / scenario.name / (f"round-{round_}" if self.options.rounds > 1 else "")
                 run = self._measure(scenario, tool, tag, workdir / tool.value)
                 self._record(run.model_copy(update={"round": round_}))
 

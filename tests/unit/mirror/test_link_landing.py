@@ -24,8 +24,8 @@ def _runner() -> LinkRunner:
     return LinkRunner(LINK, us, eu, Router(LINK, [LINK], ["us", "eu"], 8), MirrorSettings(), LinkStats(LINK.name))
 
 
-def _consumed(offset: int, key: bytes | None, headers=None) -> Message:
-    return Message(topic="orders", partition=0, offset=offset, key=key, value=b"v%d" % offset, headers=headers,
+def _consumed(offset: int, key: bytes) -> Message:
+    return Message(topic="orders", partition=0, offset=offset, key=key, value=b"v%d" % offset,
                    timestamp=(1, 1_700_000_000_000 + offset))
 
 
