@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from amity.bench import report
+from amity.bench import report, results
 from amity.dev.settings import REPO_ROOT
 from tests.support import cluster
 
@@ -112,4 +112,8 @@ def test_bench_rounds_run_each_tool_again_on_fresh_data_and_show_the_median(tmp_
         assert run["throughput"]["records"] == run["throughput"]["expected"] == 2000
     [workdir] = (home / "runs").iterdir()
     assert sorted(p.name for p in (workdir / "one-way").iterdir()) == ["round-1", "round-2"]
-    assert "2 rounds: " in result.stdout
+    rates = sorted(run["throughput"]["records_per_s"] for run in measured["runs"])
+    [row] = [row for row in report.rows(results.load(out)) if row[1] == "amity"]
+    median = f"{sum(rates) / 2:,.0f}"
+    assert row[2] == median and row[-1].startswith(f"2 rounds: {rates[0]:,.0f}-{rates[1]:,.0f}/s")
+    assert median in result.stdout and "2 rounds: " in result.stdout
