@@ -73,6 +73,7 @@ class LinkRunner:
         self.stats = stats
         self.router = router
         self.exactly_once = link.delivery is Delivery.EXACTLY_ONCE
+        self._batch_size = settings.transaction_batch_size if self.exactly_once else settings.batch_size
         self._stop = threading.Event()
         self._plans: dict[str, TopicPlan] = {}
         self._destinations: dict[str, tuple[str, bool]] = {}
@@ -218,7 +219,7 @@ class LinkRunner:
         first = self.consumer.poll(self.settings.poll_timeout_s)
         if first is None:
             return []
-        return [first, *self.consumer.consume(self.settings.batch_size - 1, timeout=0)]
+        return [first, *self.consumer.consume(self._batch_size - 1, timeout=0)]
 
     def _without_errors(self, messages: list) -> list[Message]:
         records = []
