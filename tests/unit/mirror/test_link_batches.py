@@ -3,11 +3,7 @@
 import pytest
 
 from amity.links import Delivery, Link
-from amity.mirror.link import LinkRunner
-from amity.mirror.router import Router
 from amity.mirror.settings import MirrorSettings
-from amity.mirror.stats import LinkStats
-from amity.regions import Region
 
 
 class _Consumer:
@@ -25,16 +21,9 @@ class _Consumer:
 
 
 @pytest.mark.parametrize(("delivery", "expected"), [(Delivery.AT_LEAST_ONCE, 300), (Delivery.EXACTLY_ONCE, 7000)])
-def test_a_link_takes_its_delivery_modes_batch_size(delivery: Delivery, expected: int) -> None:
-    link = Link(source="us", destination="eu", delivery=delivery)
-    us = Region(name="us", bootstrap="127.0.0.1:1", redis="redis://127.0.0.1:1/0")
-    eu = Region(name="eu", bootstrap="127.0.0.1:1", redis="redis://127.0.0.1:1/0")
-    settings = MirrorSettings(batch_size=300, transaction_batch_size=7000)
-    runner = LinkRunner(link, us, eu, Router(link, [link], ["us", "eu"], 8), settings, LinkStats(link.name))
+def test_a_link_takes_its_delivery_modes_batch_size(idle_runner, delivery: Delivery, expected: int) -> None:
+    runner = idle_runner(Link(source="us", destination="eu", delivery=delivery),
+                         MirrorSettings(batch_size=300, transaction_batch_size=7000))
     runner.consumer = _Consumer()
-    try:
-        assert runner._next_batch() == ["first", "more"]
-    finally:
-        runner._committer.shutdown()
-        runner._lander.shutdown()
+    assert runner._next_batch() == ["first", "more"]
     assert runner.consumer.asked == [expected - 1]

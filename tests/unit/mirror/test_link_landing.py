@@ -8,20 +8,10 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from amity.links import Link
 from amity.mirror.acks import Batch
-from amity.mirror.link import LinkRunner, _landed
-from amity.mirror.router import Router
-from amity.mirror.settings import MirrorSettings
-from amity.mirror.stats import LinkStats
-from amity.regions import Region
+from amity.mirror.link import _landed
 from amity.tails import Landing
 
 LINK = Link(source="us", destination="eu")
-
-
-def _runner() -> LinkRunner:
-    us = Region(name="us", bootstrap="127.0.0.1:1", redis="redis://127.0.0.1:1/0")
-    eu = Region(name="eu", bootstrap="127.0.0.1:1", redis="redis://127.0.0.1:1/0")
-    return LinkRunner(LINK, us, eu, Router(LINK, [LINK], ["us", "eu"], 8), MirrorSettings(), LinkStats(LINK.name))
 
 
 def _consumed(offset: int, key: bytes) -> Message:
@@ -54,19 +44,15 @@ def test_without_a_delivery_callback_an_acknowledged_record_still_lands() -> Non
     assert landings == [Landing(b"state", b"rank", b"k", "orders", 0, 7)]
 
 
-def test_produced_records_land_where_the_cluster_put_them_and_every_one_is_reported() -> None:
-    runner = _runner()
+def test_produced_records_land_where_the_cluster_put_them_and_every_one_is_reported(idle_runner) -> None:
+    runner = idle_runner(LINK)
     producer = Producer({"test.mock.num.brokers": 1, "log_level": 0})
     batch, landings = Batch({}), []
     forward = [(_consumed(i, b"k%d" % i), [("amity-prov", b"h%d" % i)]) for i in range(6)]
     versions = [None if i % 3 == 0 else (b"state%d" % i, b"rank%d" % i) for i in range(6)]
-    try:
-        runner._produce_all(producer, forward, batch.delivered, versions, landings)
-        batch.pending += len(forward)
-        assert producer.flush(30) == 0
-    finally:
-        runner._committer.shutdown()
-        runner._lander.shutdown()
+    runner._produce_all(producer, forward, batch.delivered, versions, landings)
+    batch.pending += len(forward)
+    assert producer.flush(30) == 0
     assert batch.pending == 0 and batch.errors == []
     # partitions are the partitioner's (no topic plan): reports come in order within each, not across them
     assert sorted((landing.state_key, landing.rank, landing.key, landing.topic) for landing in landings) == [
