@@ -103,13 +103,10 @@ def _rounds(summary: Summary) -> str:
         return ""
     if summary.ok == 0:
         return f"all {summary.rounds} rounds {summary.run.status.value}"
-    text = f"{summary.ok} rounds: {_spread(summary)}/s" if summary.ok > 1 else "one round"
+    low, high = summary.spread
+    text = f"{summary.ok} rounds: {low:,.0f}-{high:,.0f}/s" if summary.ok > 1 else "one round"
     failed = summary.rounds - summary.ok
     return text + (f"; {failed} of {summary.rounds} rounds failed" if failed else "")
-
-
-def _spread(summary: Summary) -> str:
-    return f"{summary.spread[0]:,.0f}-{summary.spread[1]:,.0f}" if summary.spread else "—"
 
 
 def _ratio_row(scenario: str, label: str, amity: Summary | None, other: Summary | None) -> tuple[str, ...] | None:

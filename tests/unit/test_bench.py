@@ -232,6 +232,10 @@ def test_failed_rounds_are_left_out_of_the_median_and_said() -> None:
     mm2 = next(row for row in rows if row[:2] == ("one-way", "mm2"))
     assert mm2[2] == "—" and mm2[-1].startswith("all 2 rounds failed")
     assert not any(row[1] == "Amity / MM2" for row in rows)
+    one_left = _results()
+    _rounds(one_left, Tool.AMITY, [-1, 250.0, -1], [0.0, 3.0, 0.0])
+    amity = next(row for row in report.rows(one_left) if row[:2] == ("one-way", "amity"))
+    assert (amity[2], amity[4]) == ("250", "3.0") and amity[-1].startswith("one round; 2 of 3 rounds failed")
 
 
 def test_results_written_before_rounds_existed_still_load(tmp_path: Path) -> None:
