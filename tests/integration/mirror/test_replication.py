@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from confluent_kafka import Producer
 
 from amity.headers import decode, find_provenance
 from amity.regions import Region
@@ -60,15 +61,15 @@ def test_active_active_pair_delivers_each_record_once_and_never_back(regions, to
 
 def test_mirrored_record_keeps_key_value_timestamp_partition_and_headers(regions, topic, tmp_path: Path) -> None:
     us, eu = regions["us"], regions["eu"]
-    create_topic(us.bootstrap, topic, partitions=4)
+    # k2's timestamp is years old: under the default 7-day retention the broker deletes it at its next
+    # retention check, which made this test fail whenever that check came first. The mirror copies retention.ms.
+    create_topic(us.bootstrap, topic, partitions=4, config={"retention.ms": "-1"})
     produce(us.bootstrap, topic, [(b"k1", b"v1")], **{})
     original = read_all(us.bootstrap, topic)[0]
-    from confluent_kafka import Producer
-
     producer = Producer({"bootstrap.servers": us.bootstrap})
     producer.produce(topic, key=b"k2", value=b"v2", partition=3, timestamp=1_700_000_000_123,
                      headers=[("trace", b"abc"), ("trace", b"def"), ("empty", b"")])
-    producer.flush(10)
+    assert producer.flush(10) == 0
     with MirrorProcess(tmp_path, {"us": us, "eu": eu}, [{"source": "us", "destination": "eu", "include": [topic]}]):
         mirrored = wait_for(lambda: len(read_all(eu.bootstrap, topic)) == 2 and read_all(eu.bootstrap, topic),
                             message="2 records in eu")
