@@ -1,8 +1,10 @@
 """Source data and destination counts for the benchmark, with confluent-kafka.
 
 Values are random upper-case letters, like ProducerPerformance's payload: no
-run compresses better than another because of its data. Records are spread
-round-robin over the partitions so every partition holds the same share.
+run compresses better than another because of its data. Plain records are
+spread round-robin over the partitions so every partition holds the same share;
+records written through `amity.Producer` go where their key hashes to, as an
+application's would.
 """
 
 import random
@@ -14,6 +16,10 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from amity.errors import AmityError
+from amity.producer import Producer as StampingProducer
+from amity.regions import Region
+from amity.rules import ConflictRule, RuleSet
+from amity.state import StateSettings
 
 LETTERS = bytes(65 + i % 26 for i in range(256))
 CHUNK_RECORDS = 10_000
@@ -72,6 +78,34 @@ def write_records(bootstrap: str, topic: str, records: int, size: int, partition
         progress(written)
     if producer.flush(120) != 0 or failures:
         raise BenchDataError(f"writing {records} records to {topic} on {bootstrap} failed: {failures[:3]}")
+
+
+def write_stamped_records(region: Region, topic: str, records: int, size: int, keys: int, policy: str,
+                          progress: Progress = lambda done: None, settings: StateSettings | None = None) -> None:
+    """Write `records` keyed values through `amity.Producer`, so each carries its stamp from the region's state
+    (one stamp script per CHUNK_RECORDS) and no mirror has to stamp it at its first hop."""
+    rules = RuleSet(rules=[ConflictRule(topic=topic, policy=policy)])
+    failures: list[KafkaError] = []
+
+    def delivered(err: KafkaError | None, _msg: object) -> None:
+        if err is not None:
+            failures.append(err)
+
+    with StampingProducer(region, rules, {"linger.ms": 20, "batch.size": 1_000_000, "compression.type": "lz4",
+                                          "queue.buffering.max.messages": 1_000_000, "log_level": 3},
+                            settings=settings) as producer:
+        written = 0
+        while written < records:
+            chunk = min(CHUNK_RECORDS, records - written)
+            batch = [(f"k{(written + i) % keys}".encode(), value)
+                     for i, value in enumerate(payloads(chunk, size, seed=written))]
+            producer.produce_batch(topic, batch, on_delivery=delivered)
+            written += chunk
+            producer.poll(0)
+            progress(written)
+        if producer.flush(120) != 0 or failures:
+            raise BenchDataError(f"writing {records} stamped records to {topic} in {region.name} failed: "
+                                 f"{failures[:3]}")
 
 
 def _produce(producer: Producer, topic: str, value: bytes, key: bytes | None, partition: int,

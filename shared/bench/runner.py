@@ -168,9 +168,14 @@ class BenchRunner:
             data.create_topics(bootstrap, [topic], self.options.partitions)
             self.progress.step(f"{scenario.name}: writing {self.options.records:,} records to {flow.source}"
                                f"{of_rounds}", self.options.records)
-            data.write_records(bootstrap, topic, self.options.records, self.options.record_size,
-                               self.options.partitions, keys=KEYS if scenario.keyed else 0,
-                               progress=self.progress.update)
+            if scenario.stamped:
+                data.write_stamped_records(self.regions[flow.source], topic, self.options.records,
+                                           self.options.record_size, KEYS, scenario.resolver,
+                                           progress=self.progress.update)
+            else:
+                data.write_records(bootstrap, topic, self.options.records, self.options.record_size,
+                                   self.options.partitions, keys=KEYS if scenario.keyed else 0,
+                                   progress=self.progress.update)
 
     def _measure(self, scenario: Scenario, tool: Tool, tag: str, workdir: Path) -> RunResult:
         try:

@@ -40,6 +40,9 @@ class Scenario:
     flows: tuple[Flow, ...]
     exactly_once: bool = False
     resolver: str | None = None
+    # Sources written through amity.Producer, stamped as they are written; else by plain Kafka clients, whose
+    # records the mirror stamps at their first hop (one more Redis script per record).
+    stamped: bool = False
     tools: tuple[Tool, ...] = TOOL_ORDER
 
     def topic(self, tag: str) -> str:
@@ -66,8 +69,11 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              resolver="lww", tools=(Tool.AMITY,)),
     Scenario("vector", "active-active with Amity's vector conflict resolver on every record", BOTH_WAYS,
              resolver="vector", tools=(Tool.AMITY,)),
+    Scenario("lww-stamped", "as lww, the sources written through amity.Producer: stamped when written, not at "
+             "their first hop", BOTH_WAYS, resolver="lww", stamped=True, tools=(Tool.AMITY,)),
+    Scenario("vector-stamped", "as vector, the sources written through amity.Producer", BOTH_WAYS,
+             resolver="vector", stamped=True, tools=(Tool.AMITY,)),
 )}
 
-DEFAULT_SCENARIOS = ("one-way", "active-active", "exactly-once", "lww", "vector")
 KEYS = 10_000
 PROBE_IDS = {flow: i + 1 for i, flow in enumerate(BOTH_WAYS)}

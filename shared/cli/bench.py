@@ -16,6 +16,7 @@ from rich.progress import (
     BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn,
 )
 
+from amity.bench.scenarios import SCENARIOS
 from amity.bench.tuning import MM2_TASKS
 from amity.cli.output import console, fail, user_errors
 
@@ -59,8 +60,7 @@ def bench(
     records: Annotated[int, typer.Option(help="Records per source region in each scenario's backlog.")] = 1_000_000,
     record_size: Annotated[int, typer.Option(help="Value bytes per record.")] = 200,
     partitions: Annotated[int, typer.Option(help="Partitions of every topic.")] = 6,
-    scenarios: Annotated[str, typer.Option(help="Comma-separated: one-way, active-active, exactly-once, lww, "
-                                                "vector.")] = "one-way,active-active,exactly-once,lww,vector",
+    scenarios: Annotated[str, typer.Option(help=f"Comma-separated: {', '.join(SCENARIOS)}.")] = ",".join(SCENARIOS),
     tools: Annotated[str, typer.Option(help="Comma-separated: ceiling, mm2, amity.")] = "ceiling,mm2,amity",
     rate: Annotated[int, typer.Option(help="Latency probe: records per second per direction.")] = 2000,
     duration: Annotated[float, typer.Option(help="Latency probe: seconds of steady load.")] = 30.0,
