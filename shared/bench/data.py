@@ -80,10 +80,16 @@ def write_records(bootstrap: str, topic: str, records: int, size: int, partition
         raise BenchDataError(f"writing {records} records to {topic} on {bootstrap} failed: {failures[:3]}")
 
 
-def write_stamped_records(region: Region, topic: str, records: int, size: int, keys: int, policy: str,
+def write_stamped_records(regions: list[Region], topic: str, records: int, size: int, keys: int, policy: str,
                           progress: Progress = lambda done: None, settings: StateSettings | None = None) -> None:
-    """Write `records` keyed values through `amity.Producer`, so each carries its stamp from the region's state
-    (one stamp script per CHUNK_RECORDS) and no mirror has to stamp it at its first hop."""
+    """Write `records` keyed values into `topic` in each region through `amity.Producer`, so each carries its stamp
+    from its region's state and no mirror has to stamp it at its first hop.
+
+    Each region writes keys of its own (`us-k0`, `eu-k0`, ...): written ahead of the mirror, versions of shared keys
+    would all be decided before it starts, and every one but each key's last would arrive stale. So every record
+    is applied in the other region, each through the resolver's whole path. The regions take turns, a chunk at a
+    time, so neither finishes writing long before the other.
+    """
     rules = RuleSet(rules=[ConflictRule(topic=topic, policy=policy)])
     failures: list[KafkaError] = []
 
@@ -91,21 +97,28 @@ def write_stamped_records(region: Region, topic: str, records: int, size: int, k
         if err is not None:
             failures.append(err)
 
-    with StampingProducer(region, rules, {"linger.ms": 20, "batch.size": 1_000_000, "compression.type": "lz4",
-                                          "queue.buffering.max.messages": 1_000_000, "log_level": 3},
-                            settings=settings) as producer:
+    config = {"linger.ms": 20, "batch.size": 1_000_000, "compression.type": "lz4",
+              "queue.buffering.max.messages": 1_000_000, "log_level": 3}
+    producers = [StampingProducer(region, rules, config, settings=settings) for region in regions]
+    try:
         written = 0
         while written < records:
             chunk = min(CHUNK_RECORDS, records - written)
-            batch = [(f"k{(written + i) % keys}".encode(), value)
-                     for i, value in enumerate(payloads(chunk, size, seed=written))]
-            producer.produce_batch(topic, batch, on_delivery=delivered)
+            values = payloads(chunk, size, seed=written)
+            for region, producer in zip(regions, producers):
+                batch = [(f"{region.name}-k{(written + i) % keys}".encode(), value) for i, value in enumerate(values)]
+                producer.produce_batch(topic, batch, on_delivery=delivered)
+                producer.poll(0)
             written += chunk
-            producer.poll(0)
-            progress(written)
-        if producer.flush(120) != 0 or failures:
-            raise BenchDataError(f"writing {records} stamped records to {topic} in {region.name} failed: "
-                                 f"{failures[:3]}")
+            progress(written * len(producers))
+    finally:
+        remaining = sum(producer.flush(120) for producer in producers)
+        for producer in producers:
+            producer.tails.close()
+    if remaining or failures:
+        raise BenchDataError(f"writing {records} stamped records to {topic} in "
+                             f"{', '.join(r.name for r in regions)} failed: {remaining} not acknowledged, "
+                             f"{failures[:3]}")
 
 
 def _produce(producer: Producer, topic: str, value: bytes, key: bytes | None, partition: int,

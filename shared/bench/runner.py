@@ -163,19 +163,22 @@ class BenchRunner:
     def _write_source(self, scenario: Scenario, tag: str, round_: int) -> None:
         topic = scenario.topic(tag)
         of_rounds = f" (round {round_} of {self.options.rounds})" if self.options.rounds > 1 else ""
-        for flow in scenario.flows:
-            bootstrap = self.regions[flow.source].bootstrap
-            data.create_topics(bootstrap, [topic], self.options.partitions)
-            self.progress.step(f"{scenario.name}: writing {self.options.records:,} records to {flow.source}"
-                               f"{of_rounds}", self.options.records)
-            if scenario.stamped:
-                data.write_stamped_records(self.regions[flow.source], topic, self.options.records,
-                                           self.options.record_size, KEYS, scenario.resolver,
-                                           progress=self.progress.update)
-            else:
-                data.write_records(bootstrap, topic, self.options.records, self.options.record_size,
-                                   self.options.partitions, keys=KEYS if scenario.keyed else 0,
-                                   progress=self.progress.update)
+        sources = [flow.source for flow in scenario.flows]
+        for source in sources:
+            data.create_topics(self.regions[source].bootstrap, [topic], self.options.partitions)
+        if scenario.stamped:
+            self.progress.step(f"{scenario.name}: writing {self.options.records:,} records through amity.Producer "
+                               f"to each of {', '.join(sources)}{of_rounds}", self.options.records * len(sources))
+            data.write_stamped_records([self.regions[source] for source in sources], topic, self.options.records,
+                                       self.options.record_size, KEYS, scenario.resolver,
+                                       progress=self.progress.update)
+            return
+        for source in sources:
+            self.progress.step(f"{scenario.name}: writing {self.options.records:,} records to {source}{of_rounds}",
+                               self.options.records)
+            data.write_records(self.regions[source].bootstrap, topic, self.options.records,
+                               self.options.record_size, self.options.partitions, keys=KEYS if scenario.keyed else 0,
+                               progress=self.progress.update)
 
     def _measure(self, scenario: Scenario, tool: Tool, tag: str, workdir: Path) -> RunResult:
         try:
