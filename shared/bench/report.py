@@ -15,6 +15,7 @@ from statistics import median
 from rich.table import Table
 
 from amity.bench.results import BenchResults, RunResult, Status, Tool
+from amity.bench.scenarios import BASELINE, SCENARIOS
 from amity.bench.tuning import MM2_TASKS
 from amity.errors import ConfigError
 
@@ -24,6 +25,8 @@ COLUMNS = ("scenario", "tool", "records/s", "MB/s", "p50 ms", "p99 ms", "max ms"
            "peak RSS MiB", "notes")
 NOTE_CHARS = 160
 RATIOS = ((Tool.MM2, "Amity / MM2"), (Tool.CEILING, "Amity / ceiling"))
+BASELINE_LABEL = f"Amity / {BASELINE}"  # a resolver scenario over plain mirroring of the same data, in the same run
+RATIO_LABELS = frozenset({label for _tool, label in RATIOS} | {BASELINE_LABEL})
 
 Metric = Callable[[RunResult], float | None]
 
@@ -66,17 +69,32 @@ def _rate(run: RunResult) -> float:
 
 
 def rows(results: BenchResults) -> list[tuple[str, ...]]:
-    """One row per tool (the median of its rounds), then the ratio rows of each scenario."""
+    """One row per tool (the median of its rounds), then the ratio rows of each scenario.
+
+    A resolver scenario is also divided by the baseline scenario of the same run (plain mirroring of the same
+    keyed data), the comparison its throughput target is stated in.
+    """
+    summaries = {scenario: {tool: summarise(results.rounds_of(scenario, tool)) for tool in results.tools(scenario)}
+                 for scenario in results.scenarios()}
+    baseline = summaries.get(BASELINE, {}).get(Tool.AMITY)
     table: list[tuple[str, ...]] = []
-    for scenario in results.scenarios():
-        summaries = {tool: summarise(results.rounds_of(scenario, tool)) for tool in results.tools(scenario)}
-        table.extend(_run_row(summary) for summary in summaries.values())
-        amity = summaries.get(Tool.AMITY)
-        for other, label in RATIOS:
-            row = _ratio_row(scenario, label, amity, summaries.get(other))
+    for scenario, tools in summaries.items():
+        table.extend(_run_row(summary) for summary in tools.values())
+        amity = tools.get(Tool.AMITY)
+        ratios = [(label, tools.get(other)) for other, label in RATIOS]
+        if _resolves(scenario):
+            ratios.append((BASELINE_LABEL, baseline))
+        for label, other in ratios:
+            row = _ratio_row(scenario, label, amity, other)
             if row is not None:
                 table.append(row)
     return table
+
+
+def _resolves(scenario: str) -> bool:
+    """Whether `scenario` mirrors under a conflict rule that decides (not the baseline's policy none)."""
+    known = SCENARIOS.get(scenario)
+    return known is not None and known.resolver not in (None, BASELINE)
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -160,7 +178,7 @@ def rich_table(results: BenchResults) -> Table:
         if previous is not None and row[0] != previous:
             grid.add_section()
         previous = row[0]
-        style = "dim" if row[1] in {label for _tool, label in RATIOS} else None
+        style = "dim" if row[1] in RATIO_LABELS else None
         grid.add_row(*row, style=style)
     return grid
 

@@ -65,6 +65,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              "(Amity: same topic names both ways; MirrorMaker 2: prefixed remote topics)", BOTH_WAYS),
     Scenario("exactly-once", "us to eu, exactly-once (Amity delivery: exactly-once; "
              "MirrorMaker 2: exactly.once.source.support=enabled)", ONE_WAY, exactly_once=True),
+    Scenario("none", "active-active on the resolver scenarios' keyed data under a rule of policy none: plain "
+             "mirroring, the baseline of the resolver scenarios' ratio rows", BOTH_WAYS, resolver="none",
+             tools=(Tool.AMITY,)),
     Scenario("lww", "active-active with Amity's lww conflict resolver on every record", BOTH_WAYS,
              resolver="lww", tools=(Tool.AMITY,)),
     Scenario("vector", "active-active with Amity's vector conflict resolver on every record", BOTH_WAYS,
@@ -75,5 +78,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              resolver="vector", stamped=True, tools=(Tool.AMITY,)),
 )}
 
+# The scenario every resolver scenario is compared with in the same run: the same keyed data, mirrored plainly.
+BASELINE = "none"
 KEYS = 10_000
 PROBE_IDS = {flow: i + 1 for i, flow in enumerate(BOTH_WAYS)}

@@ -193,6 +193,22 @@ def test_report_rows_carry_the_ratios_of_ok_runs_only() -> None:
     assert not any(row[0] == "lww" and "/" in row[1] for row in rows)
 
 
+def test_a_resolver_scenario_is_divided_by_plain_mirroring_of_the_same_data_in_the_same_run() -> None:
+    results_ = _results()
+    results_.runs = [r for r in results_.runs if r.scenario == "one-way"]
+    template = next(r for r in results_.runs if r.tool is Tool.AMITY)
+    for scenario, per_s in (("none", 200.0), ("lww", 50.0), ("vector-stamped", 120.0)):
+        results_.runs.append(template.model_copy(update={
+            "scenario": scenario, "throughput": template.throughput.model_copy(update={"records_per_s": per_s})}))
+    by_tool = {(row[0], row[1]): row for row in report.rows(results_)}
+    assert by_tool[("lww", "Amity / none")][2] == "0.25×"
+    assert by_tool[("vector-stamped", "Amity / none")][2] == "0.60×"
+    assert not any(row[1] == "Amity / none" for row in by_tool.values() if row[0] in ("none", "one-way"))
+    without_baseline = _results()
+    without_baseline.runs = [r for r in results_.runs if r.scenario != "none"]
+    assert not any(row[1] == "Amity / none" for row in report.rows(without_baseline))
+
+
 def _rounds(results_: BenchResults, tool: Tool, rates: list[float], p50s: list[float]) -> None:
     """Replace `tool`'s one-way run with one round per rate (FAILED where the rate is negative)."""
     template = next(r for r in results_.runs if r.scenario == "one-way" and r.tool is tool)
