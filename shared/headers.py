@@ -14,7 +14,6 @@ and what encodes also decodes.
 """
 
 import re
-import threading
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -23,6 +22,7 @@ import msgpack
 from amity import vectors
 from amity.clock import MAX_HLC
 from amity.errors import AmityError
+from amity.packing import packb
 from amity.regions import REGION_NAME
 
 PROVENANCE_HEADER = "amity-prov"
@@ -40,17 +40,6 @@ _valid_regions: set[str] = set()
 _valid_topics: set[str] = set()
 _valid_routes: set[tuple[str, str, tuple[str, ...]]] = set()  # (origin, topic, path) found valid
 _valid_vector_regions: set[tuple[str, ...]] = set()  # a vector's regions, in its order, found valid
-
-
-class _Packers(threading.local):
-    """One msgpack Packer per thread: `msgpack.packb` builds a Packer per call, which costs as much as the packing
-    on the mirror's per-record path, and a Packer is not safe to share between threads (each link has its own)."""
-
-    def __init__(self) -> None:
-        self.packer = msgpack.Packer()  # packb's defaults, so the same bytes
-
-
-_PACKERS = _Packers()
 
 
 class Reason(StrEnum):
@@ -123,7 +112,7 @@ def encode(provenance: Provenance) -> bytes:
     """The header value for `provenance`; deterministic, so equal values give equal bytes."""
     p = provenance
     vector = None if p.vector is None else dict(p.vector)
-    return _PACKERS.packer.pack(
+    return packb(
         (FORMAT_VERSION, p.origin, p.topic, p.partition, p.offset, p.timestamp_ms, p.path, p.hlc, vector)
     )
 
@@ -136,7 +125,7 @@ def encode_crossed(provenance: Provenance, region: str) -> bytes:
     """
     p = provenance
     vector = None if p.vector is None else dict(p.vector)
-    return _PACKERS.packer.pack(
+    return packb(
         (FORMAT_VERSION, p.origin, p.topic, p.partition, p.offset, p.timestamp_ms, (*p.path, region), p.hlc, vector)
     )
 
@@ -144,7 +133,7 @@ def encode_crossed(provenance: Provenance, region: str) -> bytes:
 def encode_fields(origin: str, topic: str, partition: int, offset: int, timestamp_ms: int, path: tuple[str, ...],
                   hlc: int | None, vector: vectors.Vector | None) -> bytes:
     """A header from trusted parts (the mirror's own stamps and the broker's coordinates), without checks."""
-    return _PACKERS.packer.pack((FORMAT_VERSION, origin, topic, partition, offset, timestamp_ms, path, hlc,
+    return packb((FORMAT_VERSION, origin, topic, partition, offset, timestamp_ms, path, hlc,
                                  None if vector is None else dict(vector)))
 
 
@@ -154,7 +143,7 @@ def encode_stamped(origin: str, topic: str, partition: int, offset: int, timesta
 
     The vector is the array's last element, so its bytes are appended as they are.
     """
-    head = _PACKERS.packer.pack((FORMAT_VERSION, origin, topic, partition, offset, timestamp_ms, path, hlc))
+    head = packb((FORMAT_VERSION, origin, topic, partition, offset, timestamp_ms, path, hlc))
     return _NINE_FIELDS + head[1:] + vector
 
 
@@ -164,7 +153,7 @@ def encode_first_hop(origin: str, topic: str, partition: int, offset: int, times
     Every value comes from the consumed record's own coordinates (trusted, as the
     broker reported them), so no Provenance is built per record.
     """
-    return _PACKERS.packer.pack(
+    return packb(
         (FORMAT_VERSION, origin, topic, partition, offset, timestamp_ms, (origin, region), None, None)
     )
 

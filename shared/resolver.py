@@ -73,11 +73,15 @@ class Incoming(NamedTuple):
     offset: int = 0
 
     @classmethod
-    def of(cls, message, provenance: Provenance, topic: str | None = None) -> "Incoming":
-        """A mirrored record (anything with key(), value(), headers(), topic()) and its decoded provenance."""
+    def of(cls, message, provenance: Provenance, topic: str | None = None,
+           headers: Headers | None = None) -> "Incoming":
+        """A mirrored record (anything with key(), value(), headers(), topic()) and its decoded provenance.
+
+        `headers`: the record's headers when the caller has read them already (each read builds a new list).
+        """
         p = provenance
-        return _new(cls, (topic or message.topic(), message.key(), message.value(), message.headers(), p.origin,
-                          p.timestamp_ms, p.hlc, p.vector, p.partition, p.offset))
+        return _new(cls, (topic or message.topic(), message.key(), message.value(), headers or message.headers(),
+                          p.origin, p.timestamp_ms, p.hlc, p.vector, p.partition, p.offset))
 
     def stamped(self, hlc: int, vector: Vector) -> "Incoming":
         """This record with its first-hop stamp."""

@@ -41,6 +41,7 @@ import redis
 from pydantic import BaseModel, ConfigDict, Field
 
 from amity.errors import AmityError
+from amity.packing import packb
 from amity.policies import ORIGIN_BYTES, RankTemplate, Version
 from amity.rules import ConflictRule, Fallback, Policy
 from amity.vectors import Vector
@@ -646,7 +647,7 @@ def pack_vector(vector: Vector) -> bytes:
     The same bytes as the vector in a provenance header (str8 for 32-character
     names, which cmsgpack reads and writes too), and as the stamp script packs it.
     """
-    return msgpack.packb(dict(vector))
+    return packb(dict(vector))
 
 
 def _memo_stamps(fields: dict[bytes, bytes]) -> dict[int, bytes]:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from amity.headers import (
-    MAX_HEADER_BYTES, MalformedProvenance, Provenance, check_consistent, decode, encode_crossed, encode_first_hop,
-    find_provenance, with_provenance,
+    MAX_HEADER_BYTES, PROVENANCE_HEADER, MalformedProvenance, Provenance, check_consistent, decode, encode_crossed,
+    encode_first_hop, find_provenance, with_provenance,
 )
 from amity.links import Link
 from amity.resolver import Incoming
@@ -119,11 +119,20 @@ class Router:
 
     def _place(self, routed: Routed, msg: Message, topic: str, headers: Headers | None,
                provenance: Provenance | None, limit: int | None) -> None:
-        """A forwarded record: too large, encoded now, or handed to the resolver."""
-        resolved = self.is_resolved(topic)
-        if resolved:
-            header = _STAMPED_HEADER_BOUND
-        elif provenance is None:
+        """A forwarded record: too large, encoded now, or handed to the resolver.
+
+        A resolved record's header is built once stamped; its size is checked here with the largest header a
+        stamp can give (the headers list for that check is only built when the cheap bound does not clear it).
+        """
+        if self.is_resolved(topic):
+            if limit is not None and _may_exceed(msg, headers, limit):
+                size = record_size(msg, with_provenance(headers, _STAMPED_HEADER_BOUND))
+                if size > limit:
+                    routed.dead.append((msg, "too-large", f"record of {size} bytes, destination takes {limit}"))
+                    return
+            routed.resolve.append(self._to_resolve(msg, topic, headers, provenance))
+            return
+        if provenance is None:
             header = encode_first_hop(self.source, topic, msg.partition(), msg.offset(), max(msg.timestamp()[1], 0),
                                       self.destination)
         else:
@@ -131,17 +140,16 @@ class Router:
         out = with_provenance(headers, header)
         if limit is not None and _may_exceed(msg, out, limit) and record_size(msg, out) > limit:
             routed.dead.append((msg, "too-large", f"record of {record_size(msg, out)} bytes, destination takes {limit}"))
-        elif resolved:
-            routed.resolve.append(self._to_resolve(msg, topic, provenance))
         else:
             routed.forward.append((msg, out))
 
-    def _to_resolve(self, msg: Message, topic: str, provenance: Provenance | None) -> ToResolve:
+    def _to_resolve(self, msg: Message, topic: str, headers: Headers | None,
+                    provenance: Provenance | None) -> ToResolve:
         """Each message accessor is called once: the first hop's coordinates are read back from its Incoming."""
         if provenance is None:
             incoming = Incoming.first_hop(msg, self.source, topic)
             return _new(ToResolve, (msg, incoming, topic, incoming.partition, incoming.offset, self._first_hop_path))
-        incoming = Incoming.of(msg, provenance, topic)
+        incoming = Incoming.of(msg, provenance, topic, headers)
         if len(provenance.path) == 1:
             # Stamped by amity.Producer, which cannot know the record's offset: the broker's coordinates replace
             # its placeholders here, at the first hop.
@@ -198,8 +206,14 @@ def record_size(msg: Message, headers: Headers) -> int:
     return size
 
 
-def _may_exceed(msg: Message, headers: Headers, limit: int) -> bool:
-    """A cheap bound first: most records are far below the limit and need no exact size."""
+def _may_exceed(msg: Message, headers: Headers | None, limit: int) -> bool:
+    """A cheap bound first: most records are far below the limit and need no exact size.
+
+    Any headers but a single provenance header (the one each forwarded record carries, at most
+    MAX_HEADER_BYTES) call for the exact size.
+    """
     value, key = msg.value(), msg.key()
     rough = (len(value) if value else 0) + (len(key) if key else 0) + RECORD_OVERHEAD
-    return len(headers) > 1 or rough + MAX_HEADER_BYTES + HEADER_OVERHEAD > limit
+    if headers and (len(headers) > 1 or headers[0][0] != PROVENANCE_HEADER):
+        return True
+    return rough + MAX_HEADER_BYTES + HEADER_OVERHEAD > limit
