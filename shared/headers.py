@@ -134,7 +134,7 @@ def encode_fields(origin: str, topic: str, partition: int, offset: int, timestam
                   hlc: int | None, vector: vectors.Vector | None) -> bytes:
     """A header from trusted parts (the mirror's own stamps and the broker's coordinates), without checks."""
     return packb((FORMAT_VERSION, origin, topic, partition, offset, timestamp_ms, path, hlc,
-                                 None if vector is None else dict(vector)))
+                  None if vector is None else dict(vector)))
 
 
 def encode_stamped(origin: str, topic: str, partition: int, offset: int, timestamp_ms: int, path: tuple[str, ...],
