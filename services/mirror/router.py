@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from amity.headers import (
-    MAX_HEADER_BYTES, PROVENANCE_HEADER, MalformedProvenance, Provenance, check_consistent, decode, encode_crossed,
-    encode_first_hop, find_provenance, with_provenance,
+    MAX_HEADER_BYTES, PROVENANCE_HEADER, MalformedProvenance, Provenance, Shapes, check_consistent, decode,
+    encode_crossed, encode_first_hop, find_provenance, with_provenance,
 )
 from amity.links import Link
 from amity.resolver import Incoming
@@ -85,6 +85,7 @@ class Router:
         self.destination = link.destination
         self._topologies: dict[str, Topology] = {}
         self._local_verdicts: dict[str, Verdict] = {}  # by topic: the verdict every record produced in the source gets
+        self._dropping: dict[str, Shapes] = {}  # by topic: header shapes whose every record this link drops
         self.rules = rules or RuleSet()
         self._resolved: dict[str, bool] = {}
         self._first_hop_path = (self.source, self.destination)  # the path of every first hop this link makes
@@ -93,13 +94,22 @@ class Router:
         """Decide every record of a batch; `max_bytes` is the largest record each destination topic takes."""
         routed = Routed()
         source, destination, max_hops = self.source, self.destination, self.max_hops
-        local_verdicts = self._local_verdicts
+        local_verdicts, dropping = self._local_verdicts, self._dropping
         dropped = routed.dropped
         for msg in messages:
             headers = msg.headers()
             topic = msg.topic()
             try:
-                provenance = self._provenance(headers) if headers else None
+                raw = find_provenance(headers) if headers else None
+                if raw is not None:
+                    shapes = dropping.get(topic)
+                    reason = shapes.find(raw) if shapes is not None else None
+                    if reason is not None:  # a header of a shape this link drops: nothing else to read from it
+                        dropped[(topic, reason)] += 1
+                        continue
+                    provenance = self._provenance(raw)
+                else:
+                    provenance = None
             except MalformedProvenance as exc:
                 routed.dead.append((msg, exc.reason, exc.detail))
                 continue
@@ -113,6 +123,8 @@ class Router:
                     routed.dead.append((msg, str(verdict), f"origin {provenance.origin!r} is not a region of the links"))
                 else:
                     dropped[(topic, str(verdict))] += 1
+                    if provenance is not None:
+                        (dropping.get(topic) or dropping.setdefault(topic, Shapes())).add(provenance, str(verdict))
                 continue
             self._place(routed, msg, topic, headers, provenance, max_bytes.get(topic))
         return routed
@@ -162,6 +174,7 @@ class Router:
         """Route over a new link graph from the next batch on."""
         if links != self.links or regions != self.regions:
             self.links, self.regions, self._topologies, self._local_verdicts = links, regions, {}, {}
+            self._dropping = {}
 
     def set_rules(self, rules: RuleSet) -> None:
         """Conflict rules changed: topics may enter or leave the resolver from the next batch on."""
@@ -174,11 +187,8 @@ class Router:
             resolved = self._resolved[topic] = rule is not None and rule.policy is not Policy.NONE
         return resolved
 
-    def _provenance(self, headers: Headers) -> Provenance | None:
-        """The record's checked provenance; None for a record produced locally in the source."""
-        raw = find_provenance(headers)
-        if raw is None:
-            return None
+    def _provenance(self, raw: bytes) -> Provenance:
+        """The record's provenance header, decoded and checked against the region it was read from."""
         provenance = decode(raw)
         check_consistent(provenance, self.source)
         return provenance

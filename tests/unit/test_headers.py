@@ -17,6 +17,7 @@ from amity.headers import (
     MalformedProvenance,
     Provenance,
     Reason,
+    Shapes,
     check_consistent,
     decode,
     encode,
@@ -544,3 +545,73 @@ def test_consistent_exactly_when_the_path_ends_in_the_region_after_the_origin(pr
         assert not expected
     else:
         assert expected
+
+
+# --- header shapes: recognised from their bytes without decoding ------------
+
+
+def shape(p: Provenance) -> tuple:
+    return p.origin, p.topic, p.path, p.hlc is None, None if p.vector is None else tuple(r for r, _ in p.vector)
+
+
+@st.composite
+def two_of_a_shape(draw: st.DrawFn) -> tuple[Provenance, Provenance]:
+    """Two provenances that share their shape and differ in every number."""
+    first = draw(provenances())
+    vector = first.vector
+    if vector is not None:
+        vector = tuple((region, draw(st.integers(1, vectors.MAX_COUNTER))) for region, _ in vector)
+    second = Provenance(first.origin, first.topic, draw(st.integers(0, INT32)), draw(st.integers(0, INT64)),
+                        draw(st.integers(0, INT64)), first.path,
+                        None if first.hlc is None else draw(st.integers(0, MAX_HLC)), vector)
+    return first, second
+
+
+@given(two_of_a_shape())
+def test_a_header_of_a_remembered_shape_is_found_whatever_its_numbers(pair: tuple[Provenance, Provenance]) -> None:
+    first, second = pair
+    shapes = Shapes()
+    shapes.add(first, "loop")
+    assert shapes.find(encode(second)) == "loop"
+
+
+@given(two_of_a_shape(), st.data())
+def test_whatever_a_shape_accepts_decodes_to_that_shape(pair: tuple[Provenance, Provenance], data: st.DataObject) -> None:
+    first, second = pair
+    raw = bytearray(encode(second))
+    for _ in range(data.draw(st.integers(1, 3))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    shapes = Shapes()
+    shapes.add(first, "loop")
+    if shapes.find(bytes(raw)) is not None:
+        assert shape(decode(bytes(raw))) == shape(first)
+
+
+def vectored(index: int | None = None, value: object = None) -> bytes:
+    """The sample header with a vector, and `value` as field `index`."""
+    fields = [*sample_fields()[:-1], {"eu": 2, "us": 7}]
+    if index is not None:
+        fields[index] = value
+    return wire(*fields)
+
+
+@pytest.mark.parametrize("raw", [
+    vectored(3, INT32 + 1), vectored(4, INT64 + 1), vectored(5, INT64 + 1), vectored(3, -1),
+    vectored(8, {"eu": 2}), vectored(8, {"eu": 2, "us": 7, "zz": 1}), vectored(8, None), vectored(7, 5),
+    vectored(2, "other"), vectored(1, "eu"), vectored(6, ["us", "ap"]),
+    vectored()[:-1] + b"\xcc\x00",  # a counter of 0 in a uint8
+    vectored()[:-1] + b"\xcf\x00\x01" + b"\x00" * 6,  # a counter of 2**48, over MAX_COUNTER
+    vectored() + b"\x00",
+])
+def test_a_header_of_another_shape_or_out_of_range_is_not_found(raw: bytes) -> None:
+    shapes = Shapes()
+    shapes.add(decode(vectored()), "loop")
+    assert shapes.find(vectored(4, INT64)) == "loop"
+    assert shapes.find(raw) is None
+
+
+def test_shapes_stop_growing_at_their_limit() -> None:
+    shapes = Shapes(limit=2)
+    for topic in ("a", "b", "c"):
+        shapes.add(decode(with_field(2, topic)), topic)
+    assert [shapes.find(with_field(2, topic)) for topic in ("a", "b", "c")] == ["a", "b", None]

@@ -117,3 +117,21 @@ def test_two_provenance_headers_on_one_record_are_dead_lettered() -> None:
     headers = mirrored(("us", "eu")) + mirrored(("us", "eu"))[1:]
     routed = router("eu", "ap").route([StubMessage(headers_=headers)], {})
     assert [reason for _, reason, _ in routed.dead] == ["duplicate-header"]
+
+
+def test_a_loop_of_a_shape_dropped_before_is_dropped_again_and_a_malformed_one_dead_lettered() -> None:
+    r = router("eu", "us")
+    r.route([StubMessage(headers_=mirrored(("us", "eu")))], {})
+    out_of_range = Provenance("us", "orders", 1, 9, 5, ("us", "eu"))._replace(offset=1 << 63)
+    forged = [("app", b"1"), (PROVENANCE_HEADER, encode(out_of_range))]
+    routed = r.route([StubMessage(offset_=1, headers_=mirrored(("us", "eu"))), StubMessage(offset_=2, headers_=forged)],
+                     {})
+    assert routed.dropped == {("orders", "loop"): 1}
+    assert [(m.offset(), reason) for m, reason, _ in routed.dead] == [(2, "bad-number")]
+
+
+def test_shapes_dropped_under_an_old_link_graph_are_forgotten_when_it_changes() -> None:
+    r = router("eu", "ap")
+    assert r.route([StubMessage(headers_=mirrored(("us", "eu")))], {}).dropped == {("orders", "off-route"): 1}
+    r.relink([Link(source="us", destination="eu"), Link(source="eu", destination="ap")], REGIONS)
+    assert len(r.route([StubMessage(headers_=mirrored(("us", "eu")))], {}).forward) == 1
