@@ -239,7 +239,7 @@ class Shapes:
     and the vector's regions. Its pattern accepts exactly the headers of that shape whose numbers are in
     range, in msgpack's unsigned integer forms (other encodings of valid values are left to `decode`). A
     link that drops every record of a shape (a loop) needs nothing else from the header, and a pattern
-    match costs a tenth of a decode.
+    match costs about a seventh of a decode (0.32 against 2.3 µs, timeit).
     """
 
     def __init__(self, limit: int = 16) -> None:
