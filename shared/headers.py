@@ -244,21 +244,18 @@ class Shapes:
 
     def __init__(self, limit: int = 16) -> None:
         self.limit = limit
-        self._patterns: list[tuple[re.Pattern[bytes], object]] = []
-        self._known: set[tuple] = set()
+        self._patterns: dict[tuple, tuple[re.Pattern[bytes], object]] = {}  # shape -> its pattern and value
 
     def add(self, provenance: Provenance, value: object) -> None:
         """Remember `provenance`'s shape with `value`, up to `limit` shapes; a shape is added once."""
         p = provenance
         shape = (p.origin, p.topic, p.path, p.hlc is None, None if p.vector is None else tuple(r for r, _ in p.vector))
-        if shape in self._known or len(self._known) >= self.limit:
-            return
-        self._known.add(shape)
-        self._patterns.append((_pattern(*shape), value))
+        if shape not in self._patterns and len(self._patterns) < self.limit:
+            self._patterns[shape] = (_pattern(*shape), value)
 
     def find(self, raw: bytes) -> object | None:
         """The value of the shape whose pattern matches the whole header, None when none does."""
-        for pattern, value in self._patterns:
+        for pattern, value in self._patterns.values():
             if pattern.fullmatch(raw):
                 return value
         return None

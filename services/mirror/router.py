@@ -8,7 +8,7 @@ needs the stamp the resolver gives them, so they leave in `Routed.resolve`
 with everything the header will need (amity.mirror.resolution).
 """
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -85,7 +85,7 @@ class Router:
         self.destination = link.destination
         self._topologies: dict[str, Topology] = {}
         self._local_verdicts: dict[str, Verdict] = {}  # by topic: the verdict every record produced in the source gets
-        self._dropping: dict[str, Shapes] = {}  # by topic: header shapes whose every record this link drops
+        self._dropping: defaultdict[str, Shapes] = defaultdict(Shapes)  # by topic: shapes whose records it drops
         self.rules = rules or RuleSet()
         self._resolved: dict[str, bool] = {}
         self._first_hop_path = (self.source, self.destination)  # the path of every first hop this link makes
@@ -124,7 +124,7 @@ class Router:
                 else:
                     dropped[(topic, str(verdict))] += 1
                     if provenance is not None:
-                        (dropping.get(topic) or dropping.setdefault(topic, Shapes())).add(provenance, str(verdict))
+                        dropping[topic].add(provenance, str(verdict))
                 continue
             self._place(routed, msg, topic, headers, provenance, max_bytes.get(topic))
         return routed
@@ -174,7 +174,7 @@ class Router:
         """Route over a new link graph from the next batch on."""
         if links != self.links or regions != self.regions:
             self.links, self.regions, self._topologies, self._local_verdicts = links, regions, {}, {}
-            self._dropping = {}
+            self._dropping = defaultdict(Shapes)
 
     def set_rules(self, rules: RuleSet) -> None:
         """Conflict rules changed: topics may enter or leave the resolver from the next batch on."""

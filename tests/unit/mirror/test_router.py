@@ -119,15 +119,19 @@ def test_two_provenance_headers_on_one_record_are_dead_lettered() -> None:
     assert [reason for _, reason, _ in routed.dead] == ["duplicate-header"]
 
 
-def test_a_loop_of_a_shape_dropped_before_is_dropped_again_and_a_malformed_one_dead_lettered() -> None:
+def test_a_loop_of_a_shape_dropped_before_is_dropped_undecoded_and_a_malformed_one_dead_lettered() -> None:
     r = router("eu", "us")
     r.route([StubMessage(headers_=mirrored(("us", "eu")))], {})
+    decoded: list[bytes] = []
+    checked = r._provenance
+    r._provenance = lambda raw: decoded.append(raw) or checked(raw)
     out_of_range = Provenance("us", "orders", 1, 9, 5, ("us", "eu"))._replace(offset=1 << 63)
     forged = [("app", b"1"), (PROVENANCE_HEADER, encode(out_of_range))]
     routed = r.route([StubMessage(offset_=1, headers_=mirrored(("us", "eu"))), StubMessage(offset_=2, headers_=forged)],
                      {})
     assert routed.dropped == {("orders", "loop"): 1}
     assert [(m.offset(), reason) for m, reason, _ in routed.dead] == [(2, "bad-number")]
+    assert decoded == [forged[1][1]], "only the header the remembered shape did not match was decoded"
 
 
 def test_shapes_dropped_under_an_old_link_graph_are_forgotten_when_it_changes() -> None:
