@@ -136,7 +136,8 @@ def test_amity_counts_are_summed_over_its_processes_stats_files(tmp_path: Path) 
 
 
 def test_the_meter_adds_up_the_trees_of_several_processes() -> None:
-    busy = subprocess.Popen([sys.executable, "-c", "import time; sum(i * i for i in range(4_000_000)); time.sleep(60)"])
+    spin = "import time\nwhile time.process_time() < 1: pass\ntime.sleep(60)"
+    busy = subprocess.Popen([sys.executable, "-c", spin])
     try:
         child = ProcessMeter(busy.pid)
         deadline = time.monotonic() + 30
