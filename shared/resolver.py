@@ -122,6 +122,21 @@ _WRITES = frozenset({Verdict.APPLY, Verdict.DUPLICATE, Verdict.CONFLICT_APPLIED,
 _CONFLICTED = frozenset({Verdict.CONFLICT_APPLIED, Verdict.CONFLICT_STALE})
 
 
+class Held(NamedTuple):
+    """The version a conflicting record was decided against, as the state holds it.
+
+    Decoded only when asked: the conflicts topic takes the packed vector as it is (one per conflict, and
+    under the vector policy in active-active nearly every arriving record is one).
+    """
+
+    rule: ConflictRule
+    rank: bytes
+    vector: bytes  # packed, as `pack_vector` packs it
+
+    def version(self) -> Version:
+        return held_version(self.rule, self.rank, unpack_vector(self.vector))
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What to do with one record. Common outcomes are shared instances: compare `verdict`, not identity."""
@@ -129,7 +144,12 @@ class Outcome:
     verdict: Verdict
     reason: Reason | None = None
     detail: str = ""
-    held: Version | None = None  # conflicts: the version the record was decided against
+    conflict: Held | None = None  # conflicts: the version the record was decided against
+
+    @property
+    def held(self) -> Version | None:
+        """The version a conflict was decided against, decoded."""
+        return None if self.conflict is None else self.conflict.version()
 
     @property
     def writes(self) -> bool:
@@ -359,9 +379,9 @@ class Resolver:
                             f"topics under policy {rule.policy} need every record stamped at its first hop")
         self.guard.check(rule, hlc)
 
-    def _outcome(self, code: str, rule: ConflictRule, held: tuple[bytes, Vector] | None) -> Outcome:
+    def _outcome(self, code: str, rule: ConflictRule, held: tuple[bytes, bytes] | None) -> Outcome:
         if code in _CONFLICTS:
-            return Outcome(_CONFLICTS[code], held=held_version(rule, *held))
+            return Outcome(_CONFLICTS[code], conflict=_new(Held, (rule, *held)))
         return dead(Reason.POLICY_CHANGED,
                     f"the key's state in {self.region} was written under another policy or layout than "
                     f"{rule.policy}; a policy change needs a barrier (docs/conflicts.md)")

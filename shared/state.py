@@ -52,6 +52,7 @@ MEMO_BUCKET = 4096  # source offsets per memo hash: one Redis key per bucket, no
 _HLC = struct.Struct(">Q")
 _TAIL = 8 + ORIGIN_BYTES + 1  # hlc, origin, deleted: the end of every rank layout
 _NOT_HELD = (0, "", "", 0)  # a stamp request's hold fields when the stamp does not become the held version
+_EMPTY_VECTOR = b"\x80"  # what pack_vector gives for a version without a vector
 
 APPLY, STALE, DUPLICATE, CONFLICT_APPLIED, CONFLICT_STALE, OTHER_LAYOUT = "ASDCXL"
 
@@ -138,7 +139,9 @@ class Applied:
     """The `apply` script's answer: one code per claim, and the held version each conflict was decided against."""
 
     codes: str  # APPLY, STALE, DUPLICATE, CONFLICT_APPLIED, CONFLICT_STALE or OTHER_LAYOUT per claim
-    held: dict[int, tuple[bytes, Vector]]  # claim index -> (held rank bytes, held vector), conflicts only
+    # claim index -> (held rank bytes, held vector packed as `pack_vector` packs it), conflicts only: left packed,
+    # since a conflict's record carries it packed (amity.resolver.Held)
+    held: dict[int, tuple[bytes, bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,9 +299,14 @@ for i = 1, #fields / 6 do
   local j = 6 * (i - 1)
   local key, rank, hlc, ttl, classify, packed = fields[j + 1], fields[j + 2], fields[j + 3], fields[j + 4],
     fields[j + 5], fields[j + 6]
-  local vector
-  local state = redis.call('HMGET', key, 'r', 'v', 'm', 'h')
-  local held, held_vector, merged, top = state[1], state[2], state[3], state[4]
+  local vector, held, held_vector, merged, top, state
+  if classify then  -- only the vector policy compares with the held vector: other claims leave it unread
+    state = redis.call('HMGET', key, 'r', 'm', 'h', 'v')
+    held_vector = state[4]
+  else
+    state = redis.call('HMGET', key, 'r', 'm', 'h')
+  end
+  held, merged, top = state[1], state[2], state[3]
   local code
   if not held then
     code = 'A'
@@ -342,7 +350,7 @@ for i = 1, #fields / 6 do
       elseif held and string.byte(held, #held) == 1 then
         redis.call('PERSIST', key)
       end
-    elseif merged ~= state[3] or top ~= state[4] then
+    elseif merged ~= state[2] or top ~= state[3] then
       redis.call('HSET', key, 'm', merged, 'h', top)
     end
   end
@@ -617,7 +625,7 @@ class VersionState:
         columns = claims if isinstance(claims, Claims) else Claims.of(claims)
         reply = self._apply(keys=[self.epoch_key], args=[epoch, _pack(columns.fields)])
         self._check_reply(reply)
-        held = {reply[i] - 1: (reply[i + 1], unpack_vector(reply[i + 2])) for i in range(2, len(reply), 3)}
+        held = {reply[i] - 1: (reply[i + 1], reply[i + 2] or _EMPTY_VECTOR) for i in range(2, len(reply), 3)}
         return Applied(reply[1].decode(), held)
 
     def _required_epoch(self) -> str:
@@ -671,11 +679,16 @@ def unpack_vector(packed: bytes | None) -> Vector:
     return tuple(sorted(decoded.items())) if decoded else ()
 
 
-def held_version(rule: ConflictRule, rank: bytes, vector: Vector) -> Version:
-    """The version whose `rank_bytes` under `rule` are `rank`: every layout ends with hlc, origin, deleted."""
+def rank_stamp(rank: bytes) -> tuple[int, str, bool]:
+    """The hlc, origin and deleted flag in `rank`, whatever its layout: every layout ends with them."""
     hlc = _HLC.unpack_from(rank, len(rank) - _TAIL)[0]
     origin = rank[len(rank) - ORIGIN_BYTES - 1:-1].rstrip(b"\0").decode("ascii")
-    deleted = rank[-1] == 1
+    return hlc, origin, rank[-1] == 1
+
+
+def held_version(rule: ConflictRule, rank: bytes, vector: Vector) -> Version:
+    """The version whose `rank_bytes` under `rule` are `rank`."""
+    hlc, origin, deleted = rank_stamp(rank)
     field = _HLC.unpack_from(rank)[0] if rule.policy is Policy.TIMESTAMP and not deleted else None
     return Version(hlc, origin, vector, deleted, field)
 

@@ -83,7 +83,7 @@ class LinkRunner:
         self._txn_producers: dict[tuple[str, int], Producer] = {}
         self._offsets = OffsetStore(destination.kafka_config(), offsets_topic(link.source))
         self._batch_bytes = 0
-        self._conflict_topics: set[str] = set()
+        self._conflict_topics: dict[str, str] = {}  # source topic -> its conflicts topic, created
         self.resolution = Resolution(link, source, destination, router.rules,
                                      StateSettings(namespace=settings.state_namespace))
         self.tails = Tails(destination)
@@ -378,20 +378,31 @@ class LinkRunner:
                     msg.offset(), reason, detail)
 
     def _record_conflict(self, producer: Producer, msg: Message, headers, outcome, batch: Batch | None) -> None:
-        """Both versions of a concurrent write, for audit: the arriving record and what it met."""
-        topic = conflicts_topic(self._destinations.get(msg.topic(), (self.link.destination_topic(msg.topic()),))[0])
-        kwargs = {"on_delivery": batch.delivered} if batch is not None else {}
-        self._send(producer, topic, msg.key(), msg.value(), conflict_headers(headers, outcome), -1,
-                   msg.timestamp()[1], kwargs)
+        """Both versions of a concurrent write, for audit: the arriving record and what it met.
+
+        Its conflicts topic was created for the batch (`_ensure_conflict_topics`). Produced with positional
+        arguments, as in `_produce_all`: under the vector policy nearly every record of an active-active
+        pair can be a conflict.
+        """
+        topic = self._conflict_topics[msg.topic()]
+        report = batch.delivered if batch is not None else None
+        headers = conflict_headers(headers, outcome)
+        try:
+            producer.produce(topic, msg.value(), msg.key(), -1, report, None, msg.timestamp()[1], headers)
+        except BufferError:
+            self._send(producer, topic, msg.key(), msg.value(), headers, -1, msg.timestamp()[1],
+                       {"on_delivery": report} if report is not None else {})
         if batch is not None:
             batch.sent()
 
     def _ensure_conflict_topics(self, conflicts: list) -> None:
-        for msg, _headers, _outcome in conflicts:
-            topic = conflicts_topic(self._destinations.get(msg.topic(), (self.link.destination_topic(msg.topic()),))[0])
-            if topic not in self._conflict_topics:
+        """Create the conflicts topic of each source topic with conflicts in the batch, once per plan."""
+        for source in {entry[0].topic() for entry in conflicts}:
+            if source not in self._conflict_topics:
+                destination = self._destinations.get(source)
+                topic = conflicts_topic(destination[0] if destination else self.link.destination_topic(source))
                 self._sync.ensure_internal(topic, DLQ_CONFIG)
-                self._conflict_topics.add(topic)
+                self._conflict_topics[source] = topic
 
     def _send(self, producer: Producer, topic: str, key, value, headers, partition: int, timestamp: int,
               kwargs: dict) -> None:
@@ -495,6 +506,7 @@ class LinkRunner:
 
     def _apply_plans(self, plans: dict[str, TopicPlan]) -> None:
         self._plans = plans
+        self._conflict_topics = {}
         self._destinations = {topic: (plan.destination, plan.destination_partitions == plan.source_partitions)
                               for topic, plan in plans.items()}
         self._max_bytes = {topic: plan.max_record_bytes for topic, plan in plans.items()}

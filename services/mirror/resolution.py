@@ -17,22 +17,23 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
-import msgpack
 import redis
 
 from amity.headers import encode_fields, encode_stamped, with_provenance
 from amity.links import Link
 from amity.mirror.router import Headers, Message, ToResolve
-from amity.policies import Version
+from amity.packing import packb
 from amity.rebuild import rebuild
 from amity.regions import Region
-from amity.resolver import Incoming, Outcome, Reason, Resolved, Resolver, Stamped, Stamper, Verdict
+from amity.resolver import Held, Incoming, Outcome, Reason, Resolved, Resolver, Stamped, Stamper, Verdict
 from amity.rules import RuleSet
-from amity.state import StateLost, StateSettings
+from amity.state import StateLost, StateSettings, rank_stamp
 
 log = logging.getLogger(__name__)
 
 REBUILD_LOCK_S = 600
+_VERDICTS = {verdict: str(verdict).encode() for verdict in Verdict}
+_ARRAY_OF_4, _TRUE, _FALSE = b"\x94", b"\xc3", b"\xc2"  # msgpack's fixarray of 4, true, false
 # Outcomes written with nothing to count or record: nearly every record of a batch.
 _WRITTEN_AS_IS = frozenset({Verdict.APPLY, Verdict.DUPLICATE})
 
@@ -163,6 +164,14 @@ def _settle(decided: Decided, entry: ToResolve, record: Incoming, outcome: Outco
 
 def conflict_headers(headers: Headers, outcome: Outcome) -> Headers:
     """The conflicting record's headers plus what it was decided against: the held version and the verdict."""
-    held: Version = outcome.held
-    described = msgpack.packb([held.hlc, held.origin, dict(held.vector), held.deleted])
-    return [*headers, ("amity-conflict-verdict", str(outcome.verdict).encode()), ("amity-conflict-held", described)]
+    return [*headers, ("amity-conflict-verdict", _VERDICTS[outcome.verdict]),
+            ("amity-conflict-held", described(outcome.conflict))]
+
+
+def described(held: Held) -> bytes:
+    """The `amity-conflict-held` header: msgpack [hlc, origin, vector (a map region -> counter), deleted].
+
+    The vector goes in as the state packed it, a msgpack map already, instead of being decoded and packed again.
+    """
+    hlc, origin, deleted = rank_stamp(held.rank)
+    return b"".join((_ARRAY_OF_4, packb(hlc), packb(origin), held.vector, _TRUE if deleted else _FALSE))

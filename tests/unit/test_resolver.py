@@ -18,8 +18,9 @@ from amity.clock import ClockSkewError, TimestampRangeError, pack
 from amity.headers import PROVENANCE_HEADER, MalformedProvenance, Provenance, encode
 from amity.ordering import MissingOrderingField
 from amity.policies import Version, rank, rank_bytes
+from amity.mirror.resolution import conflict_headers, described
 from amity.resolver import (
-    Incoming, Outcome, Reason, Resolver, SkewGuard, Stamper, Verdict, passing, version_of,
+    Held, Incoming, Outcome, Reason, Resolver, SkewGuard, Stamper, Verdict, passing, version_of,
 )
 from amity.rules import ConflictRule, RuleSet
 from amity.state import (
@@ -71,6 +72,19 @@ def test_the_held_version_decoded_from_its_rank_bytes_ranks_the_same(rule: Confl
     assert rank(rule, held) == rank(rule, version)
     assert (held.hlc, held.origin, held.deleted, held.vector) == (version.hlc, version.origin, version.deleted,
                                                                   version.vector)
+
+
+@given(rule=st.sampled_from([VECTOR, VECTOR_BY_PRIORITY]), version=versions)
+def test_a_conflict_names_the_held_version_and_its_header_describes_it_in_msgpack(rule: ConflictRule,
+                                                                                  version: Version) -> None:
+    conflict = Held(rule, rank_bytes(rule, version), pack_vector(version.vector))
+    outcome = Outcome(Verdict.CONFLICT_STALE, conflict=conflict)
+    assert outcome.held == held_version(rule, rank_bytes(rule, version), version.vector)
+    assert msgpack.unpackb(described(conflict)) == [version.hlc, version.origin, dict(version.vector),
+                                                    version.deleted]
+    headers = conflict_headers([("a", b"1")], outcome)
+    assert headers == [("a", b"1"), ("amity-conflict-verdict", b"conflict-stale"),
+                       ("amity-conflict-held", described(conflict))]
 
 
 @given(vector=st.dictionaries(st.from_regex(r"[a-z]{1,8}", fullmatch=True), st.integers(1, (1 << 48) - 1)))

@@ -81,7 +81,7 @@ def test_the_apply_script_decides_as_decide_and_keeps_the_context(policy, client
                 assert CODES[applied.codes[position]] is expected, (key, held.get(key), version)
                 if expected.is_conflict:
                     rank, vector = applied.held[position]
-                    assert (rank, vector) == (rank_bytes(rule, held[key]), held[key].vector)
+                    assert (rank, unpack_vector(vector)) == (rank_bytes(rule, held[key]), held[key].vector)
                 if expected.applies:
                     held[key] = version
                 vector, top = context.get(key, ((), 0))
