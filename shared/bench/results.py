@@ -107,8 +107,9 @@ class Options(BaseModel):
     duration_s: float = Field(gt=0, description="Probe duration")
     amity_processes: int = Field(default=1, ge=1, le=16, description="`amity mirror run` processes per scenario, "
                                  "sharing the links' partitions through their consumer groups")
-    rounds: int = Field(default=1, ge=1, le=9, description="Runs of each tool per scenario, the tools taking turns "
-                        "round after round, each round on source data of its own; a table row is the median")
+    rounds: int = Field(default=1, ge=1, le=9, description="Runs of each tool per scenario, the scenarios and within "
+                        "them the tools taking turns round after round, each round on source data of its own; a "
+                        "table row is the median")
 
 
 class BenchResults(BaseModel):

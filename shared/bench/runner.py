@@ -101,8 +101,7 @@ class BenchRunner:
                 states = self._up(env)
                 self.regions = {n: Region(name=n, bootstrap=s.bootstrap, redis=s.redis) for n, s in states.items()}
                 self._redis_pids = [s.redis_pid for s in states.values()]
-                for name in self.options.scenarios:
-                    self._scenario(SCENARIOS[name])
+                self._measure_all()
             finally:
                 self.progress.step("stopping the benchmark regions")
                 env.down()
@@ -142,23 +141,34 @@ class BenchRunner:
         if run.status is not Status.OK:
             self.progress.note(f"{run.scenario} / {run.tool.value}: {run.status.value}: {run.note}")
 
-    def _scenario(self, scenario: Scenario) -> None:
+    def _measure_all(self) -> None:
+        """Round after round through every scenario, not every round of one scenario and then the next.
+
+        Scenarios are compared with each other too (a conflict rule against `none`): measured round by round,
+        they sit close in time, and the host's drift over a run weighs on both alike.
+        """
+        for round_ in range(1, self.options.rounds + 1):
+            for name in self.options.scenarios:
+                self._scenario(SCENARIOS[name], round_)
+
+    def _scenario(self, scenario: Scenario, round_: int) -> None:
+        """One round of a scenario: fresh source data, then each tool in turn."""
         tools = [t for t in TOOL_ORDER if t in self.options.tools and t in scenario.tools]
         if not tools:
             return
         skip = resolver_unavailable(scenario.resolver) if scenario.resolver else None
         if skip:
-            for tool in tools:
-                self._record(RunResult(scenario=scenario.name, tool=tool, status=Status.SKIPPED, note=skip))
+            if round_ == 1:
+                for tool in tools:
+                    self._record(RunResult(scenario=scenario.name, tool=tool, status=Status.SKIPPED, note=skip))
             return
-        for round_ in range(1, self.options.rounds + 1):
-            # Fresh topics every round: an active-active Amity run writes its copies into the source topics.
-            tag = uuid.uuid4().hex[:6]
-            self._write_source(scenario, tag, round_)
-            workdir = self.workdir / scenario.name / (f"round-{round_}" if self.options.rounds > 1 else "")
-            for tool in tools:
-                run = self._measure(scenario, tool, tag, workdir / tool.value)
-                self._record(run.model_copy(update={"round": round_}))
+        # Fresh topics every round: an active-active Amity run writes its copies into the source topics.
+        tag = uuid.uuid4().hex[:6]
+        self._write_source(scenario, tag, round_)
+        workdir = self.workdir / scenario.name / (f"round-{round_}" if self.options.rounds > 1 else "")
+        for tool in tools:
+            run = self._measure(scenario, tool, tag, workdir / tool.value)
+            self._record(run.model_copy(update={"round": round_}))
 
     def _write_source(self, scenario: Scenario, tag: str, round_: int) -> None:
         topic = scenario.topic(tag)

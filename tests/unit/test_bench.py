@@ -19,10 +19,12 @@ from amity.bench.data import payloads
 from amity.bench.meter import ProcessMeter, Reading
 from amity.bench.mm2 import MirrorMaker2
 from amity.bench.probe import HEADER_BYTES, percentile, stamp, unstamp
+from amity.bench.runner import BenchRunner
 from amity.bench.results import (
     BenchResults, Latency, Machine, Options, RunResult, Status, Throughput, Tool,
 )
 from amity.bench.scenarios import BOTH_WAYS, ONE_WAY, SCENARIOS, Flow
+from amity.dev.settings import DevSettings
 from amity.errors import ConfigError
 from amity.mirror.config import MirrorConfig
 from amity.regions import Region
@@ -358,3 +360,19 @@ def test_a_resolver_run_notes_the_version_states_redis_cpu_apart_from_the_tools(
     run = RunResult(scenario="lww", tool=Tool.AMITY, status=Status.OK, throughput=throughput)
     notes = report.rows(BenchResults(**{**_results().model_dump(), "runs": [run]}))[0][-1]
     assert "Redis 12.3 CPU s / M records" in notes and "20 stale versions not written" in notes
+
+
+def test_rounds_go_through_every_scenario_before_the_next_round(tmp_path: Path, monkeypatch) -> None:
+    options = Options(records=10, record_size=200, partitions=1, scenarios=["none", "lww", "one-way"],
+                      tools=[Tool.MM2, Tool.AMITY], rate=1, duration_s=1, rounds=2)
+    runner = BenchRunner(options, DevSettings(home=tmp_path), "amity bench")
+    written: list[tuple[str, int]] = []
+    monkeypatch.setattr(runner, "_write_source", lambda scenario, tag, round_: written.append((scenario.name, round_)))
+    monkeypatch.setattr(runner, "_measure", lambda scenario, tool, tag, workdir: RunResult(
+        scenario=scenario.name, tool=tool, status=Status.FAILED, note=tag))
+    runner._measure_all()
+    assert written == [("none", 1), ("lww", 1), ("one-way", 1), ("none", 2), ("lww", 2), ("one-way", 2)]
+    measured = [(run.scenario, run.tool, run.round) for run in runner.results.runs]
+    assert measured == [("none", Tool.AMITY, 1), ("lww", Tool.AMITY, 1), ("one-way", Tool.MM2, 1),
+                        ("one-way", Tool.AMITY, 1), ("none", Tool.AMITY, 2), ("lww", Tool.AMITY, 2),
+                        ("one-way", Tool.MM2, 2), ("one-way", Tool.AMITY, 2)]
