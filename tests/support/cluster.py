@@ -1,8 +1,10 @@
 """The test session's local regions: started once, shared by every test and xdist worker.
 
-Workers take a file lock and count themselves in; the first starts the regions
+Workers take a file lock and write their pids in; the first starts the regions
 through the launcher (`amity dev up`), the last one out stops them by pid and
-checks that nothing it started is still alive.
+checks that nothing it started is still alive. Pids, not a count: a session that
+was killed leaves its pid behind, which the next session sees is dead, where a
+count would stay up by one and keep every later session from stopping the regions.
 """
 
 import fcntl
@@ -44,26 +46,40 @@ def _locked(home: Path) -> Iterator[Path]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _users(path: Path) -> int:
+def live_users(path: Path) -> list[int]:
+    """The pids written into the session that are still running (a file from before pids were kept: none)."""
     try:
-        return int(json.loads(path.read_text()))
+        pids = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
-        return 0
+        return []
+    return [pid for pid in pids if _running(pid)] if isinstance(pids, list) else []
+
+
+def _running(pid: object) -> bool:
+    if type(pid) is not int or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def acquire(settings: DevSettings) -> dict[str, Region]:
     with _locked(settings.home) as users:
         states = DevEnvironment(settings).up(TEST_REGIONS)
-        users.write_text(json.dumps(_users(users) + 1))
+        users.write_text(json.dumps([*live_users(users), os.getpid()]))
     return {name: Region(name=name, bootstrap=s.bootstrap, redis=s.redis) for name, s in states.items()}
 
 
 def release(settings: DevSettings) -> list[str]:
     """Leave the session; the last worker stops the regions and returns what is still alive (must be empty)."""
     with _locked(settings.home) as users:
-        remaining = _users(users) - 1
-        users.write_text(json.dumps(max(remaining, 0)))
-        if remaining > 0:
+        remaining = [pid for pid in live_users(users) if pid != os.getpid()]
+        users.write_text(json.dumps(remaining))
+        if remaining:
             return []
         env = DevEnvironment(settings)
         env.down()
