@@ -36,6 +36,16 @@ def _counted(region: Region, topic: str, expected: int) -> Counter | None:
     return values if sum(values.values()) >= expected else None
 
 
+def counts(worker: MirrorProcess, link: str, topic: str) -> tuple[int | None, dict[str, int]]:
+    """A link's replicated and dropped counts of `topic` in the worker's stats file.
+
+    The file is written every few seconds, so it can lag the records already in the destination: a test
+    waits for the counts it expects, and fails if they never come or overshoot.
+    """
+    stats = worker.topic_stats(link, topic)
+    return stats.get("replicated"), stats.get("dropped", {})
+
+
 def test_active_active_pair_delivers_each_record_once_and_never_back(regions, topic, tmp_path: Path) -> None:
     pair = {name: regions[name] for name in ("us", "eu")}
     for region in pair.values():
@@ -48,10 +58,9 @@ def test_active_active_pair_delivers_each_record_once_and_never_back(regions, to
             values = values_when_complete(region, topic, 2000)
             assert set(values.values()) == {1}, f"duplicates in {name}"
             assert {v.split(b"-")[0] for v in values} == {b"us", b"eu"}
-        wait_for(lambda: worker.topic_stats("eu-to-us", topic).get("dropped", {}).get("loop") == 1000,
-                 message="1000 loop drops on eu-to-us")
-        assert worker.topic_stats("us-to-eu", topic)["replicated"] == 1000
-        assert worker.topic_stats("eu-to-us", topic)["replicated"] == 1000
+        for link in ("us-to-eu", "eu-to-us"):
+            wait_for(lambda link=link: counts(worker, link, topic) == (1000, {"loop": 1000}),
+                     message=f"1000 replicated and 1000 loop drops on {link}")
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         assert f'amity_mirror_dropped_total{{link="eu-to-us",reason="loop",topic="{topic}"}} 1000.0' in metrics
         assert f'amity_mirror_records_total{{link="us-to-eu",topic="{topic}"}} 1000.0' in metrics
@@ -93,9 +102,10 @@ def test_three_region_mesh_delivers_each_record_once_everywhere(regions, topic, 
             values = values_when_complete(region, topic, 1500)
             assert set(values.values()) == {1}, f"duplicates in {name}"
         for link in ("us-to-eu", "eu-to-ap", "ap-to-us"):
-            wait_for(lambda link=link: sum(worker.topic_stats(link, topic).get("dropped", {}).values()) == 1000,
-                     message=f"1000 drops on {link}")
-            assert worker.topic_stats(link, topic)["replicated"] == 500
+            def settled(link: str = link) -> bool:
+                replicated, dropped = counts(worker, link, topic)
+                return (replicated, sum(dropped.values())) == (500, 1000)
+            wait_for(settled, message=f"500 replicated and 1000 drops on {link}")
     for region in regions.values():
         assert len(read_all(region.bootstrap, topic)) == 1500
 
