@@ -176,10 +176,13 @@ def test_two_regions_converge_to_the_policy_winner(regions, topic, tmp_path: Pat
     try:
         scenario.write_concurrently()
         settle(scenario, worker)
-        totals = conflict_totals(worker)
         if policy == "vector":
-            recorded = sum(len(read_all(r.bootstrap, f"{topic}.conflicts")) for r in scenario.regions.values())
-            assert totals["detected"] > 0 and totals["conflicts_topic"] == totals["detected"] == recorded
+            def counted_and_recorded() -> bool:  # the stats file is written every few seconds: it may lag
+                totals = conflict_totals(worker)
+                recorded = sum(len(read_all(r.bootstrap, f"{topic}.conflicts")) for r in scenario.regions.values())
+                return totals["detected"] > 0 and totals["conflicts_topic"] == totals["detected"] == recorded
+            wait_for(counted_and_recorded, timeout_s=30, interval_s=2,
+                     message="every conflict counted once and recorded in the conflicts topics")
     finally:
         assert worker.stop() == 0
 
