@@ -125,8 +125,8 @@ _CONFLICTED = frozenset({Verdict.CONFLICT_APPLIED, Verdict.CONFLICT_STALE})
 class Held(NamedTuple):
     """The version a conflicting record was decided against, as the state holds it.
 
-    Decoded only when asked: the conflicts topic takes the packed vector as it is (one per conflict, and
-    under the vector policy in active-active nearly every arriving record is one).
+    Decoded only when asked: the conflicts topic takes the packed vector as it is. There is one per conflict,
+    and in the benchmark's active-active `vector` run over half of the arriving records are conflicts.
     """
 
     rule: ConflictRule
