@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import partial
 from itertools import repeat
@@ -358,8 +359,7 @@ class LinkRunner:
                 # twentieth of a resolved record's path. `callback` is on_delivery's alias; None is no callback.
                 produce(topic, msg.value(), msg.key(), partition, report, None, msg.timestamp()[1], headers)
             except BufferError:
-                self._send(producer, topic, msg.key(), msg.value(), headers, partition, msg.timestamp()[1],
-                           {"on_delivery": report})
+                self._send(producer, topic, msg.key(), msg.value(), headers, partition, msg.timestamp()[1], report)
 
     def _dead_letter(self, producer: Producer, msg: Message, reason: str, detail: str, batch: Batch | None) -> None:
         value = msg.value()
@@ -370,8 +370,8 @@ class LinkRunner:
         if value is not None and len(value) > DLQ_VALUE_LIMIT:
             headers.append(("amity-dlq-value-omitted", str(len(value)).encode()))
             value = None
-        kwargs = {"on_delivery": batch.delivered} if batch is not None else {}
-        self._send(producer, dlq_topic(self.link), msg.key(), value, headers, -1, msg.timestamp()[1], kwargs)
+        self._send(producer, dlq_topic(self.link), msg.key(), value, headers, -1, msg.timestamp()[1],
+                   batch.delivered if batch is not None else None)
         if batch is not None:
             batch.sent()
         log.warning("link %s: dead-lettered %s[%d]@%d: %s (%s)", self.id, msg.topic(), msg.partition(),
@@ -380,18 +380,11 @@ class LinkRunner:
     def _record_conflict(self, producer: Producer, msg: Message, headers, outcome, batch: Batch | None) -> None:
         """Both versions of a concurrent write, for audit: the arriving record and what it met.
 
-        Its conflicts topic was created for the batch (`_ensure_conflict_topics`). Produced with positional
-        arguments, as in `_produce_all`: under the vector policy nearly every record of an active-active
-        pair can be a conflict.
+        Its conflicts topic was created for the batch (`_ensure_conflict_topics`).
         """
-        topic = self._conflict_topics[msg.topic()]
-        report = batch.delivered if batch is not None else None
-        headers = conflict_headers(headers, outcome)
-        try:
-            producer.produce(topic, msg.value(), msg.key(), -1, report, None, msg.timestamp()[1], headers)
-        except BufferError:
-            self._send(producer, topic, msg.key(), msg.value(), headers, -1, msg.timestamp()[1],
-                       {"on_delivery": report} if report is not None else {})
+        self._send(producer, self._conflict_topics[msg.topic()], msg.key(), msg.value(),
+                   conflict_headers(headers, outcome), -1, msg.timestamp()[1],
+                   batch.delivered if batch is not None else None)
         if batch is not None:
             batch.sent()
 
@@ -405,12 +398,15 @@ class LinkRunner:
                 self._conflict_topics[source] = topic
 
     def _send(self, producer: Producer, topic: str, key, value, headers, partition: int, timestamp: int,
-              kwargs: dict) -> None:
-        """Produce, waiting while the local queue is full (a slow or absent destination pushes back here)."""
+              on_delivery: Callable | None) -> None:
+        """Produce, waiting while the local queue is full (a slow or absent destination pushes back here).
+
+        Positional, as in `_produce_all`: dead letters and, under the vector policy, conflicts can be a large
+        share of a batch.
+        """
         while True:
             try:
-                producer.produce(topic, value=value, key=key, headers=headers, partition=partition,
-                                 timestamp=timestamp, **kwargs)
+                producer.produce(topic, value, key, partition, on_delivery, None, timestamp, headers)
                 return
             except BufferError:
                 producer.poll(0.1)
