@@ -52,7 +52,6 @@ MEMO_BUCKET = 4096  # source offsets per memo hash: one Redis key per bucket, no
 _HLC = struct.Struct(">Q")
 _TAIL = 8 + ORIGIN_BYTES + 1  # hlc, origin, deleted: the end of every rank layout
 _NOT_HELD = (0, "", "", 0)  # a stamp request's hold fields when the stamp does not become the held version
-_EMPTY_VECTOR = b"\x80"  # what pack_vector gives for a version without a vector
 
 APPLY, STALE, DUPLICATE, CONFLICT_APPLIED, CONFLICT_STALE, OTHER_LAYOUT = "ASDCXL"
 
@@ -321,7 +320,7 @@ for i = 1, #fields / 6 do
       code = wins and 'C' or 'X'
       out[#out + 1] = i
       out[#out + 1] = held
-      out[#out + 1] = held_vector or ''
+      out[#out + 1] = held_vector or '\\128'  -- an empty msgpack map, as pack_vector packs no vector
     else
       code = wins and 'A' or 'S'
     end
@@ -625,7 +624,7 @@ class VersionState:
         columns = claims if isinstance(claims, Claims) else Claims.of(claims)
         reply = self._apply(keys=[self.epoch_key], args=[epoch, _pack(columns.fields)])
         self._check_reply(reply)
-        held = {reply[i] - 1: (reply[i + 1], reply[i + 2] or _EMPTY_VECTOR) for i in range(2, len(reply), 3)}
+        held = {reply[i] - 1: (reply[i + 1], reply[i + 2]) for i in range(2, len(reply), 3)}
         return Applied(reply[1].decode(), held)
 
     def _required_epoch(self) -> str:
