@@ -248,8 +248,7 @@ class Shapes:
 
     def add(self, provenance: Provenance, value: object) -> None:
         """Remember `provenance`'s shape with `value`, up to `limit` shapes; a shape is added once."""
-        p = provenance
-        shape = (p.origin, p.topic, p.path, p.hlc is None, None if p.vector is None else tuple(r for r, _ in p.vector))
+        shape = shape_of(provenance)
         if shape not in self._patterns and len(self._patterns) < self.limit:
             self._patterns[shape] = (_pattern(*shape), value)
 
@@ -259,6 +258,11 @@ class Shapes:
             if pattern.fullmatch(raw):
                 return value
         return None
+
+
+def shape_of(p: Provenance) -> tuple:
+    """What a header shares with every other of its route: origin, topic, path, clock or not, vector regions."""
+    return p.origin, p.topic, p.path, p.hlc is None, None if p.vector is None else tuple(r for r, _ in p.vector)
 
 
 # msgpack's unsigned integer forms of the values in a range (fixint, uint8, uint16, uint32, uint64).

@@ -18,6 +18,7 @@ from amity.headers import (
     Provenance,
     Reason,
     Shapes,
+    shape_of,
     check_consistent,
     decode,
     encode,
@@ -550,10 +551,6 @@ def test_consistent_exactly_when_the_path_ends_in_the_region_after_the_origin(pr
 # --- header shapes: recognised from their bytes without decoding ------------
 
 
-def shape(p: Provenance) -> tuple:
-    return p.origin, p.topic, p.path, p.hlc is None, None if p.vector is None else tuple(r for r, _ in p.vector)
-
-
 @st.composite
 def two_of_a_shape(draw: st.DrawFn) -> tuple[Provenance, Provenance]:
     """Two provenances that share their shape and differ in every number."""
@@ -575,16 +572,21 @@ def test_a_header_of_a_remembered_shape_is_found_whatever_its_numbers(pair: tupl
     assert shapes.find(encode(second)) == "loop"
 
 
+@settings(max_examples=300)
 @given(two_of_a_shape(), st.data())
 def test_whatever_a_shape_accepts_decodes_to_that_shape(pair: tuple[Provenance, Provenance], data: st.DataObject) -> None:
     first, second = pair
     raw = bytearray(encode(second))
+    # Half the changes fall after the fixed origin and topic, among the numbers, path, clock and vector: changes
+    # anywhere alone reach the assertion in about one example in twenty-five (the prefix rarely still matches).
+    numbers_from = len(msgpack.packb([1, second.origin, second.topic]))  # both arrays' headers take one byte
     for _ in range(data.draw(st.integers(1, 3))):
-        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+        at = data.draw(st.integers(numbers_from, len(raw) - 1) | st.integers(0, len(raw) - 1))
+        raw[at] = data.draw(st.integers(0, 255))
     shapes = Shapes()
     shapes.add(first, "loop")
     if shapes.find(bytes(raw)) is not None:
-        assert shape(decode(bytes(raw))) == shape(first)
+        assert shape_of(decode(bytes(raw))) == shape_of(first)
 
 
 def vectored(index: int | None = None, value: object = None) -> bytes:
@@ -615,3 +617,10 @@ def test_shapes_stop_growing_at_their_limit() -> None:
     for topic in ("a", "b", "c"):
         shapes.add(decode(with_field(2, topic)), topic)
     assert [shapes.find(with_field(2, topic)) for topic in ("a", "b", "c")] == ["a", "b", None]
+
+
+def test_a_shape_with_a_clock_does_not_find_a_header_without_one() -> None:
+    shapes = Shapes()
+    shapes.add(decode(vectored(7, 5)), "loop")
+    assert shapes.find(vectored(7, (1 << 64) - 1)) == "loop"
+    assert shapes.find(vectored(7, None)) is None
