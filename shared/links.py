@@ -25,13 +25,25 @@ DEFAULT_EXCLUDES = (r"__.*", r".*\.internal", r".*\.conflicts", r".*\.dlq", r"_.
 
 
 def compilable_patterns(patterns: tuple[str, ...]) -> tuple[str, ...]:
-    """`patterns` unchanged, or a ValueError naming the first one that is not a regular expression."""
+    """`patterns` unchanged, or a ValueError naming the first one that is not a regular expression, or saying why
+    they do not combine into the one expression a link matches with."""
     for pattern in patterns:
         try:
             re.compile(pattern)
         except re.error as exc:
             raise ValueError(f"topic pattern {pattern!r} is not a valid regular expression: {exc}") from None
+    try:
+        re.compile(combined(patterns))
+    except re.error as exc:
+        raise ValueError(f"topic patterns {list(patterns)!r} cannot be matched together ({exc}): a link joins them "
+                         f"into one expression, so give flags scoped, as (?i:orders), and each group name "
+                         f"once") from None
     return patterns
+
+
+def combined(patterns: tuple[str, ...]) -> str:
+    """One expression that matches what any of `patterns` matches."""
+    return "|".join(f"(?:{p})" for p in patterns)
 
 
 class Link(BaseModel):
@@ -64,11 +76,11 @@ class Link(BaseModel):
 
     @cached_property
     def _include(self) -> re.Pattern[str]:
-        return re.compile("|".join(f"(?:{p})" for p in self.include))
+        return re.compile(combined(self.include))
 
     @cached_property
     def _exclude(self) -> re.Pattern[str] | None:
-        return re.compile("|".join(f"(?:{p})" for p in self.exclude)) if self.exclude else None
+        return re.compile(combined(self.exclude)) if self.exclude else None
 
     def selects(self, topic: str) -> bool:
         """True when `topic` in the source region is replicated by this link."""

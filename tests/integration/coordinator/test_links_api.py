@@ -29,6 +29,8 @@ def test_create_show_list_and_delete(three: TestClient) -> None:
     ({"source": "us", "destination": "mars"}, "not registered: ['mars']"),
     ({"source": "us", "destination": "us"}, "cannot replicate region 'us' into itself"),
     ({"source": "us", "destination": "eu", "include": ["orders("]}, "is not a valid regular expression"),
+    ({"source": "us", "destination": "eu", "include": ["(?i)orders"]}, "give flags scoped, as (?i:orders)"),
+    ({"source": "us", "destination": "eu", "exclude": ["(?P<a>x)", "(?P<a>y)"]}, "cannot be matched together"),
     ({"source": "us", "destination": "eu", "colour": "red"}, "body.colour: unknown field"),
 ])
 def test_invalid_links_are_refused_with_the_reason(three: TestClient, body: dict, expected: str) -> None:
