@@ -2,7 +2,9 @@
 
 import re
 from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
 
+import redis
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 REGION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -58,9 +60,26 @@ class Region(BaseModel):
     @classmethod
     def _redis_url(cls, value: str) -> str:
         if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(f"redis URL {value!r} must start with redis://, rediss:// or unix://")
+            raise ValueError(f"redis URL must start with redis://, rediss:// or unix://, not "
+                             f"{value.partition(':')[0]!r}")
+        try:
+            # Builds the client's connection object as every user of the URL will, without connecting: a URL
+            # redis-py cannot parse, or one with options it does not know, fails here and not in every caller.
+            redis.ConnectionPool.from_url(value).make_connection()
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"redis URL is not one a Redis client can use: {exc}") from None
         return value
 
     def kafka_config(self) -> dict[str, str]:
         """librdkafka settings common to every client of this region."""
         return {"bootstrap.servers": self.bootstrap, **self.security.librdkafka()}
+
+
+def mask_url_password(url: str) -> str:
+    """The URL with its password (if any) replaced by ***, for showing it."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from amity.cli.api import DEFAULT_URL, ApiError, CoordinatorClient
-from amity.coordinator.schemas.regions import mask_url_password
+from amity.regions import mask_url_password
 from amity.regions import Region
 
 WAIT_S = 120.0

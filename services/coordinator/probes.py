@@ -15,8 +15,8 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from amity.coordinator.errors import InvalidRequestError, UnreachableError
-from amity.coordinator.schemas.regions import DependencyStatus, RegionHealth, Status, mask_url_password
-from amity.regions import Region
+from amity.coordinator.schemas.regions import DependencyStatus, RegionHealth, Status
+from amity.regions import Region, mask_url_password
 
 librdkafka_log = logging.getLogger("amity.coordinator.librdkafka")
 

@@ -13,7 +13,7 @@ from amity.failover.index import OffsetIndex
 from amity.failover.positions import RegionPositions
 from amity.failover.reading import PartitionReader
 from amity.failover.settings import FailoverSettings
-from amity.regions import Region
+from amity.regions import Region, mask_url_password
 
 
 class RegionClients:
@@ -60,4 +60,5 @@ def redis_errors(region: Region) -> Iterator[None]:
     try:
         yield
     except redis.RedisError as exc:
-        raise RegionUnreachable(f"the Redis of region {region.name} ({region.redis}) failed: {exc}") from None
+        raise RegionUnreachable(f"the Redis of region {region.name} ({mask_url_password(region.redis)}) failed: "
+                                f"{exc}") from None

@@ -9,7 +9,8 @@ from redis.exceptions import RedisError
 
 from amity.coordinator.deps import CoordinatorDep
 from amity.coordinator.schemas.health import Liveness, Readiness
-from amity.coordinator.schemas.regions import DependencyStatus, mask_url_password
+from amity.coordinator.schemas.regions import DependencyStatus
+from amity.regions import mask_url_password
 
 router = APIRouter(tags=["health"])
 

@@ -2,11 +2,10 @@
 
 from datetime import datetime
 from enum import StrEnum
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from amity.regions import KafkaSecurity, Region, RegionName
+from amity.regions import KafkaSecurity, Region, RegionName, mask_url_password
 
 RegionCreate = Region
 
@@ -99,13 +98,3 @@ class RegionConnection(Region):
     def of(cls, region: Region) -> "RegionConnection":
         security = KafkaSecurityRevealed(**dict(region.security))
         return cls(name=region.name, bootstrap=region.bootstrap, redis=region.redis, security=security)
-
-
-def mask_url_password(url: str) -> str:
-    """The URL with its password (if any) replaced by ***, for showing it."""
-    parts = urlsplit(url)
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))

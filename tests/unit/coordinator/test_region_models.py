@@ -1,6 +1,7 @@
 """Region API models: secrets in, never out; the worker's copy reveals them."""
 
 import pytest
+from pydantic import ValidationError
 
 from amity.coordinator.schemas.regions import RegionConnection, RegionPublic, RegionUpdate, mask_url_password
 from amity.coordinator.store.regions import decode, encode
@@ -41,3 +42,16 @@ def test_update_replaces_given_fields_and_validates_the_result() -> None:
     assert (moved.bootstrap, moved.security.sasl_password.get_secret_value()) == ("k2:9092", "hunter2")
     with pytest.raises(ValueError, match="not host:port"):
         RegionUpdate(bootstrap="nohost").apply(SECURE)
+
+
+@pytest.mark.parametrize(("url", "reason"), [
+    ("redis://:secret@h]:6379/0", "Invalid IPv6 URL"),
+    ("redis://:secret@h:6379/0?foo=1", "unexpected keyword argument 'foo'"),
+    ("redis://:secret@h:99999/0", "Port out of range"),
+    ("http://:secret@h:6379/0", "must start with redis://"),
+])
+def test_a_redis_url_no_client_can_use_is_refused_without_echoing_its_password(url: str, reason: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Region(name="us", bootstrap="k:9092", redis=url)
+    message = refused.value.errors()[0]["msg"]  # what the API's 422 says; pydantic's str() also repeats the input
+    assert reason in message and "secret" not in message
