@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
 from amity.coordinator.errors import CoordinatorError, UnauthorizedError
@@ -22,6 +23,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(ValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RedisError, _store_unavailable)
 
 
 def problem(status: int, detail: str, errors: Sequence[FieldError] = (), headers: dict | None = None) -> JSONResponse:
@@ -46,6 +48,13 @@ async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     return problem(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The coordinator's own Redis failed mid-request: 503, so clients retry, instead of a bare 500."""
+    log.warning("%s %s: the coordinator's Redis failed: %s", request.method, request.url.path, exc)
+    return problem(503, f"the coordinator's state store (Redis, AMITY_REDIS_URL) did not answer: {exc}; "
+                        f"retry once it is back", headers={"Retry-After": "5"})
 
 
 def _location(loc: Sequence[Any]) -> str:

@@ -24,5 +24,6 @@ PROBLEM_RESPONSES = {
         (409, "Conflicts with the current state"),
         (413, "Request body too large"),
         (422, "Invalid request"),
+        (503, "The coordinator's own Redis did not answer"),
     ]
 }

@@ -63,10 +63,13 @@ def test_bad_input_gets_an_actionable_422(url: str, body: bytes, expected: str) 
     assert httpx.get(f"{url}/v1/regions").json() == []
 
 
-def test_readiness_fails_when_redis_is_away(tmp_path: Path) -> None:
+def test_readiness_and_the_api_answer_503_when_redis_is_away(tmp_path: Path) -> None:
     env = {"AMITY_REDIS_URL": "redis://127.0.0.1:1/0", "AMITY_PROBE_TIMEOUT_S": "1"}
     with coordinator_process(env, tmp_path / "coordinator.log") as running:
         response = httpx.get(f"{running}/readyz", timeout=10)
         assert response.status_code == 503
         assert response.json()["dependencies"]["redis"]["ok"] is False
         assert httpx.get(f"{running}/healthz").status_code == 200
+        regions = httpx.get(f"{running}/v1/regions", timeout=10)
+        assert regions.status_code == 503 and regions.headers["retry-after"] == "5"
+        assert "the coordinator's state store (Redis, AMITY_REDIS_URL) did not answer" in regions.json()["detail"]
