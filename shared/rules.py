@@ -16,6 +16,7 @@ from amity.ordering import OrderingField
 from amity.regions import RegionName
 
 TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+MAX_TOPIC_PATTERN = 1000  # characters of a rule's topic or pattern: what the API's queries can name again
 MAX_PRIORITY_REGIONS = 1024
 
 
@@ -39,7 +40,8 @@ class ConflictRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    topic: str = Field(min_length=1, description="Exact topic name, or a regex matched against the whole name")
+    topic: str = Field(min_length=1, max_length=MAX_TOPIC_PATTERN,
+                       description="Exact topic name, or a regex matched against the whole name")
     policy: Policy = Policy.LWW
     field: str | None = Field(
         default=None, description="timestamp policy: 'timestamp', 'header:<name>' or 'json:<dotted.path>'"

@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from amity.ordering import OrderingField, Source
-from amity.rules import ConflictRule, Fallback, Policy, RuleSet
+from amity.rules import MAX_TOPIC_PATTERN, ConflictRule, Fallback, Policy, RuleSet
 
 
 def test_a_bare_rule_is_last_writer_wins() -> None:
@@ -42,6 +42,12 @@ def test_rules_refuse_settings_that_do_not_fit_their_policy(settings: dict, mess
 def test_a_topic_pattern_must_compile() -> None:
     with pytest.raises(ValidationError, match="not a valid regular expression"):
         ConflictRule(topic="orders(")
+
+
+def test_a_topic_pattern_is_no_longer_than_the_api_can_name_again() -> None:
+    ConflictRule(topic="o" * MAX_TOPIC_PATTERN)
+    with pytest.raises(ValidationError, match=f"at most {MAX_TOPIC_PATTERN} characters"):
+        ConflictRule(topic="o" * (MAX_TOPIC_PATTERN + 1))
 
 
 def test_valid_rules_of_every_policy() -> None:

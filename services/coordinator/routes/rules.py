@@ -7,10 +7,11 @@ from fastapi import APIRouter, Query
 from amity.coordinator.deps import Actor, CoordinatorDep, Reader
 from amity.coordinator.schemas.problems import PROBLEM_RESPONSES
 from amity.coordinator.schemas.rules import RuleChange, RuleHistory, RuleMatch, RuleSetPublic
-from amity.rules import TOPIC_NAME, ConflictRule, RuleSet
+from amity.rules import MAX_TOPIC_PATTERN, TOPIC_NAME, ConflictRule, RuleSet
 
 router = APIRouter(prefix="/v1/rules", tags=["rules"], responses=PROBLEM_RESPONSES)
-Topic = Annotated[str, Query(min_length=1, max_length=1000, description="Topic name or the rule's pattern")]
+Topic = Annotated[str, Query(min_length=1, max_length=MAX_TOPIC_PATTERN,
+                             description="Topic name or the rule's pattern")]
 
 
 @router.get("", dependencies=[Reader])
@@ -40,7 +41,7 @@ async def delete_rule(topic: Topic, c: CoordinatorDep, actor: Actor) -> RuleChan
 
 
 @router.get("/history", dependencies=[Reader])
-async def rule_history(c: CoordinatorDep, topic: Annotated[str | None, Query(max_length=1000)] = None,
+async def rule_history(c: CoordinatorDep, topic: Annotated[str | None, Query(max_length=MAX_TOPIC_PATTERN)] = None,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> RuleHistory:
     """Who changed which rule when, newest first."""
     return RuleHistory(changes=await c.rules.history(topic, limit))
