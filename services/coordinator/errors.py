@@ -25,6 +25,12 @@ class InUseError(CoordinatorError):
     status = 409
 
 
+class ChangedMeanwhileError(CoordinatorError):
+    """Refused because what the request was based on changed while it was checked: read it again and retry."""
+
+    status = 409
+
+
 class InvalidRequestError(CoordinatorError):
     """Well-formed, but not acceptable with what the coordinator already holds."""
 

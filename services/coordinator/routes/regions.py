@@ -39,9 +39,10 @@ async def register_region(region: RegionCreate, c: CoordinatorDep, _: Actor, che
 @router.patch("/{name}")
 async def update_region(name: Name, update: RegionUpdate, c: CoordinatorDep, _: Actor,
                         check: Check = True) -> RegionPublic:
-    region = update.apply(await c.regions.get(name))
+    was = await c.regions.get(name)
+    region = update.apply(was)
     health = await _checked(c, region, check)
-    await c.regions.replace(region, health)
+    await c.regions.replace(region, health, was)
     return RegionPublic.of(region, health)
 
 

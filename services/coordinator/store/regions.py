@@ -3,7 +3,7 @@
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from amity.coordinator.errors import AlreadyExistsError, InUseError, NotFoundError
+from amity.coordinator.errors import AlreadyExistsError, ChangedMeanwhileError, InUseError, NotFoundError
 from amity.coordinator.keys import Keys
 from amity.coordinator.schemas.links import LinkPublic
 from amity.coordinator.schemas.regions import RegionConnection, RegionHealth
@@ -63,14 +63,20 @@ class RegionStore:
     async def create(self, region: Region, health: RegionHealth | None) -> None:
         await self._write(region, health, exists=False)
 
-    async def replace(self, region: Region, health: RegionHealth | None) -> None:
-        """New settings; the health check that went with them, or none (unknown until the monitor checks)."""
-        await self._write(region, health, exists=True)
+    async def replace(self, region: Region, health: RegionHealth | None, was: Region) -> None:
+        """New settings, in place of `was`; the health check that went with them, or none (unknown until the
+        monitor checks). Refused if the region is no longer `was`: a change made while this one was checked."""
+        await self._write(region, health, exists=True, was=was)
 
-    async def _write(self, region: Region, health: RegionHealth | None, exists: bool) -> None:
+    async def _write(self, region: Region, health: RegionHealth | None, exists: bool,
+                     was: Region | None = None) -> None:
         async def write(pipe: Pipeline) -> None:
-            if bool(await pipe.hexists(self._keys.regions, region.name)) != exists:
+            stored = await pipe.hget(self._keys.regions, region.name)
+            if (stored is not None) != exists:
                 raise not_registered(region.name) if exists else already_registered(region.name)
+            if was is not None and decode(stored) != was:
+                raise ChangedMeanwhileError(f"region {region.name!r} was changed by another request while this "
+                                            "one was checked; read it again and retry")
             pipe.multi()
             pipe.hset(self._keys.regions, region.name, encode(region))
             if health is None:

@@ -1,9 +1,15 @@
 """/v1/regions against real Kafka and Redis."""
 
+import asyncio
 import time
 
+import pytest
+import redis.asyncio as aioredis
 from fastapi.testclient import TestClient
 
+from amity.coordinator.errors import ChangedMeanwhileError
+from amity.coordinator.keys import Keys
+from amity.coordinator.store.regions import RegionStore
 from amity.regions import Region
 from tests.integration.coordinator.conftest import Anonymous, register
 
@@ -98,3 +104,21 @@ def test_an_unchecked_update_forgets_the_old_health(api: TestClient, regions: di
     moved = api.patch("/v1/regions/us", params={"check": "false"}, json={"bootstrap": "127.0.0.1:1"})
     assert moved.json()["health"]["status"] == "unknown"
     assert api.get("/v1/regions/us").json()["health"]["status"] in ("unknown", "down")
+
+
+def test_an_update_based_on_a_region_changed_meanwhile_is_refused(regions: dict[str, Region], namespace: str) -> None:
+    async def race() -> None:
+        client = aioredis.from_url(regions["us"].redis, decode_responses=True)
+        store = RegionStore(client, Keys(namespace))
+        try:
+            first = Region(name="ap", bootstrap="127.0.0.1:1", redis="redis://127.0.0.1:1/0")
+            await store.create(first, None)
+            moved = first.model_copy(update={"bootstrap": "127.0.0.1:2"})
+            await store.replace(moved, None, first)  # the other request, done while this one was checked
+            with pytest.raises(ChangedMeanwhileError, match="changed by another request"):
+                await store.replace(first.model_copy(update={"redis": "redis://127.0.0.1:3/0"}), None, first)
+            assert (await store.get("ap")) == moved
+        finally:
+            await client.aclose()
+
+    asyncio.run(race())
