@@ -62,7 +62,13 @@ class CoordinatorClient:
             raise ApiError(f"calling the coordinator at {self.url} failed: {exc}") from None
         if response.status_code >= 400:
             raise ApiError(_problem(response), response.status_code)
-        return response.json() if response.content else None
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(f"{self.url} answered {method} {path} with something that is not JSON: is it an Amity "
+                           f"coordinator? Point --url or AMITY_URL at one") from None
 
 
 def connect(url: str) -> CoordinatorClient:
@@ -72,9 +78,10 @@ def connect(url: str) -> CoordinatorClient:
 
 def _problem(response: httpx.Response) -> str:
     try:
-        detail = response.json().get("detail")
+        body = response.json()
     except ValueError:
-        detail = None
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
     message = str(detail) if detail else (response.text.strip()[:200] or response.reason_phrase)
     if response.status_code == 401 and not response.request.headers.get("Authorization"):
         message += f" (set {TOKEN_ENV})"

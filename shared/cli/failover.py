@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from amity.cli.api import TOKEN_ENV, CoordinatorClient
 from amity.cli.output import console, emit_json, errors, fail, table, user_errors
@@ -168,6 +169,6 @@ def _print(report: FailoverReport) -> None:
     table(f"{report.to_topic} in {report.moved_to}", ["partition", "resume at", "was", "end", "re-delivered",
                                                          "action"], rows)
     for warning in report.warnings:
-        errors.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        errors.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     if not report.partitions:
         fail(f"{report.to_topic} has no partitions in {report.moved_to}")

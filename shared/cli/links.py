@@ -3,6 +3,7 @@
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from amity.cli.api import DEFAULT_URL, JsonOut, Url, connect
 from amity.cli.output import console, emit_json, table, user_errors
@@ -162,4 +163,4 @@ def _print_plan(title: str, plan: dict[str, Any]) -> None:
           [(m["source_topic"], m["destination_topic"]) for m in plan["topics"]])
     console.print(f"{len(plan['topics'])} replicated, {len(plan['skipped'])} skipped")
     if plan.get("problem"):
-        console.print(f"[bold red]creating it would be refused:[/] {plan['problem']}")
+        console.print(f"[bold red]creating it would be refused:[/] {escape(plan['problem'])}")

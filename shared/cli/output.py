@@ -6,7 +6,9 @@ from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from amity.errors import AmityError
@@ -17,17 +19,20 @@ errors = Console(stderr=True)
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print one clear line and leave with a non-zero status."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn Amity's own errors into one-line messages instead of tracebacks."""
+    """Turn Amity's own errors, and values the settings or request models refuse, into one-line messages
+    instead of tracebacks."""
     try:
         yield
     except AmityError as exc:
         fail(str(exc))
+    except ValidationError as exc:
+        fail("; ".join(_refusal(error) for error in exc.errors()))
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -35,7 +40,7 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     for column in columns:
         grid.add_column(column)
     for row in rows:
-        grid.add_row(*(str(cell) for cell in row))
+        grid.add_row(*(escape(str(cell)) for cell in row))  # topic patterns are full of [...]
     console.print(grid)
 
 
@@ -45,4 +50,11 @@ def emit_json(payload: Any) -> None:
 
 def progress_printer() -> Callable[[str], None]:
     """A progress callback that prints each step dimmed, for long operations."""
-    return lambda message: errors.print(f"[dim]… {message}[/]", highlight=False, soft_wrap=True)
+    return lambda message: errors.print(f"[dim]… {escape(message)}[/]", highlight=False, soft_wrap=True)
+
+
+def _refusal(error: dict[str, Any]) -> str:
+    """One refused value: where (a field or setting name) and why."""
+    where = ".".join(str(part) for part in error["loc"])
+    why = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {why}" if where else why

@@ -3,6 +3,7 @@
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from amity.cli.api import DEFAULT_URL, JsonOut, Url, connect
 from amity.cli.output import console, emit_json, table, user_errors
@@ -29,7 +30,7 @@ def set_(topic: Topic,
     if json_out:
         emit_json(change)
         return
-    console.print(f"rule for [bold]{topic}[/] set: {_describe(change['after'])} (rules version {change['version']})")
+    console.print(f"rule for [bold]{escape(topic)}[/] set: {escape(_describe(change['after']))} (rules version {change['version']})")
 
 
 @app.command()
@@ -42,8 +43,8 @@ def get(topic: Annotated[str | None, typer.Argument(help="Show the rule that app
         emit_json(result)
     elif topic:
         rule = result["rule"]
-        console.print(f"{topic}: " + (f"{_describe(rule)} (rule {rule['topic']!r})" if rule else
-                                      "no rule applies; records are applied as they arrive"))
+        console.print(escape(f"{topic}: " + (f"{_describe(rule)} (rule {rule['topic']!r})" if rule else
+                                             "no rule applies; records are applied as they arrive")))
     else:
         table(f"Conflict rules (version {result['version']})", ["topic", "policy", "settings"],
               [(r["topic"], r["policy"], _settings(r)) for r in result["rules"]])
@@ -54,7 +55,7 @@ def rm(topic: Topic, url: Url = DEFAULT_URL) -> None:
     """Remove the rule whose topic is exactly TOPIC."""
     with user_errors(), connect(url) as api:
         change = api.delete("/v1/rules", topic=topic)
-    console.print(f"rule for [bold]{topic}[/] removed (rules version {change['version']})")
+    console.print(f"rule for [bold]{escape(topic)}[/] removed (rules version {change['version']})")
 
 
 @app.command()

@@ -1,0 +1,57 @@
+"""The CLI's one-line errors and tables: user text shown as typed, refusals and odd replies without tracebacks."""
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import typer
+
+from amity.cli.api import ApiError, CoordinatorClient
+from amity.cli.output import table, user_errors
+from amity.coordinator.settings import CoordinatorSettings
+
+
+def test_a_table_shows_topic_patterns_as_typed(capsys: pytest.CaptureFixture[str]) -> None:
+    table("Rules", ["topic"], [("orders-[a-z]+",), ("logs[/_-]x",)])
+    shown = capsys.readouterr().out
+    assert "orders-[a-z]+" in shown and "logs[/_-]x" in shown
+
+
+def test_a_refused_setting_is_one_line_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(typer.Exit) as left, user_errors():
+        CoordinatorSettings(port=70000)
+    assert left.value.exit_code == 1
+    said = capsys.readouterr().err
+    assert "error: port: Input should be less than or equal to 65535" in said and "Traceback" not in said
+
+
+class _NotACoordinator(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<html>some other service</html>" if self.path.startswith("/v1/regions") else b'["not", "a", "map"]'
+        self.send_response(200 if self.path.startswith("/v1/regions") else 500)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def other_service() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotACoordinator)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_replies_that_are_not_the_coordinators_are_api_errors(other_service: str) -> None:
+    with CoordinatorClient(other_service, None) as client:
+        with pytest.raises(ApiError, match="not JSON: is it an Amity coordinator"):
+            client.get("/v1/regions")
+        with pytest.raises(ApiError, match=r"HTTP 500"):
+            client.get("/v1/links")
