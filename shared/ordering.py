@@ -90,6 +90,8 @@ def _json_member(value: bytes | None, path: tuple[str, ...], name: str) -> objec
         member: object = json.loads(value)
     except (ValueError, UnicodeDecodeError):
         raise MissingOrderingField(f"the record value is not JSON, so field {name!r} cannot be read") from None
+    except RecursionError:  # not a ValueError: json gives up on arrays or objects nested a few thousand deep
+        raise MissingOrderingField(f"the record value nests too deeply to read field {name!r}") from None
     for step in path:
         if not isinstance(member, dict):
             return None

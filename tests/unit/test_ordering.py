@@ -62,6 +62,7 @@ def test_a_decimal_string_in_json() -> None:
         (HEADER, 0, [("updated-at", b"99999999999999999999")], None, "neither an integer"),
         (JSON, 0, None, None, "JSON field 'meta.updated_at' is missing"),
         (JSON, 0, None, b"not json", "not JSON"),
+        (JSON, 0, None, b"[" * 100_000, "nests too deeply"),
         (JSON, 0, None, body(meta=3), "is missing"),
         (JSON, 0, None, body(meta={}), "is missing"),
         (JSON, 0, None, body(meta={"updated_at": None}), "is missing"),
