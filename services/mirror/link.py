@@ -38,7 +38,7 @@ from amity.mirror.resolution import RegionStateLost, Resolution, conflict_header
 from amity.mirror.router import Message, Routed, Router
 from amity.mirror.settings import MirrorSettings
 from amity.mirror.stats import LinkStats
-from amity.mirror.topics import TopicPlan, TopicSync
+from amity.mirror.topics import TopicPlan, TopicRefused, TopicSync
 from amity.regions import Region
 from amity.rules import RuleSet
 from amity.state import StateSettings
@@ -79,15 +79,17 @@ class LinkRunner:
         self._plans: dict[str, TopicPlan] = {}
         self._destinations: dict[str, tuple[str, bool]] = {}
         self._max_bytes: dict[str, int] = {}
+        self._compacted: frozenset[str] = frozenset()  # source topics whose destination takes keyed records only
         self._subscribed: list[str] = []
         self._tracker = AckTracker()
         self._txn_producers: dict[tuple[str, int], Producer] = {}
         self._offsets = OffsetStore(destination.kafka_config(), offsets_topic(link.source))
         self._batch_bytes = 0
-        self._conflict_topics: dict[str, str] = {}  # source topic -> its conflicts topic, created
+        # source topic -> its conflicts topic, created; None when the destination refused to create it
+        self._conflict_topics: dict[str, str | None] = {}
         self.resolution = Resolution(link, source, destination, router.rules,
-                                     StateSettings(namespace=settings.state_namespace))
-        self.tails = Tails(destination)
+                                     StateSettings(namespace=settings.state_namespace), settings.redis_timeout_s)
+        self.tails = Tails(destination, self.resolution.clients[link.destination])
         self._committer = ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix=f"amity-commit-{self.id}")
         self._landings: list[Landing] = []
         # At-least-once: landing runs beside the next batches; acknowledged positions wait here, in order, for
@@ -116,21 +118,29 @@ class LinkRunner:
                 self._setup()
                 backoff = 0.5
                 self._loop()
-            except KafkaException as exc:
-                self.stats.healthy(False, f"{exc.args[0]}")
-                log.warning("link %s: %s; retrying in %.1fs", self.id, exc.args[0], backoff)
-                self._teardown(graceful=False)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, self.settings.retry_backoff_max_s)
             except RegionStateLost as exc:
                 self.stats.healthy(False, str(exc))
                 log.error("link %s: %s", self.id, exc)
                 self._teardown(graceful=False)
                 self._recover_state(exc.region)
+            except (KafkaException, RedisError, OSError, TopicRefused) as exc:  # a cluster or a Redis away, say
+                self._restart_after(backoff, _reason(exc))
+                backoff = min(backoff * 2, self.settings.retry_backoff_max_s)
+            except Exception as exc:  # a bug: restarting from the committed positions beats a silently dead link
+                log.exception("link %s: unexpected error", self.id)
+                self._restart_after(backoff, f"unexpected error: {_reason(exc)}")
+                backoff = min(backoff * 2, self.settings.retry_backoff_max_s)
         self._teardown(graceful=True)
         self._lander.shutdown()
         self.tails.close()
         self._committer.shutdown()
+
+    def _restart_after(self, backoff: float, reason: str) -> None:
+        """Report the link unhealthy, drop its clients and wait: the next setup resumes from committed positions."""
+        self.stats.healthy(False, reason)
+        log.warning("link %s: %s; retrying in %.1fs", self.id, reason, backoff)
+        self._teardown(graceful=False)
+        self._stop.wait(backoff)
 
     def _discover(self) -> None:
         """Sync topics every discovery interval off the replication thread, which picks the result up.
@@ -235,7 +245,7 @@ class LinkRunner:
         return records
 
     def _replicate(self, records: list[Message]) -> None:
-        routed = self.router.route(records, self._max_bytes)
+        routed = self.router.route(records, self._max_bytes, self._compacted)
         conflicts: list = []
         versions: Versions | None = None
         if routed.resolve:
@@ -243,9 +253,8 @@ class LinkRunner:
             versions = [None] * len(routed.forward) + decided.versions
             routed.forward.extend(decided.forward)
             routed.dead.extend(decided.dead)
-            conflicts = decided.conflicts
             self.stats.count_decided(decided)
-            self._ensure_conflict_topics(conflicts)
+            conflicts = self._recordable(decided.conflicts, routed.dead)
         routed.conflicts = conflicts
         self.stats.count_routed(routed, records)
         if self.exactly_once:
@@ -362,15 +371,8 @@ class LinkRunner:
                 self._send(producer, topic, msg.key(), msg.value(), headers, partition, msg.timestamp()[1], report)
 
     def _dead_letter(self, producer: Producer, msg: Message, reason: str, detail: str, batch: Batch | None) -> None:
-        value = msg.value()
-        headers = list(msg.headers() or ()) + [
-            ("amity-dlq-reason", reason.encode()), ("amity-dlq-detail", detail[:512].encode()),
-            ("amity-dlq-source", f"{self.link.source}/{msg.topic()}/{msg.partition()}/{msg.offset()}".encode()),
-        ]
-        if value is not None and len(value) > DLQ_VALUE_LIMIT:
-            headers.append(("amity-dlq-value-omitted", str(len(value)).encode()))
-            value = None
-        self._send(producer, dlq_topic(self.link), msg.key(), value, headers, -1, msg.timestamp()[1],
+        key, value, headers = dead_letter(msg, self.link.source, reason, detail)
+        self._send(producer, dlq_topic(self.link), key, value, headers, -1, msg.timestamp()[1],
                    batch.delivered if batch is not None else None)
         if batch is not None:
             batch.sent()
@@ -380,7 +382,7 @@ class LinkRunner:
     def _record_conflict(self, producer: Producer, msg: Message, headers, outcome, batch: Batch | None) -> None:
         """Both versions of a concurrent write, for audit: the arriving record and what it met.
 
-        Its conflicts topic was created for the batch (`_ensure_conflict_topics`).
+        Its conflicts topic was created for the batch (`_recordable`).
         """
         self._send(producer, self._conflict_topics[msg.topic()], msg.key(), msg.value(),
                    conflict_headers(headers, outcome), -1, msg.timestamp()[1],
@@ -388,14 +390,33 @@ class LinkRunner:
         if batch is not None:
             batch.sent()
 
-    def _ensure_conflict_topics(self, conflicts: list) -> None:
-        """Create the conflicts topic of each source topic with conflicts in the batch, once per plan."""
+    def _recordable(self, conflicts: list, dead: list) -> list:
+        """The batch's conflicts whose conflicts topic exists, created once per plan if missing.
+
+        The destination may refuse to create one (a name too long for it, say): those conflicts go to `dead`,
+        so the audit copy is kept in the dead-letter topic and the link goes on.
+        """
         for source in {entry[0].topic() for entry in conflicts}:
             if source not in self._conflict_topics:
-                destination = self._destinations.get(source)
-                topic = conflicts_topic(destination[0] if destination else self.link.destination_topic(source))
-                self._sync.ensure_internal(topic, DLQ_CONFIG)
-                self._conflict_topics[source] = topic
+                self._conflict_topics[source] = self._conflicts_topic_of(source)
+        recordable = []
+        for entry in conflicts:
+            if self._conflict_topics[entry[0].topic()] is None:
+                dead.append((entry[0], "conflicts-topic-refused",
+                             f"a {entry[2].verdict} conflict; its conflicts topic could not be created"))
+            else:
+                recordable.append(entry)
+        return recordable
+
+    def _conflicts_topic_of(self, source: str) -> str | None:
+        destination = self._destinations.get(source)
+        topic = conflicts_topic(destination[0] if destination else self.link.destination_topic(source))
+        try:
+            self._sync.ensure_internal(topic, DLQ_CONFIG)
+        except TopicRefused as exc:
+            log.error("%s; its conflicts are dead-lettered instead", exc)
+            return None
+        return topic
 
     def _send(self, producer: Producer, topic: str, key, value, headers, partition: int, timestamp: int,
               on_delivery: Callable | None) -> None:
@@ -506,6 +527,7 @@ class LinkRunner:
         self._destinations = {topic: (plan.destination, plan.destination_partitions == plan.source_partitions)
                               for topic, plan in plans.items()}
         self._max_bytes = {topic: plan.max_record_bytes for topic, plan in plans.items()}
+        self._compacted = frozenset(topic for topic, plan in plans.items() if plan.compacted)
         smallest = min(self._max_bytes.values(), default=PRODUCER_MAX_BYTES)
         if self.producer is not None and smallest < self._batch_bytes:
             self.producer.flush(60)
@@ -608,10 +630,7 @@ class LinkRunner:
         }
 
     def _producer_config(self) -> dict:
-        smallest = min(self._max_bytes.values(), default=PRODUCER_MAX_BYTES)
-        # A broker rejects a whole batch larger than the topic's max.message.bytes, and librdkafka does
-        # not split it: keep every batch under the smallest destination limit.
-        self._batch_bytes = max(min(1_000_000, smallest - 1024), 16_384)
+        self._batch_bytes = batch_bytes(min(self._max_bytes.values(), default=PRODUCER_MAX_BYTES))
         return {
             **self.destination.kafka_config(),
             "enable.idempotence": True,
@@ -626,6 +645,39 @@ class LinkRunner:
             # The Java clients' partitioner, so a key lands in the same partition in every region.
             "partitioner": "murmur2_random",
         }
+
+
+def batch_bytes(smallest: int) -> int:
+    """The producer's batch.size under the smallest max.message.bytes of the link's destination topics.
+
+    A broker refuses a whole batch larger than the topic takes, and librdkafka does not split it: the batch
+    would be retried for good. Up to 1 MB, with room for the batch's framing; a record larger than the batch
+    (never larger than its topic takes: the router dead-letters those) goes alone.
+    """
+    return max(min(1_000_000, smallest - 1024), min(16_384, smallest // 2), 1)
+
+
+def dead_letter(msg: Message, source: str, reason: str, detail: str) -> tuple[bytes | None, bytes | None, list]:
+    """The key, value and headers a record is dead-lettered with: its own, with the reason, unless too large.
+
+    A key, value or set of headers over DLQ_VALUE_LIMIT is left out and its size said instead, so that a dead
+    letter always fits the dead-letter topic, whatever the source broker took (a compressed batch can carry a
+    record larger than any limit) and the record can never block its partition.
+    """
+    key, value, copied = msg.key(), msg.value(), list(msg.headers() or ())
+    headers = [("amity-dlq-reason", reason.encode()), ("amity-dlq-detail", detail[:512].encode()),
+               ("amity-dlq-source", f"{source}/{msg.topic()}/{msg.partition()}/{msg.offset()}".encode())]
+    if key is not None and len(key) > DLQ_VALUE_LIMIT:
+        headers.append(("amity-dlq-key-omitted", str(len(key)).encode()))
+        key = None
+    if value is not None and len(value) > DLQ_VALUE_LIMIT:
+        headers.append(("amity-dlq-value-omitted", str(len(value)).encode()))
+        value = None
+    copied_bytes = sum(len(name) + len(data or b"") for name, data in copied)
+    if copied_bytes > DLQ_VALUE_LIMIT:
+        headers.append(("amity-dlq-headers-omitted", f"{len(copied)} headers, {copied_bytes} bytes".encode()))
+        copied = []
+    return key, value, copied + headers
 
 
 def _landed(delivered, land, state_key: bytes, rank: bytes, err, msg) -> None:
@@ -647,3 +699,10 @@ def _next_positions(records: list[Message]) -> dict[tuple[str, int], int]:
 
 def _describe(partitions: list[TopicPartition]) -> str:
     return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"
+
+
+def _reason(exc: Exception) -> str:
+    """What failed, in one line: a KafkaException's error, else the exception's own message or type."""
+    if isinstance(exc, KafkaException) and exc.args:
+        return str(exc.args[0])
+    return str(exc) or type(exc).__name__

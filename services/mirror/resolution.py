@@ -68,11 +68,14 @@ class Resolution:
     """The stamper of a link's source and the resolver of its destination."""
 
     def __init__(self, link: Link, source: Region, destination: Region, rules: RuleSet,
-                 settings: StateSettings) -> None:
+                 settings: StateSettings, timeout_s: float) -> None:
         self.link = link
         self.settings = settings
         self.regions = {link.source: source, link.destination: destination}
-        self.clients = {name: redis.Redis.from_url(region.redis) for name, region in self.regions.items()}
+        # A Redis that stops answering raises a TimeoutError after timeout_s (the link retries), never hangs the link.
+        self.clients = {name: redis.Redis.from_url(region.redis, socket_timeout=timeout_s,
+                                                   socket_connect_timeout=timeout_s)
+                        for name, region in self.regions.items()}
         self.stamper = Stamper(self.clients[link.source], rules, link.source, settings=settings)
         self.resolver = Resolver(self.clients[link.destination], rules, link.destination, settings=settings)
 

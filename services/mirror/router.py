@@ -90,8 +90,10 @@ class Router:
         self._resolved: dict[str, bool] = {}
         self._first_hop_path = (self.source, self.destination)  # the path of every first hop this link makes
 
-    def route(self, messages: list[Message], max_bytes: dict[str, int]) -> Routed:
-        """Decide every record of a batch; `max_bytes` is the largest record each destination topic takes."""
+    def route(self, messages: list[Message], max_bytes: dict[str, int],
+              compacted: frozenset[str] = frozenset()) -> Routed:
+        """Decide every record of a batch; `max_bytes` is the largest record each destination topic takes,
+        `compacted` the topics whose destination is compacted (it refuses a record without a key)."""
         routed = Routed()
         source, destination, max_hops = self.source, self.destination, self.max_hops
         local_verdicts, dropping = self._local_verdicts, self._dropping
@@ -107,7 +109,7 @@ class Router:
                     if reason is not None:  # a header of a shape this link drops: nothing else to read from it
                         dropped[(topic, reason)] += 1
                         continue
-                    provenance = self._provenance(raw)
+                    provenance = self._provenance(raw, topic)
                 else:
                     provenance = None
             except MalformedProvenance as exc:
@@ -125,6 +127,10 @@ class Router:
                     dropped[(topic, str(verdict))] += 1
                     if provenance is not None:
                         dropping[topic].add(provenance, str(verdict))
+                continue
+            if topic in compacted and msg.key() is None:
+                routed.dead.append((msg, "keyless-compacted", f"{self.destination} compacts {topic}'s copy, and "
+                                                              "a compacted topic refuses records without a key"))
                 continue
             self._place(routed, msg, topic, headers, provenance, max_bytes.get(topic))
         return routed
@@ -187,9 +193,12 @@ class Router:
             resolved = self._resolved[topic] = rule is not None and rule.policy is not Policy.NONE
         return resolved
 
-    def _provenance(self, raw: bytes) -> Provenance:
-        """The record's provenance header, decoded and checked against the region it was read from."""
+    def _provenance(self, raw: bytes, topic: str) -> Provenance | None:
+        """The record's provenance header, decoded and checked against the region it was read from; None for a
+        header that came with a record an application copied into `topic` (the record is then a local write)."""
         provenance = decode(raw)
+        if not _written_into(provenance.topic, topic):
+            return None
         check_consistent(provenance, self.source)
         return provenance
 
@@ -205,6 +214,13 @@ class Router:
             edges = [(link.source, link.destination) for link in self.links if link.selects(topic)]
             topology = self._topologies[topic] = Topology(self.regions, edges)
         return topology
+
+
+def _written_into(origin_topic: str, topic: str) -> bool:
+    """Whether Amity can have written a header naming `origin_topic` into `topic`: the same name, or a prefixed copy
+    of it (`us.orders`). Otherwise an application copied the record with its headers into another topic (Kafka
+    Streams forwards headers by default), and the record is that topic's own local write, not a loop."""
+    return topic == origin_topic or (topic.endswith(origin_topic) and topic[-len(origin_topic) - 1] == ".")
 
 
 def record_size(msg: Message, headers: Headers) -> int:

@@ -28,6 +28,10 @@ class MirrorSettings(BaseSettings):
     linger_ms: int = Field(default=20, ge=0, description="Producer linger: larger batches, higher throughput")
     compression: str = Field(default="lz4", pattern=r"^(none|gzip|snappy|lz4|zstd)$")
     retry_backoff_max_s: float = Field(default=30.0, gt=0, description="Longest wait between retries to a cluster")
+    redis_timeout_s: float = Field(
+        default=30.0, gt=0,
+        description="Longest wait for a region's Redis to answer one command (a batch's script takes well under "
+                    "a second); past it the link reports the Redis unreachable and retries, instead of hanging")
     transaction_timeout_ms: int = Field(default=60_000, ge=1000)
     gc_threshold: int = Field(
         default=50_000, ge=700,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic, ResourceType
 
+from amity.errors import AmityError
 from amity.links import Link
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,11 @@ COPIED_CONFIGS = (
 ADMIN_TIMEOUT_S = 15.0
 
 
+class TopicRefused(AmityError):
+    """The destination refused for good to create one of the link's own topics (a name it does not take, a
+    policy, an ACL): retrying cannot help until someone changes the name or the cluster."""
+
+
 @dataclass(frozen=True, slots=True)
 class TopicPlan:
     """One replicated topic: its source name, destination name and partition counts."""
@@ -34,6 +40,7 @@ class TopicPlan:
     source_partitions: int
     destination_partitions: int
     max_record_bytes: int
+    compacted: bool = False  # the destination topic's cleanup.policy compacts: it takes only keyed records
 
 
 class TopicSync:
@@ -44,44 +51,70 @@ class TopicSync:
         self.source = source
         self.destination = destination
         self.producer_max_bytes = producer_max_bytes
+        self._reported: dict[str, str] = {}  # source topic -> why the destination refused it, logged once
 
     def sync(self) -> dict[str, TopicPlan]:
-        """Discover, create and grow; returns the plan per source topic. Raises KafkaException if a cluster is down."""
+        """Discover, create and grow; returns the plan per source topic. Raises KafkaException if a cluster is down.
+
+        A topic the destination refuses to create for good (its name too long for it, colliding with another
+        topic's, a create policy) is left out of the plan and logged, so that it alone waits in the source
+        and every other topic of the link flows on.
+        """
         source_topics = self._partition_counts(self.source)
         selected = {t: n for t, n in source_topics.items() if self.link.selects(t)}
         destination_topics = self._partition_counts(self.destination)
-        self._create_missing(selected, destination_topics)
+        refused = self._create_missing(selected, destination_topics)
+        selected = {t: n for t, n in selected.items() if t not in refused}
         self._grow(selected, destination_topics)
         destination_topics = self._partition_counts(self.destination)
-        limits = self._max_record_bytes([self.link.destination_topic(t) for t in selected])
+        limits = self._destination_limits([self.link.destination_topic(t) for t in selected])
         return {
             topic: TopicPlan(topic, self.link.destination_topic(topic), count,
                              destination_topics.get(self.link.destination_topic(topic), count),
-                             limits.get(self.link.destination_topic(topic), self.producer_max_bytes))
+                             *limits.get(self.link.destination_topic(topic), (self.producer_max_bytes, False)))
             for topic, count in selected.items()
         }
 
     def ensure_internal(self, name: str, config: dict[str, str]) -> None:
         """Create one of the link's own topics (dead letters, stored offsets) in the destination if missing."""
         if name not in self._partition_counts(self.destination):
-            self._create(self.destination, [NewTopic(name, 1, 1, config=config)])
+            refused = self._create(self.destination, [NewTopic(name, 1, 1, config=config)])
+            if refused:
+                raise TopicRefused(f"link {self.link.name}: {self.link.destination} refused to create topic "
+                                   f"{name!r}: {refused[name]}")
 
     @staticmethod
     def _partition_counts(admin: AdminClient) -> dict[str, int]:
         metadata = admin.list_topics(timeout=ADMIN_TIMEOUT_S)
         return {name: len(t.partitions) for name, t in metadata.topics.items() if t.error is None}
 
-    def _create_missing(self, selected: dict[str, int], existing: dict[str, int]) -> None:
+    def _create_missing(self, selected: dict[str, int], existing: dict[str, int]) -> dict[str, str]:
+        """Create the selected topics the destination lacks; the source topics it refused, with its reason."""
         missing = [t for t in selected if self.link.destination_topic(t) not in existing]
         if not missing:
-            return
+            return {}
         configs = self._copied_configs(missing)
         new = [NewTopic(self.link.destination_topic(t), selected[t], 1,
                         config={**configs.get(t, {}), "message.timestamp.type": "CreateTime"}) for t in missing]
-        self._create(self.destination, new)
+        refused_names = self._create(self.destination, new)
+        refused = {}
         for topic in missing:
-            log.info("link %s: created %s in %s with %d partitions", self.link.name,
-                     self.link.destination_topic(topic), self.link.destination, selected[topic])
+            name = self.link.destination_topic(topic)
+            if name in refused_names:
+                refused[topic] = refused_names[name]
+            else:
+                log.info("link %s: created %s in %s with %d partitions", self.link.name, name,
+                         self.link.destination, selected[topic])
+        self._report(refused)
+        return refused
+
+    def _report(self, refused: dict[str, str]) -> None:
+        for topic, reason in refused.items():
+            if self._reported.get(topic) != reason:
+                log.error("link %s: %s refused to create %s, so %s is not replicated (its records wait in %s): %s",
+                          self.link.name, self.link.destination, self.link.destination_topic(topic), topic,
+                          self.link.source, reason)
+        self._reported = dict(refused)
 
     def _grow(self, selected: dict[str, int], existing: dict[str, int]) -> None:
         grow = [NewPartitions(self.link.destination_topic(t), n) for t, n in selected.items()
@@ -102,27 +135,42 @@ class TopicSync:
                                       if k in COPIED_CONFIGS and not e.is_default and e.value is not None}
         return configs
 
-    def _max_record_bytes(self, topics: list[str]) -> dict[str, int]:
+    def _destination_limits(self, topics: list[str]) -> dict[str, tuple[int, bool]]:
+        """Per destination topic: the largest record it takes, and whether it is compacted (keyed records only).
+
+        A record the destination refuses for good would be retried forever, so the router dead-letters it first.
+        """
         if not topics:
             return {}
         resources = [ConfigResource(ResourceType.TOPIC, t) for t in topics]
         limits = {}
         for resource, future in self.destination.describe_configs(resources, request_timeout=ADMIN_TIMEOUT_S).items():
-            entry = future.result(timeout=ADMIN_TIMEOUT_S).get("max.message.bytes")
-            topic_limit = int(entry.value) if entry is not None and entry.value else self.producer_max_bytes
-            limits[resource.name] = min(topic_limit, self.producer_max_bytes)
+            entries = future.result(timeout=ADMIN_TIMEOUT_S)
+            size, policy = entries.get("max.message.bytes"), entries.get("cleanup.policy")
+            topic_limit = int(size.value) if size is not None and size.value else self.producer_max_bytes
+            compacted = policy is not None and "compact" in (policy.value or "")
+            limits[resource.name] = (min(topic_limit, self.producer_max_bytes), compacted)
         return limits
 
     @staticmethod
-    def _create(admin: AdminClient, topics: list[NewTopic]) -> None:
-        """Create and wait until the broker's metadata shows every new topic (describe and produce need it)."""
+    def _create(admin: AdminClient, topics: list[NewTopic]) -> dict[str, str]:
+        """Create and wait until the broker's metadata shows every new topic (describe and produce need it).
+
+        Returns the topics the broker refused for good, with its reason; raises on an error worth retrying.
+        """
+        refused = {}
         for name, future in admin.create_topics(topics, operation_timeout=ADMIN_TIMEOUT_S).items():
             try:
                 future.result(timeout=ADMIN_TIMEOUT_S)
             except KafkaException as exc:
-                if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                error = exc.args[0]
+                if error.name() == "TOPIC_ALREADY_EXISTS":
+                    continue
+                if error.retriable():
                     raise
-        wanted = {topic.topic for topic in topics}
+                refused[name] = f"{error.name()}: {error.str()}"
+        wanted = {topic.topic for topic in topics} - set(refused)
         deadline = time.monotonic() + ADMIN_TIMEOUT_S
         while not wanted <= set(TopicSync._partition_counts(admin)) and time.monotonic() < deadline:
             time.sleep(0.1)
+        return refused

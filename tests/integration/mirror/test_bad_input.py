@@ -12,6 +12,9 @@ from tests.support.kafka import create_topic, read_all
 from tests.support.mirror import MirrorProcess, wait_for
 
 
+HUGE_KEY = 17 * 1024 * 1024  # above the 16 MiB the dead-letter topic and the mirror's producer take
+
+
 def forged_from_elsewhere(topic: str) -> bytes:
     """Claims to have been written into ap last, yet it sits in us: replayed or forged."""
     return encode(Provenance(origin="eu", topic=topic, partition=0, offset=5, timestamp_ms=1,
@@ -28,11 +31,14 @@ def test_bad_headers_and_oversized_records_are_dead_lettered(regions, topic, tmp
         b"bad-type": msgpack.packb([1, "us", topic, "zero", 0, 0, ["us"], None, None]),
         b"forged": forged_from_elsewhere(topic),
     }
-    producer = Producer({"bootstrap.servers": us.bootstrap})
+    # Compressed, a batch takes a record larger than any topic's limit: its key is larger than the dead letter's.
+    producer = Producer({"bootstrap.servers": us.bootstrap, "compression.type": "lz4",
+                         "message.max.bytes": 64 * 1024 * 1024})
     producer.produce(topic, key=b"before", value=b"ok")
     for key, header in bad.items():
         producer.produce(topic, key=key, value=b"payload", headers=[(PROVENANCE_HEADER, header)])
     producer.produce(topic, key=b"too-large", value=b"x" * 50_000)
+    producer.produce(topic, key=b"k" * HUGE_KEY, value=b"huge key")
     producer.produce(topic, key=b"after", value=b"ok")
     producer.flush(10)
 
@@ -40,16 +46,18 @@ def test_bad_headers_and_oversized_records_are_dead_lettered(regions, topic, tmp
         copied = wait_for(lambda: _keys(eu.bootstrap, topic) == {b"before", b"after"} and True,
                           message="good records on both sides of the bad ones")
         dlq = dlq_topic(Link(source="us", destination="eu"))
-        dead = wait_for(lambda: len(_dead_letters(eu.bootstrap, dlq, topic)) == 5 and
-                        _dead_letters(eu.bootstrap, dlq, topic), message="5 dead letters")
-        wait_for(lambda: sum(worker.topic_stats("us-to-eu", topic).get("dead_lettered", {}).values()) == 5,
-                 message="5 dead letters counted")
+        dead = wait_for(lambda: len(_dead_letters(eu.bootstrap, dlq, topic)) == 6 and
+                        _dead_letters(eu.bootstrap, dlq, topic), message="6 dead letters")
+        wait_for(lambda: sum(worker.topic_stats("us-to-eu", topic).get("dead_lettered", {}).values()) == 6,
+                 message="6 dead letters counted")
         counted = worker.topic_stats("us-to-eu", topic)["dead_lettered"]
     assert copied
     reasons = {m.key(): dict(m.headers())["amity-dlq-reason"].decode() for m in dead}
     assert reasons == {b"bad-msgpack": "bad-msgpack", b"unknown-version": "unknown-version",
-                       b"bad-type": "bad-type", b"forged": "forged", b"too-large": "too-large"}
-    assert counted == {"bad-msgpack": 1, "unknown-version": 1, "bad-type": 1, "forged": 1, "too-large": 1}
+                       b"bad-type": "bad-type", b"forged": "forged", b"too-large": "too-large", None: "too-large"}
+    assert counted == {"bad-msgpack": 1, "unknown-version": 1, "bad-type": 1, "forged": 1, "too-large": 2}
+    huge = next(dict(m.headers()) for m in dead if m.key() is None)
+    assert huge["amity-dlq-key-omitted"] == str(HUGE_KEY).encode()
     sources = {dict(m.headers())["amity-dlq-source"].decode() for m in dead}
     assert f"us/{topic}/0/5" in sources
 
@@ -61,3 +69,42 @@ def _dead_letters(bootstrap: str, dlq: str, topic: str) -> list:
 
 def _keys(bootstrap: str, topic: str) -> set:
     return {m.key() for m in read_all(bootstrap, topic)}
+
+
+def test_a_topic_the_destination_refuses_waits_in_the_source_while_the_others_flow(regions, topic,
+                                                                                   tmp_path: Path) -> None:
+    us, eu = regions["us"], regions["eu"]
+    long_topic = f"{topic}-" + "x" * (248 - len(topic) - 1)  # 248 characters; prefixed "us." it is past Kafka's 249
+    for name in (long_topic, topic):
+        create_topic(us.bootstrap, name, partitions=1)
+    producer = Producer({"bootstrap.servers": us.bootstrap})
+    for name in (long_topic, topic):
+        producer.produce(name, key=b"k", value=b"v")
+    producer.flush(10)
+
+    link = {"source": "us", "destination": "eu", "include": [f"{topic}.*"], "naming": "prefix"}
+    with MirrorProcess(tmp_path, {"us": us, "eu": eu}, [link]) as worker:
+        wait_for(lambda: _keys(eu.bootstrap, f"us.{topic}") == {b"k"}, message="the other topic replicated")
+        refused = wait_for(lambda: "refused to create" in worker.log.read_text(errors="replace"),
+                           message="the refusal logged")
+        assert worker.alive()
+        assert worker.stats()["links"]["us-to-eu"]["healthy"]
+    assert refused
+    assert f"so {long_topic} is not replicated" in worker.log.read_text(errors="replace")
+
+
+def test_keyless_records_for_a_compacted_destination_are_dead_lettered(regions, topic, tmp_path: Path) -> None:
+    us, eu = regions["us"], regions["eu"]
+    create_topic(us.bootstrap, topic, partitions=1)
+    create_topic(eu.bootstrap, topic, partitions=1, config={"cleanup.policy": "compact"})
+    producer = Producer({"bootstrap.servers": us.bootstrap})
+    producer.produce(topic, key=b"before", value=b"ok")
+    producer.produce(topic, value=b"no key")
+    producer.produce(topic, key=b"after", value=b"ok")
+    producer.flush(10)
+
+    with MirrorProcess(tmp_path, {"us": us, "eu": eu}, [{"source": "us", "destination": "eu", "include": [topic]}]):
+        wait_for(lambda: _keys(eu.bootstrap, topic) == {b"before", b"after"}, message="the keyed records")
+        dlq = dlq_topic(Link(source="us", destination="eu"))
+        dead = wait_for(lambda: _dead_letters(eu.bootstrap, dlq, topic), message="the keyless record dead-lettered")
+    assert [(m.value(), dict(m.headers())["amity-dlq-reason"]) for m in dead] == [(b"no key", b"keyless-compacted")]

@@ -1,8 +1,10 @@
-"""How many records a link takes per loop: an exactly-once batch is a transaction per partition, so it is larger."""
+"""How much a link batches: records per loop (an exactly-once batch is a transaction per partition, so it is
+larger), and bytes per producer batch (never more than a destination topic takes)."""
 
 import pytest
 
 from amity.links import Delivery, Link
+from amity.mirror.link import batch_bytes
 from amity.mirror.settings import MirrorSettings
 
 
@@ -27,3 +29,11 @@ def test_a_link_takes_its_delivery_modes_batch_size(idle_runner, delivery: Deliv
     runner.consumer = _Consumer()
     assert runner._next_batch() == ["first", "more"]
     assert runner.consumer.asked == [expected - 1]
+
+
+@pytest.mark.parametrize(("smallest", "expected"), [
+    (16 * 1024 * 1024, 1_000_000), (1_048_588, 1_000_000), (20_000, 18_976), (10_000, 8_976), (1_500, 750),
+])
+def test_a_producer_batch_stays_under_the_smallest_destination_limit(smallest: int, expected: int) -> None:
+    assert batch_bytes(smallest) == expected
+    assert expected < smallest

@@ -42,6 +42,22 @@ def test_a_record_is_never_written_back_into_a_region_on_its_path() -> None:
     assert routed.dropped == {("orders", "loop"): 1}
 
 
+def test_a_record_copied_with_its_headers_into_another_topic_is_a_local_write_of_that_topic() -> None:
+    copied = StubMessage(topic_="orders-enriched", offset_=3, headers_=mirrored(("us", "eu")))
+    routed = router("eu", "us").route([copied], {})
+    [(msg, headers)] = routed.forward
+    provenance = decode(find_provenance(headers))
+    assert (provenance.origin, provenance.topic, provenance.offset, provenance.path) == (
+        "eu", "orders-enriched", 3, ("eu", "us"))
+    assert [name for name, _ in headers].count(PROVENANCE_HEADER) == 1
+
+
+def test_a_prefixed_copy_of_the_origin_topic_keeps_its_provenance() -> None:
+    links = [Link(source="us", destination="eu", naming="prefix"), Link(source="eu", destination="us")]
+    routed = router("eu", "us", links).route([StubMessage(topic_="us.orders", headers_=mirrored(("us", "eu")))], {})
+    assert routed.forward == [] and routed.dropped == {("us.orders", "loop"): 1}
+
+
 def test_in_a_full_mesh_only_records_of_the_source_region_are_forwarded() -> None:
     routed = router("eu", "ap").route([StubMessage(headers_=mirrored(("us", "eu")))], {})
     assert routed.dropped == {("orders", "off-route"): 1}
@@ -102,6 +118,15 @@ def test_a_record_larger_than_the_destination_takes_is_dead_lettered() -> None:
     assert (msg.offset(), reason) == (2, "too-large") and "1000" in detail
 
 
+def test_a_keyless_record_for_a_compacted_destination_is_dead_lettered() -> None:
+    keyed, keyless = StubMessage(offset_=1), StubMessage(offset_=2, key_=None)
+    other = StubMessage(topic_="logs", offset_=3, key_=None)
+    routed = router().route([keyed, keyless, other], {}, frozenset({"orders"}))
+    assert [m.offset() for m, _ in routed.forward] == [1, 3]
+    [(msg, reason, detail)] = routed.dead
+    assert (msg.offset(), reason) == (2, "keyless-compacted") and "refuses records without a key" in detail
+
+
 def test_record_size_counts_key_value_and_headers() -> None:
     msg = StubMessage(key_=b"kk", value_=b"vvv")
     assert record_size(msg, [("h", b"12")]) - record_size(msg, []) == len("h") + 2 + 8
@@ -124,7 +149,7 @@ def test_a_loop_of_a_shape_dropped_before_is_dropped_undecoded_and_a_malformed_o
     r.route([StubMessage(headers_=mirrored(("us", "eu")))], {})
     decoded: list[bytes] = []
     checked = r._provenance
-    r._provenance = lambda raw: decoded.append(raw) or checked(raw)
+    r._provenance = lambda raw, topic: decoded.append(raw) or checked(raw, topic)
     out_of_range = Provenance("us", "orders", 1, 9, 5, ("us", "eu"))._replace(offset=1 << 63)
     forged = [("app", b"1"), (PROVENANCE_HEADER, encode(out_of_range))]
     routed = r.route([StubMessage(offset_=1, headers_=mirrored(("us", "eu"))), StubMessage(offset_=2, headers_=forged)],
