@@ -7,6 +7,7 @@ from amity.coordinator.errors import AlreadyExistsError, ChangedMeanwhileError, 
 from amity.coordinator.keys import Keys
 from amity.coordinator.schemas.links import LinkPublic
 from amity.coordinator.schemas.regions import RegionConnection, RegionHealth
+from amity.coordinator.schemas.rules import RuleSetPublic
 from amity.regions import Region
 
 
@@ -87,7 +88,8 @@ class RegionStore:
         await self._redis.transaction(write, self._keys.regions)
 
     async def delete(self, name: str, force: bool) -> list[str]:
-        """Remove a region; with `force` also the links using it (returned), otherwise refuse while any do."""
+        """Remove a region; with `force` also the links using it (returned), otherwise refuse while any do.
+        Refused while a conflict rule names it (region-priority): such a rule could not be saved again."""
         async def remove(pipe: Pipeline) -> list[str]:
             if not await pipe.hexists(self._keys.regions, name):
                 raise not_registered(name)
@@ -97,6 +99,12 @@ class RegionStore:
             if using and not force:
                 raise InUseError(f"region {name!r} is used by links {using}: remove those links first, "
                             "or delete with force=true to remove them too")
+            rules = await pipe.get(self._keys.rules)
+            naming = [rule.topic for rule in (RuleSetPublic.model_validate_json(rules).rules if rules else ())
+                      if name in rule.regions]
+            if naming:
+                raise InUseError(f"region {name!r} is named by the conflict rules for {naming}: change or remove "
+                                 "those rules first (force removes links, never rules)")
             pipe.multi()
             pipe.hdel(self._keys.regions, name)
             pipe.hdel(self._keys.health, name)
@@ -104,7 +112,8 @@ class RegionStore:
                 pipe.hdel(self._keys.links, *using)
             return using
 
-        return await self._redis.transaction(remove, self._keys.regions, self._keys.links, value_from_callable=True)
+        return await self._redis.transaction(remove, self._keys.regions, self._keys.links, self._keys.rules,
+                                             value_from_callable=True)
 
     async def health(self) -> dict[str, RegionHealth]:
         raw = await self._redis.hgetall(self._keys.health)

@@ -80,6 +80,19 @@ def test_delete_refuses_a_region_links_use_unless_forced(api: TestClient, region
     assert api.get("/v1/regions/eu").status_code == 404
 
 
+def test_delete_refuses_a_region_a_conflict_rule_names(api: TestClient) -> None:
+    for name in ("us", "ap"):
+        assert api.post("/v1/regions", params={"check": "false"},
+                        json={"name": name, "bootstrap": "127.0.0.1:1"}).status_code == 201
+    rule = {"topic": "orders", "policy": "region-priority", "regions": ["ap", "us"]}
+    assert api.put("/v1/rules", json=rule).status_code == 200
+    refused = api.delete("/v1/regions/ap", params={"force": "true"})
+    assert refused.status_code == 409
+    assert "named by the conflict rules for ['orders']" in refused.json()["detail"]
+    assert api.delete("/v1/rules", params={"topic": "orders"}).status_code == 200
+    assert api.delete("/v1/regions/ap").status_code == 200
+
+
 def test_mutations_need_the_token(anonymous: Anonymous, regions: dict[str, Region]) -> None:
     response = anonymous.post("/v1/regions", json={"name": "us", "bootstrap": regions["us"].bootstrap})
     assert response.status_code == 401
