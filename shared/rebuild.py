@@ -11,7 +11,9 @@ does it write a new epoch; resolvers call `resume()` to continue.
 Each batch is also landed (amity.tails) in log order once loaded, so the
 rebuilt state knows every key's last record and where its winner sits, and a
 key whose last record is a losing version (a race cut short by the loss) gets
-its winner appended again.
+its winner appended again. Records of plain clients are not landed, as in
+normal operation: a repair appending one would append it without a header, and
+its next first hop would stamp it as a new write.
 
 What it cannot recover: tombstones compaction already removed from the
 topic, and the first-hop stamps of plain clients' records when the memos were
@@ -32,7 +34,7 @@ from amity.policies import InvalidVersion, rank_bytes
 from amity.regions import Region
 from amity.rules import ConflictRule, Policy, RuleSet
 from amity.state import Claim, StateSettings, VersionState, may_expire
-from amity.stored import read_to_end, stored_version, with_first_hop_stamps
+from amity.stored import is_plain, read_to_end, stored_version, with_first_hop_stamps
 from amity.tails import Landing, Tails
 
 BATCH = 5000
@@ -74,7 +76,7 @@ def rebuild(region: Region, topics: Iterable[str], rules: RuleSet, *, client: re
 def _rebuild_topic(region: Region, topic: str, rule: ConflictRule, state: VersionState, tails: Tails,
                    report: RebuildReport, timeout_s: float) -> None:
     """Load and land every record of one topic, in batches, in log order."""
-    pending: list[tuple[Claim, Landing]] = []
+    pending: list[tuple[Claim, Landing | None]] = []
     messages = read_to_end(region.kafka_config(), topic, timeout_s)
     for msg, stamp in with_first_hop_stamps(messages, state, topic):
         report.records += 1
@@ -90,16 +92,20 @@ def _rebuild_topic(region: Region, topic: str, rule: ConflictRule, state: Versio
             continue
         ttl = state.settings.tombstone_ttl_ms if version.deleted and may_expire(rule) else 0
         state_key = state.state_key(topic, key)
+        # A plain client's record is not landed, as in normal operation: landed, it could become a winner copy,
+        # and a repair would append it without a header, to be stamped as a new write at its next first hop.
+        landing = None if is_plain(msg) else Landing(state_key, rank, key, topic, msg.partition(), msg.offset())
         pending.append((Claim(state_key, rank, version.hlc, version.vector, ttl, rule.policy is Policy.VECTOR),
-                        Landing(state_key, rank, key, topic, msg.partition(), msg.offset())))
+                        landing))
         if len(pending) >= BATCH:
             report.claims += _load(state, tails, pending, report)
     report.claims += _load(state, tails, pending, report)
 
 
-def _load(state: VersionState, tails: Tails, pending: list[tuple[Claim, Landing]], report: RebuildReport) -> int:
+def _load(state: VersionState, tails: Tails, pending: list[tuple[Claim, Landing | None]],
+          report: RebuildReport) -> int:
     count = len(pending)
     state.load([claim for claim, _ in pending])
-    report.repaired += tails.land([landing for _, landing in pending])
+    report.repaired += tails.land([landing for _, landing in pending if landing is not None])
     pending.clear()
     return count

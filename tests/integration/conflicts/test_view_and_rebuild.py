@@ -1,6 +1,7 @@
 """The resolved view and `amity view` on a real topic; rebuilding a wiped version state from the topics."""
 
 import json
+import time
 
 import pytest
 import redis
@@ -9,7 +10,8 @@ from typer.testing import CliRunner
 
 from amity import Producer, ResolvedView
 from amity.cli.main import app
-from amity.headers import PROVENANCE_HEADER
+from amity.clock import pack
+from amity.headers import PROVENANCE_HEADER, Provenance, encode
 from amity.rebuild import rebuild
 from amity.resolver import Resolver, Verdict
 from amity.rules import ConflictRule, RuleSet
@@ -119,3 +121,37 @@ def test_a_wiped_state_fails_closed_and_a_rebuild_refuses_stale_versions_again(
         Verdict.STALE, Verdict.STALE, Verdict.DUPLICATE]
     assert clients["eu"].pttl(resolver.state.state_key(topic, b"j")) > 0, "the tombstone's state expires"
     assert clients["eu"].pttl(resolver.state.state_key(topic, b"k")) == -1, "a live key's state never does"
+
+
+def test_a_rebuild_never_appends_a_plain_record_again(regions, clients, state_settings, topic) -> None:
+    """A repair appends a copy with the original's headers: a plain record's copy would have none, and its next
+    first hop would stamp it as a new write, above every later version. So plain records are not landed."""
+    us = regions["us"]
+    create_topic(us.bootstrap, topic)
+    rules = rules_for(topic)
+    raw = KafkaProducer({"bootstrap.servers": us.bootstrap})
+    raw.produce(topic, key=b"k", value=b"plain, a minute ahead", timestamp=int(time.time() * 1000) + 60_000)
+    raw.flush(30)
+    with Producer(us, rules, settings=state_settings) as producer:
+        producer.produce(topic, b"k", b"stamped now, below it")
+    clear_namespace(clients["us"], state_settings.namespace)
+    report = rebuild(us, [topic], rules, settings=state_settings)
+    assert (report.claims, report.repaired) == (2, 0)
+    assert [msg.value() for msg in read_all(us.bootstrap, topic)] == [b"plain, a minute ahead",
+                                                                      b"stamped now, below it"]
+
+
+def test_the_view_skips_a_version_its_policy_cannot_rank(regions, state_settings, topic) -> None:
+    us = regions["us"]
+    create_topic(us.bootstrap, topic)
+    rules = RuleSet(rules=[ConflictRule(topic=topic, policy="region-priority", regions=["us", "eu"])])
+    without_vector = Provenance(origin="us", topic=topic, partition=0, offset=0, timestamp_ms=1, path=("us",),
+                                hlc=pack(int(time.time() * 1000), 0), vector=None)
+    raw = KafkaProducer({"bootstrap.servers": us.bootstrap})
+    raw.produce(topic, key=b"k", value=b"no vector", headers=[(PROVENANCE_HEADER, encode(without_vector))])
+    raw.flush(30)
+    with Producer(us, rules, settings=state_settings) as producer:
+        producer.produce(topic, b"k", b"stamped")
+    view = ResolvedView(us, topic, rules.rule_for(topic))
+    assert values(view.read()) == {b"k": b"stamped"}
+    assert view.skipped == {"MissingOrderingField": 1}
