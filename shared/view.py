@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from amity.clock import TimestampRangeError
 from amity.headers import MalformedProvenance
 from amity.ordering import MissingOrderingField
-from amity.policies import Version, resolved_winner
+from amity.policies import InvalidVersion, Version, rank_bytes, resolved_winner
 from amity.regions import Region
-from amity.rules import ConflictRule
+from amity.rules import ConflictRule, Policy
 from amity.state import VersionState
 from amity.stored import read_to_end, stored_version, with_first_hop_stamps
 
@@ -62,7 +62,9 @@ class ResolvedView:
                 continue
             try:
                 version = stored_version(self.rule, self.region.name, msg, stamp)
-            except (MalformedProvenance, MissingOrderingField, TimestampRangeError) as exc:
+                if self.rule.policy is not Policy.NONE:
+                    rank_bytes(self.rule, version)  # a version the policy cannot rank (no vector, say) is skipped
+            except (MalformedProvenance, MissingOrderingField, TimestampRangeError, InvalidVersion) as exc:
                 self.skipped[type(exc).__name__] += 1
                 continue
             held = winners.get(key)
