@@ -41,7 +41,8 @@ from amity.tails import Landing, Tails, landing_of
 # header says 0 and 0, and the path of one region marks it as not yet mirrored.
 UNKNOWN_COORDINATE = 0
 
-Record = tuple[bytes | None, bytes | None] | tuple[bytes | None, bytes | None, Headers]
+HeadersIn = Headers | dict[str, bytes | None]  # what confluent-kafka's produce takes
+Record = tuple[bytes | None, bytes | None] | tuple[bytes | None, bytes | None, HeadersIn]
 DeliveryCallback = Callable[[confluent_kafka.KafkaError | None, confluent_kafka.Message], None]
 
 
@@ -70,7 +71,7 @@ class Producer:
         self._acknowledged: list[tuple[Claim, Landing]] = []
         self._lock = threading.Lock()
 
-    def produce(self, topic: str, key: bytes | None = None, value: bytes | None = None, headers: Headers = None,
+    def produce(self, topic: str, key: bytes | None = None, value: bytes | None = None, headers: HeadersIn = None,
                 partition: int = -1, on_delivery: DeliveryCallback | None = None) -> None:
         """Stamp and send one record: one Redis call. Use `produce_batch` for many."""
         self.produce_batch(topic, [(key, value, headers)], partition, on_delivery)
@@ -85,7 +86,7 @@ class Producer:
         """
         rule = self.rules.rule_for(topic)
         now = self._now_ms()
-        writes = [(r[0], r[1], list(r[2] or ()) if len(r) > 2 else []) for r in records]
+        writes = [(r[0], r[1], _header_list(r[2]) if len(r) > 2 else []) for r in records]
         stamped = [i for i, (key, _, _) in enumerate(writes) if passing(rule, key) is None]
         fields = {i: self._ordering_field(rule, now, *writes[i][1:]) for i in stamped}
         requests = [StampRequest(self.state.state_key(topic, writes[i][0]), pack(now, 0)) for i in stamped]
@@ -155,3 +156,10 @@ class Producer:
                 self._acknowledged[:0] = acknowledged
             raise
         self.tails.land([landing for _, landing in acknowledged])
+
+
+def _header_list(headers: HeadersIn) -> list[tuple[str, bytes | None]]:
+    """The headers as a list of pairs: confluent-kafka also takes a dict, whose list() would be its names alone."""
+    if isinstance(headers, dict):
+        return list(headers.items())
+    return list(headers or ())

@@ -28,7 +28,8 @@ def test_writes_are_stamped_with_the_region_clock_and_the_keys_vector(regions, c
     us = regions["us"]
     create_topic(us.bootstrap, topic)
     with Producer(us, rules_for(topic), client=clients["us"], settings=state_settings) as producer:
-        producer.produce_batch(topic, [(b"k", b"1"), (b"j", b"1"), (b"k", b"2", [("trace", b"t1")])])
+        producer.produce_batch(topic, [(b"k", b"1"), (b"j", b"1", {"trace": b"as a dict"}),
+                                       (b"k", b"2", [("trace", b"t1")])])
         producer.produce(topic, b"k", None)
         producer.produce(topic, None, b"keyless")
     records = read_all(us.bootstrap, topic)
@@ -39,6 +40,7 @@ def test_writes_are_stamped_with_the_region_clock_and_the_keys_vector(regions, c
     k_clocks = [stamped[i].hlc for i in (0, 2, 3)]
     assert k_clocks == sorted(set(k_clocks))
     assert records[2].headers()[0] == ("trace", b"t1"), "the caller's headers are kept, in order, before ours"
+    assert records[1].headers()[0] == ("trace", b"as a dict"), "headers may be a dict, as confluent-kafka takes"
     assert records[4].headers() is None, "keyless records are not resolved, so not stamped"
     assert records[0].timestamp()[1] == stamped[0].timestamp_ms
     state = producer.state.read(topic, b"k")
