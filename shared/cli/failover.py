@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.markup import escape
 
 from amity.cli.api import TOKEN_ENV, CoordinatorClient
-from amity.cli.output import console, emit_json, errors, fail, table, user_errors
+from amity.cli.output import console, emit_json, errors, fail, refusals, table, user_errors
 from amity.coordinator.schemas.failover import GroupMove
 from amity.dev.settings import DevSettings
 from amity.errors import ConfigError
@@ -151,6 +152,8 @@ def _regions_file(path: Path) -> dict[str, Region]:
     try:
         document = json.loads(path.read_text())
         return {name: Region(name=name, **spec) for name, spec in document.items()}
+    except ValidationError as exc:
+        raise ConfigError(f"cannot read regions from {path}: {refusals(exc)}") from None
     except (OSError, ValueError, TypeError) as exc:
         raise ConfigError(f"cannot read regions from {path} ({exc}): pass --regions-file or --config, "
                           "or start local regions with `amity dev up`") from None

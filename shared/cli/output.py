@@ -32,7 +32,7 @@ def user_errors() -> Iterator[None]:
     except AmityError as exc:
         fail(str(exc))
     except ValidationError as exc:
-        fail("; ".join(_refusal(error) for error in exc.errors()))
+        fail(refusals(exc))
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -51,6 +51,12 @@ def emit_json(payload: Any) -> None:
 def progress_printer() -> Callable[[str], None]:
     """A progress callback that prints each step dimmed, for long operations."""
     return lambda message: errors.print(f"[dim]… {escape(message)}[/]", highlight=False, soft_wrap=True)
+
+
+def refusals(exc: ValidationError) -> str:
+    """What a model refused, field by field, without the values (pydantic's own text repeats each input, and a
+    Redis URL or a SASL password may be one)."""
+    return "; ".join(_refusal(error) for error in exc.errors())
 
 
 def _refusal(error: dict[str, Any]) -> str:

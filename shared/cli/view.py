@@ -13,7 +13,7 @@ from amity.cli.output import console, emit_json, fail, table, user_errors
 from amity.clock import unpack
 from amity.dev.settings import DevSettings
 from amity.errors import ConfigError
-from amity.regions import Region
+from amity.regions import Region, mask_url_password
 from amity.rules import ConflictRule, RuleSet
 from amity.state import StateSettings, VersionState
 from amity.view import Resolved, ResolvedView
@@ -78,7 +78,7 @@ def _state(url: str, namespace: str) -> VersionState:
     try:
         return VersionState(redis.Redis.from_url(url), StateSettings(namespace=namespace))
     except (ValueError, ValidationError) as exc:
-        raise ConfigError(f"version state at {url!r}, namespace {namespace!r}: {exc}") from None
+        raise ConfigError(f"version state at {mask_url_password(url)}, namespace {namespace!r}: {exc}") from None
 
 
 def _rule(topic: str, rules: Path | None, policy: str, field: str | None, priority: str | None,

@@ -1,5 +1,6 @@
 """The CLI's one-line errors and tables: user text shown as typed, refusals and odd replies without tracebacks."""
 
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -8,8 +9,10 @@ import pytest
 import typer
 
 from amity.cli.api import ApiError, CoordinatorClient
+from amity.cli.failover import _regions_file
 from amity.cli.output import table, user_errors
 from amity.coordinator.settings import CoordinatorSettings
+from amity.errors import ConfigError
 
 
 def test_a_table_shows_topic_patterns_as_typed(capsys: pytest.CaptureFixture[str]) -> None:
@@ -24,6 +27,15 @@ def test_a_refused_setting_is_one_line_naming_it(capsys: pytest.CaptureFixture[s
     assert left.value.exit_code == 1
     said = capsys.readouterr().err
     assert "error: port: Input should be less than or equal to 65535" in said and "Traceback" not in said
+
+
+def test_a_regions_file_a_region_refuses_is_named_without_its_secrets(tmp_path) -> None:
+    path = tmp_path / "regions.json"
+    path.write_text(json.dumps({"us": {"bootstrap": "k:9092", "redis": "redis://:s3cret@h:6379/0?bogus=1"},
+                                "eu": {"bootstrap": "k:9092", "sasl_pasword": "s3cret"}}))
+    with pytest.raises(ConfigError) as refused:
+        _regions_file(path)
+    assert "redis URL is not one a Redis client can use" in str(refused.value) and "s3cret" not in str(refused.value)
 
 
 class _NotACoordinator(BaseHTTPRequestHandler):
