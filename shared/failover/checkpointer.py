@@ -135,7 +135,12 @@ class _Exporter:
         if cached is not None and cached[0] == committed:
             progress = cached[1]
         else:
-            progress = self.here.positions.progress(topic, committed, partitions)
+            try:
+                progress = self.here.positions.progress(topic, committed, partitions)
+            except (FailoverRefused, redis.RedisError) as exc:  # one partition offline: the other groups go on
+                log.warning("checkpointer %s: %s on %s skipped this round: %s", self.here.region.name, group, topic,
+                            exc)
+                return
             self.progress[(group, topic)] = (committed, progress)
         checkpoint = Checkpoint.of(self.here.region.name, group, topic, committed, progress)
         for route in routes:

@@ -211,7 +211,11 @@ def _release(here: RegionClients, group: str, topic: str, warnings: list[str]) -
     try:
         if not here.admin.reachable():
             return
-        partitions = here.admin.partitions(topic) or 0
+        partitions = here.admin.partitions(topic)
+        if not partitions:  # the topic is gone from the region it leaves (a rebuilt cluster): nothing to keep in sync
+            warnings.append(f"{topic} has no partitions in {here.region.name} now, so the group's offsets there "
+                            "are not marked for syncing")
+            return
         left = {p: o for (_t, p), o in here.admin.committed(group, topic, partitions).items()}
         with redis_errors(here.region):
             here.store.mark_owned(group, topic, left)

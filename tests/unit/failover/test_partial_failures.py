@@ -1,0 +1,50 @@
+"""A checkpointing round goes on past a group whose progress cannot be read; a move's release of the region it
+leaves warns, never fails, when the topic is gone there."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from amity.failover.checkpointer import _Exporter
+from amity.failover.errors import RegionUnreachable
+from amity.failover.operation import _release
+from amity.failover.routes import Route
+from amity.failover.translation import Progress
+
+
+class _Positions:
+    def progress(self, topic: str, committed: dict[int, int], partitions: int) -> Progress:
+        if topic == "offline":
+            raise RegionUnreachable("region us did not return offline[0] from offset 0 within 10s")
+        return Progress({("us", topic, 0): committed[0]})
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.saved: list = []
+
+    def owned(self, group: str, topic: str) -> None:
+        return None
+
+    def save(self, checkpoint) -> None:
+        self.saved.append((checkpoint.group, checkpoint.topic))
+
+
+def test_a_group_whose_progress_fails_is_skipped_and_the_next_one_checkpointed() -> None:
+    exporter = object.__new__(_Exporter)
+    remote = SimpleNamespace(store=_Store())
+    exporter.owner = SimpleNamespace(exported=0, sync=False)
+    exporter.here = SimpleNamespace(region=SimpleNamespace(name="us"), store=_Store(), positions=_Positions())
+    exporter.progress = {}
+    exporter._remote = lambda name: remote
+    for group, topic in (("a", "offline"), ("b", "orders")):
+        exporter.export(group, topic, {0: 5}, 1, [Route("us", topic, "eu", topic)])
+    assert remote.store.saved == [("b", "orders")] and exporter.owner.exported == 1
+
+
+def test_releasing_a_topic_gone_from_the_region_left_warns_instead_of_failing() -> None:
+    admin = SimpleNamespace(reachable=lambda: True, partitions=lambda topic: None,
+                            committed=lambda group, topic, partitions: pytest.fail("asked for no partitions"))
+    warnings: list[str] = []
+    _release(SimpleNamespace(admin=admin, region=SimpleNamespace(name="us")), "g", "orders", warnings)
+    assert warnings == ["orders has no partitions in us now, so the group's offsets there are not marked for syncing"]
