@@ -171,9 +171,14 @@ def _progress(request: FailoverRequest, here: RegionClients, topic: str, there: 
 def _commit(group: str, here: RegionClients, topic: str, there: RegionClients, copy: str, offsets: dict[int, int],
             progress: Progress, warnings: list[str]) -> None:
     there.admin.commit(group, copy, offsets)
-    with redis_errors(there.region):
-        there.store.mark_owned(group, copy, offsets)
-        there.store.save_moved(copy, Checkpoint.of(here.region.name, group, topic, {}, progress))
+    try:
+        with redis_errors(there.region):
+            there.store.mark_owned(group, copy, offsets)
+            there.store.save_moved(copy, Checkpoint.of(here.region.name, group, topic, {}, progress))
+    except RegionUnreachable as exc:  # the move is made: say what is missing, never that nothing was committed
+        warnings.append(f"the offsets are committed in {there.region.name}, but recording the move there failed "
+                        f"({exc}): until the move is made again with its Redis back, the checkpointer's offset sync "
+                        f"may overwrite them while the group has no consumers there")
     _release(here, group, topic, warnings)
 
 

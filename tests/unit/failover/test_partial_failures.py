@@ -1,13 +1,14 @@
-"""A checkpointing round goes on past a group whose progress cannot be read; a move's release of the region it
-leaves warns, never fails, when the topic is gone there."""
+"""A checkpointing round goes on past a group whose progress cannot be read; a move whose offsets are committed
+warns about what it could not record, and never reports itself refused."""
 
 from types import SimpleNamespace
 
 import pytest
+import redis
 
 from amity.failover.checkpointer import _Exporter
 from amity.failover.errors import RegionUnreachable
-from amity.failover.operation import _release
+from amity.failover.operation import _commit, _release
 from amity.failover.routes import Route
 from amity.failover.translation import Progress
 
@@ -48,3 +49,19 @@ def test_releasing_a_topic_gone_from_the_region_left_warns_instead_of_failing() 
     warnings: list[str] = []
     _release(SimpleNamespace(admin=admin, region=SimpleNamespace(name="us")), "g", "orders", warnings)
     assert warnings == ["orders has no partitions in us now, so the group's offsets there are not marked for syncing"]
+
+
+def test_a_move_committed_but_not_recorded_warns_instead_of_saying_it_was_refused() -> None:
+    def down(*args: object) -> None:
+        raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    committed: list = []
+    there = SimpleNamespace(region=SimpleNamespace(name="eu", redis="redis://:pw@127.0.0.1:6379/0"),
+                            admin=SimpleNamespace(commit=lambda *args: committed.append(args)),
+                            store=SimpleNamespace(mark_owned=down, save_moved=down))
+    here = SimpleNamespace(admin=SimpleNamespace(reachable=lambda: False), region=SimpleNamespace(name="us"))
+    warnings: list[str] = []
+    _commit("g", here, "orders", there, "orders", {0: 7}, Progress({}), warnings)
+    assert committed == [("g", "orders", {0: 7})]
+    assert len(warnings) == 1 and warnings[0].startswith("the offsets are committed in eu, but recording the move")
+    assert ":pw@" not in warnings[0]
