@@ -179,7 +179,7 @@ def _commit(group: str, here: RegionClients, topic: str, there: RegionClients, c
         warnings.append(f"the offsets are committed in {there.region.name}, but recording the move there failed "
                         f"({exc}): until the move is made again with its Redis back, the checkpointer's offset sync "
                         f"may overwrite them while the group has no consumers there")
-    _release(here, group, topic, warnings)
+    _release(here, group, topic, Checkpoint.of(there.region.name, group, copy, offsets, progress), warnings)
 
 
 def _live_progress(request: FailoverRequest, here: RegionClients, topic: str, warnings: list[str]) -> Progress:
@@ -211,11 +211,19 @@ def _checkpoint(request: FailoverRequest, here: RegionClients, topic: str, there
     return checkpoint
 
 
-def _release(here: RegionClients, group: str, topic: str, warnings: list[str]) -> None:
-    """Mark the group's offsets in the region it leaves as Amity's, so the checkpointer may keep them in sync."""
+def _release(here: RegionClients, group: str, topic: str, moved: Checkpoint, warnings: list[str]) -> None:
+    """Mark the group's offsets in the region it leaves as Amity's, so the checkpointer may keep them in sync, and
+    leave there the checkpoint a move back would need: `moved`, the group's progress where it now runs.
+
+    The checkpointer skips offsets Amity committed itself, so until the group commits in its new region, the
+    region it left would otherwise keep the checkpoint from before it last left that region, and a move back
+    from that checkpoint would deliver again everything processed since.
+    """
     try:
         if not here.admin.reachable():
             return
+        with redis_errors(here.region):
+            here.store.save(moved)
         partitions = here.admin.partitions(topic)
         if not partitions:  # the topic is gone from the region it leaves (a rebuilt cluster): nothing to keep in sync
             warnings.append(f"{topic} has no partitions in {here.region.name} now, so the group's offsets there "
@@ -225,7 +233,8 @@ def _release(here: RegionClients, group: str, topic: str, warnings: list[str]) -
         with redis_errors(here.region):
             here.store.mark_owned(group, topic, left)
     except RegionUnreachable as exc:
-        warnings.append(f"could not mark the group's offsets in {here.region.name} for syncing: {exc}")
+        warnings.append(f"could not record the move in {here.region.name} (the checkpoint a move back needs, the "
+                        f"offsets to keep in sync): {exc}")
 
 
 def _refuse_if_active(there: RegionClients, group: str) -> None:

@@ -7,6 +7,7 @@ import pytest
 import redis
 
 from amity.failover.checkpointer import _Exporter
+from amity.failover.checkpoints import Checkpoint
 from amity.failover.errors import RegionUnreachable
 from amity.failover.operation import _commit, _release
 from amity.failover.routes import Route
@@ -43,12 +44,23 @@ def test_a_group_whose_progress_fails_is_skipped_and_the_next_one_checkpointed()
     assert remote.store.saved == [("b", "orders")] and exporter.owner.exported == 1
 
 
-def test_releasing_a_topic_gone_from_the_region_left_warns_instead_of_failing() -> None:
+class _Saved:
+    def __init__(self) -> None:
+        self.checkpoints: list = []
+
+    def save(self, checkpoint) -> None:
+        self.checkpoints.append(checkpoint)
+
+
+def test_the_region_left_keeps_the_checkpoint_a_move_back_needs_and_warns_when_its_topic_is_gone() -> None:
     admin = SimpleNamespace(reachable=lambda: True, partitions=lambda topic: None,
                             committed=lambda group, topic, partitions: pytest.fail("asked for no partitions"))
-    warnings: list[str] = []
-    _release(SimpleNamespace(admin=admin, region=SimpleNamespace(name="us")), "g", "orders", warnings)
-    assert warnings == ["orders has no partitions in us now, so the group's offsets there are not marked for syncing"]
+    store, warnings = _Saved(), []
+    moved = Checkpoint.of("us", "g", "orders", {0: 7}, Progress({("eu", "orders", 0): 6}))
+    _release(SimpleNamespace(admin=admin, store=store, region=SimpleNamespace(name="eu")), "g", "orders", moved,
+             warnings)
+    assert store.checkpoints == [moved]
+    assert warnings == ["orders has no partitions in eu now, so the group's offsets there are not marked for syncing"]
 
 
 def test_a_move_committed_but_not_recorded_warns_instead_of_saying_it_was_refused() -> None:
