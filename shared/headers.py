@@ -313,6 +313,13 @@ def with_provenance(headers: list[tuple[str, bytes | None]] | None, value: bytes
     return kept
 
 
+def written_into(origin_topic: str, topic: str) -> bool:
+    """Whether Amity can have written a header naming `origin_topic` into `topic`: the same name, or a prefixed copy
+    of it (`us.orders`). Otherwise an application copied the record with its headers into another topic (Kafka
+    Streams forwards headers by default), and the record is that topic's own local write, not a mirrored one."""
+    return topic == origin_topic or (topic.endswith(origin_topic) and topic[-len(origin_topic) - 1] == ".")
+
+
 def check_consistent(provenance: Provenance, read_from_region: str) -> None:
     """Refuse a header that Amity cannot have written into the region the record was read from.
 

@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from amity.clock import pack
 from amity.errors import AmityError
-from amity.headers import MalformedProvenance, decode, find_provenance
+from amity.headers import MalformedProvenance, Provenance, decode, find_provenance, written_into
 from amity.policies import Version
 from amity.rules import ConflictRule, Policy
 from amity.state import Stamp, VersionState
@@ -70,11 +70,22 @@ def _drain(consumer: Consumer, ends: dict[int, int], timeout_s: float) -> Iterat
 
 
 def is_plain(msg: Message) -> bool:
-    """True for a record without a provenance header: written into this region by a plain Kafka client."""
+    """True for a record written into this region by a plain Kafka client: without a provenance header, or with
+    one copied from another topic's record (the mirror stamps it at its first hop as any plain record)."""
     try:
-        return find_provenance(msg.headers()) is None
+        return own_provenance(msg) is None
     except MalformedProvenance:
         return False
+
+
+def own_provenance(msg: Message) -> Provenance | None:
+    """The record's provenance header, decoded; None without one, or for one that names another topic than the
+    record's own (`amity.headers.written_into`): it came with a copy, and says nothing of this record."""
+    raw = find_provenance(msg.headers())
+    if raw is None:
+        return None
+    provenance = decode(raw)
+    return provenance if written_into(provenance.topic, msg.topic()) else None
 
 
 def with_first_hop_stamps(messages: Iterable[Message], state: VersionState | None,
@@ -98,8 +109,7 @@ def stored_version(rule: ConflictRule, region: str, msg: Message, stamp: Stamp |
     """The version a stored record claims in `region` (`stamp`: its first-hop stamp, for a plain record);
     MalformedProvenance, MissingOrderingField or TimestampRangeError when it claims none that can be ordered."""
     headers = msg.headers()
-    raw = find_provenance(headers)
-    provenance = decode(raw) if raw is not None else None
+    provenance = own_provenance(msg)
     timestamp_ms = provenance.timestamp_ms if provenance is not None else msg.timestamp()[1]
     deleted = msg.value() is None
     if provenance is not None and provenance.hlc is not None:

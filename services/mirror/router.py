@@ -14,7 +14,7 @@ from typing import NamedTuple, Protocol
 
 from amity.headers import (
     MAX_HEADER_BYTES, PROVENANCE_HEADER, MalformedProvenance, Provenance, Shapes, check_consistent, decode,
-    encode_crossed, encode_first_hop, find_provenance, with_provenance,
+    encode_crossed, encode_first_hop, find_provenance, with_provenance, written_into,
 )
 from amity.links import Link
 from amity.resolver import Incoming
@@ -197,7 +197,7 @@ class Router:
         """The record's provenance header, decoded and checked against the region it was read from; None for a
         header that came with a record an application copied into `topic` (the record is then a local write)."""
         provenance = decode(raw)
-        if not _written_into(provenance.topic, topic):
+        if not written_into(provenance.topic, topic):
             return None
         check_consistent(provenance, self.source)
         return provenance
@@ -214,13 +214,6 @@ class Router:
             edges = [(link.source, link.destination) for link in self.links if link.selects(topic)]
             topology = self._topologies[topic] = Topology(self.regions, edges)
         return topology
-
-
-def _written_into(origin_topic: str, topic: str) -> bool:
-    """Whether Amity can have written a header naming `origin_topic` into `topic`: the same name, or a prefixed copy
-    of it (`us.orders`). Otherwise an application copied the record with its headers into another topic (Kafka
-    Streams forwards headers by default), and the record is that topic's own local write, not a loop."""
-    return topic == origin_topic or (topic.endswith(origin_topic) and topic[-len(origin_topic) - 1] == ".")
 
 
 def record_size(msg: Message, headers: Headers) -> int:

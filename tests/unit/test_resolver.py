@@ -27,7 +27,7 @@ from amity.state import (
     Claim, Claims, Stamp, StateError, StateSettings, VersionState, held_version, may_expire, pack_vector,
     unpack_vector,
 )
-from amity.stored import stored_version
+from amity.stored import is_plain, stored_version
 from amity.vectors import checked
 
 LWW = ConflictRule(topic="t", policy="lww")
@@ -305,8 +305,11 @@ def test_the_stamper_leaves_alone_what_is_stamped_elsewhere_or_not_resolved_and_
 class Stored:
     """A record as read back from a topic."""
 
-    def __init__(self, value: bytes | None, headers=None, timestamp_ms: int = NOW_MS) -> None:
-        self._value, self._headers, self._timestamp = value, headers, timestamp_ms
+    def __init__(self, value: bytes | None, headers=None, timestamp_ms: int = NOW_MS, topic: str = "t") -> None:
+        self._value, self._headers, self._timestamp, self._topic = value, headers, timestamp_ms, topic
+
+    def topic(self) -> str:
+        return self._topic
 
     def value(self) -> bytes | None:
         return self._value
@@ -332,6 +335,14 @@ def test_a_stamped_record_claims_the_version_in_its_header() -> None:
     provenance = Provenance("us", "t", 0, 0, NOW_MS, ("us", "eu"), pack(NOW_MS, 9), (("eu", 2), ("us", 3)))
     found = stored_version(LWW, "eu", Stored(b"v", [("x", b"1"), (PROVENANCE_HEADER, encode(provenance))]))
     assert found == Version(pack(NOW_MS, 9), "us", (("eu", 2), ("us", 3)), False, None)
+
+
+def test_a_header_copied_from_another_topics_record_claims_nothing() -> None:
+    provenance = Provenance("us", "orders", 0, 0, NOW_MS, ("us", "eu"), pack(NOW_MS, 9), (("us", 3),))
+    copied = Stored(b"v", [(PROVENANCE_HEADER, encode(provenance))], topic="orders-enriched")
+    assert is_plain(copied)
+    assert stored_version(LWW, "eu", copied) == Version(pack(NOW_MS, 0), "eu", (("eu", 1),), False, None)
+    assert not is_plain(Stored(b"v", [(PROVENANCE_HEADER, encode(provenance))], topic="eu.orders"))
 
 
 def test_a_stored_record_without_a_usable_version_raises() -> None:
