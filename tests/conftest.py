@@ -3,10 +3,16 @@
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from amity.regions import Region
 from tests.support import cluster
 from tests.support.kafka import unique_topic
+
+# No per-example time limit: the properties are about results, and on a shared 2-core machine under load an example
+# can take longer than hypothesis's default 200 ms without anything being wrong.
+settings.register_profile("amity", deadline=None)
+settings.load_profile("amity")
 
 
 @pytest.fixture(scope="session")
