@@ -80,6 +80,10 @@ class LinkRunner:
         self._destinations: dict[str, tuple[str, bool]] = {}
         self._max_bytes: dict[str, int] = {}
         self._compacted: frozenset[str] = frozenset()  # source topics whose destination takes keyed records only
+        self._windows: dict[str, tuple[int, int]] = {}  # source topic -> its destination's timestamp window
+        # Source topics whose destination refused a record's timestamp: from then on checked record by record
+        # (before, the destination's answer is the check: a record's timestamp costs a call to read).
+        self._timestamps_checked: set[str] = set()
         self._subscribed: list[str] = []
         self._tracker = AckTracker()
         self._txn_producers: dict[tuple[str, int], Producer] = {}
@@ -245,7 +249,8 @@ class LinkRunner:
         return records
 
     def _replicate(self, records: list[Message]) -> None:
-        routed = self.router.route(records, self._max_bytes, self._compacted)
+        windows = {topic: self._windows[topic] for topic in self._timestamps_checked if topic in self._windows}
+        routed = self.router.route(records, self._max_bytes, self._compacted, windows)
         conflicts: list = []
         versions: Versions | None = None
         if routed.resolve:
@@ -272,9 +277,6 @@ class LinkRunner:
             self._record_conflict(self.producer, msg, headers, outcome, batch)
         batch.sealed = True
         self.producer.poll(0)
-        failures = self._tracker.failed()
-        if failures:
-            self._recover_from(failures)
 
     def _replicate_transactionally(self, routed: Routed, records: list[Message], versions: Versions | None) -> None:
         forward = defaultdict(list)
@@ -441,6 +443,10 @@ class LinkRunner:
         committed only once every record before it is landed, so a crash still lands them on redelivery.
         """
         positions = self._queue_acknowledged()
+        failures = self._tracker.failed()
+        if failures:  # checked on every turn of the loop: a failure reported after its batch was sent waits here
+            self._recover_from(failures)
+            return
         landed = self._landed(wait=False)
         if landed:
             self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in landed.items()],
@@ -508,11 +514,24 @@ class LinkRunner:
         err, _msg = failures[0]
         log.warning("link %s: %d writes to %s failed (%s); rewinding to committed offsets", self.id,
                     len(failures), self.link.destination, err)
+        self._check_timestamps_of(failures)
         self.producer.flush(30)
         self._tracker.clear()
         self._rewind_to_committed()
         if isinstance(err, KafkaError) and err.fatal():
             self.producer = Producer(self._producer_config())
+
+    def _check_timestamps_of(self, failures: list) -> None:
+        """Check record timestamps from now on in the topics whose destination refused one, so that the records
+        read again after the rewind that it refuses are dead-lettered instead of being written and refused again."""
+        sources = {plan.destination: topic for topic, plan in self._plans.items()}
+        for err, msg in failures:
+            source = sources.get(msg.topic())
+            if err.code() == KafkaError.INVALID_TIMESTAMP and source is not None and \
+                    source not in self._timestamps_checked:
+                self._timestamps_checked.add(source)
+                log.warning("link %s: %s refused a record timestamp in %s; checking timestamps of %s from now on",
+                            self.id, self.link.destination, msg.topic(), source)
 
     def _rewind_to_committed(self) -> None:
         assignment = self.consumer.assignment()
@@ -528,6 +547,7 @@ class LinkRunner:
                               for topic, plan in plans.items()}
         self._max_bytes = {topic: plan.max_record_bytes for topic, plan in plans.items()}
         self._compacted = frozenset(topic for topic, plan in plans.items() if plan.compacted)
+        self._windows = {topic: plan.timestamp_window for topic, plan in plans.items() if plan.timestamp_window}
         smallest = min(self._max_bytes.values(), default=PRODUCER_MAX_BYTES)
         if self.producer is not None and smallest < self._batch_bytes:
             self.producer.flush(60)

@@ -8,6 +8,7 @@ needs the stamp the resolver gives them, so they leave in `Routed.resolve`
 with everything the header will need (amity.mirror.resolution).
 """
 
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
@@ -90,11 +91,13 @@ class Router:
         self._resolved: dict[str, bool] = {}
         self._first_hop_path = (self.source, self.destination)  # the path of every first hop this link makes
 
-    def route(self, messages: list[Message], max_bytes: dict[str, int],
-              compacted: frozenset[str] = frozenset()) -> Routed:
+    def route(self, messages: list[Message], max_bytes: dict[str, int], compacted: frozenset[str] = frozenset(),
+              windows: dict[str, tuple[int, int]] | None = None) -> Routed:
         """Decide every record of a batch; `max_bytes` is the largest record each destination topic takes,
-        `compacted` the topics whose destination is compacted (it refuses a record without a key)."""
+        `compacted` the topics whose destination is compacted (it refuses a record without a key), `windows` the
+        topics whose records' timestamps are checked, with how far before and after now the destination takes."""
         routed = Routed()
+        bounds = _bounds(windows) if windows else None
         source, destination, max_hops = self.source, self.destination, self.max_hops
         local_verdicts, dropping = self._local_verdicts, self._dropping
         dropped = routed.dropped
@@ -131,6 +134,10 @@ class Router:
             if topic in compacted and msg.key() is None:
                 routed.dead.append((msg, "keyless-compacted", f"{self.destination} compacts {topic}'s copy, and "
                                                               "a compacted topic refuses records without a key"))
+                continue
+            if bounds and topic in bounds and not _within(msg.timestamp()[1], bounds[topic]):
+                routed.dead.append((msg, "timestamp-refused", f"{self.destination} takes {topic}'s records only "
+                                                              f"with a timestamp in {bounds[topic]} (ms) now"))
                 continue
             self._place(routed, msg, topic, headers, provenance, max_bytes.get(topic))
         return routed
@@ -214,6 +221,16 @@ class Router:
             edges = [(link.source, link.destination) for link in self.links if link.selects(topic)]
             topology = self._topologies[topic] = Topology(self.regions, edges)
         return topology
+
+
+def _bounds(windows: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    """The timestamps each topic's destination takes now: from `before` ms ago to `after` ms ahead."""
+    now = int(time.time() * 1000)
+    return {topic: (now - before, now + after) for topic, (before, after) in windows.items()}
+
+
+def _within(timestamp: int, bounds: tuple[int, int]) -> bool:
+    return timestamp < 0 or bounds[0] <= timestamp <= bounds[1]  # no timestamp: the broker gives it its own
 
 
 def record_size(msg: Message, headers: Headers) -> int:

@@ -41,6 +41,9 @@ class TopicPlan:
     destination_partitions: int
     max_record_bytes: int
     compacted: bool = False  # the destination topic's cleanup.policy compacts: it takes only keyed records
+    # How far before and after the broker's clock a record's CreateTime may be (message.timestamp.before.max.ms,
+    # .after.max.ms) for the destination topic to take it; None when it sets its own time (LogAppendTime).
+    timestamp_window: tuple[int, int] | None = None
 
 
 class TopicSync:
@@ -71,7 +74,7 @@ class TopicSync:
         return {
             topic: TopicPlan(topic, self.link.destination_topic(topic), count,
                              destination_topics.get(self.link.destination_topic(topic), count),
-                             *limits.get(self.link.destination_topic(topic), (self.producer_max_bytes, False)))
+                             *limits.get(self.link.destination_topic(topic), (self.producer_max_bytes, False, None)))
             for topic, count in selected.items()
         }
 
@@ -135,8 +138,9 @@ class TopicSync:
                                       if k in COPIED_CONFIGS and not e.is_default and e.value is not None}
         return configs
 
-    def _destination_limits(self, topics: list[str]) -> dict[str, tuple[int, bool]]:
-        """Per destination topic: the largest record it takes, and whether it is compacted (keyed records only).
+    def _destination_limits(self, topics: list[str]) -> dict[str, tuple[int, bool, tuple[int, int] | None]]:
+        """Per destination topic: the largest record it takes, whether it is compacted (keyed records only), and
+        the window around its broker's clock a record's timestamp must fall in.
 
         A record the destination refuses for good would be retried forever, so the router dead-letters it first.
         """
@@ -149,7 +153,7 @@ class TopicSync:
             size, policy = entries.get("max.message.bytes"), entries.get("cleanup.policy")
             topic_limit = int(size.value) if size is not None and size.value else self.producer_max_bytes
             compacted = policy is not None and "compact" in (policy.value or "")
-            limits[resource.name] = (min(topic_limit, self.producer_max_bytes), compacted)
+            limits[resource.name] = (min(topic_limit, self.producer_max_bytes), compacted, _timestamp_window(entries))
         return limits
 
     @staticmethod
@@ -174,3 +178,14 @@ class TopicSync:
         while not wanted <= set(TopicSync._partition_counts(admin)) and time.monotonic() < deadline:
             time.sleep(0.1)
         return refused
+
+
+def _timestamp_window(entries: dict) -> tuple[int, int] | None:
+    """(before, after) in ms from a topic's configs; None for LogAppendTime, where the broker sets the time."""
+    kind = entries.get("message.timestamp.type")
+    if kind is not None and kind.value == "LogAppendTime":
+        return None
+    before, after = entries.get("message.timestamp.before.max.ms"), entries.get("message.timestamp.after.max.ms")
+    unbounded = str(2**63 - 1)
+    return (int(before.value if before is not None and before.value else unbounded),
+            int(after.value if after is not None and after.value else unbounded))

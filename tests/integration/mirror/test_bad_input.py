@@ -1,5 +1,6 @@
 """Malformed, forged and oversized records are dead-lettered with a reason; replication goes on."""
 
+import time
 from pathlib import Path
 
 import msgpack
@@ -108,3 +109,23 @@ def test_keyless_records_for_a_compacted_destination_are_dead_lettered(regions, 
         dlq = dlq_topic(Link(source="us", destination="eu"))
         dead = wait_for(lambda: _dead_letters(eu.bootstrap, dlq, topic), message="the keyless record dead-lettered")
     assert [(m.value(), dict(m.headers())["amity-dlq-reason"]) for m in dead] == [(b"no key", b"keyless-compacted")]
+
+
+def test_a_record_whose_timestamp_the_destination_refuses_is_dead_lettered(regions, topic, tmp_path: Path) -> None:
+    """The source takes a record two hours old; the destination topic only what is at most an hour old. The
+    destination's refusal switches the check on, and the record is dead-lettered when read again."""
+    us, eu = regions["us"], regions["eu"]
+    create_topic(us.bootstrap, topic, partitions=1)
+    create_topic(eu.bootstrap, topic, partitions=1, config={"message.timestamp.before.max.ms": "3600000"})
+    now = int(time.time() * 1000)
+    producer = Producer({"bootstrap.servers": us.bootstrap})
+    producer.produce(topic, key=b"before", value=b"ok", timestamp=now)
+    producer.produce(topic, key=b"old", value=b"two hours old", timestamp=now - 7_200_000)
+    producer.produce(topic, key=b"after", value=b"ok", timestamp=now)
+    producer.flush(10)
+
+    with MirrorProcess(tmp_path, {"us": us, "eu": eu}, [{"source": "us", "destination": "eu", "include": [topic]}]):
+        wait_for(lambda: _keys(eu.bootstrap, topic) == {b"before", b"after"}, message="the other records")
+        dlq = dlq_topic(Link(source="us", destination="eu"))
+        dead = wait_for(lambda: _dead_letters(eu.bootstrap, dlq, topic), message="the old record dead-lettered")
+    assert [(m.key(), dict(m.headers())["amity-dlq-reason"]) for m in dead] == [(b"old", b"timestamp-refused")]

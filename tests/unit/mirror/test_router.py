@@ -1,5 +1,7 @@
 """The router's per-record decisions: stamp, forward, drop by reason, dead-letter by reason."""
 
+import time
+
 from amity.headers import PROVENANCE_HEADER, Provenance, decode, encode, find_provenance
 from amity.links import Link
 from amity.mirror.router import Router, record_size
@@ -125,6 +127,17 @@ def test_a_keyless_record_for_a_compacted_destination_is_dead_lettered() -> None
     assert [m.offset() for m, _ in routed.forward] == [1, 3]
     [(msg, reason, detail)] = routed.dead
     assert (msg.offset(), reason) == (2, "keyless-compacted") and "refuses records without a key" in detail
+
+
+def test_a_record_outside_its_destinations_timestamp_window_is_dead_lettered_once_checked() -> None:
+    now = int(time.time() * 1000)
+    fresh, old, unset = (StubMessage(offset_=1, timestamp_=now), StubMessage(offset_=2, timestamp_=now - 7_200_000),
+                         StubMessage(offset_=3, timestamp_=-1))
+    routed = router().route([fresh, old, unset], {}, frozenset(), {"orders": (3_600_000, 2**63 - 1)})
+    assert [m.offset() for m, _ in routed.forward] == [1, 3]
+    [(msg, reason, _detail)] = routed.dead
+    assert (msg.offset(), reason) == (2, "timestamp-refused")
+    assert [m.offset() for m, _ in router().route([old], {}).forward] == [2], "unchecked topics are not read"
 
 
 def test_record_size_counts_key_value_and_headers() -> None:
