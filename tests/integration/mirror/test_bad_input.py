@@ -95,37 +95,31 @@ def test_a_topic_the_destination_refuses_waits_in_the_source_while_the_others_fl
 
 
 def test_keyless_records_for_a_compacted_destination_are_dead_lettered(regions, topic, tmp_path: Path) -> None:
-    us, eu = regions["us"], regions["eu"]
-    create_topic(us.bootstrap, topic, partitions=1)
-    create_topic(eu.bootstrap, topic, partitions=1, config={"cleanup.policy": "compact"})
-    producer = Producer({"bootstrap.servers": us.bootstrap})
-    producer.produce(topic, key=b"before", value=b"ok")
-    producer.produce(topic, value=b"no key")
-    producer.produce(topic, key=b"after", value=b"ok")
-    producer.flush(10)
-
-    with MirrorProcess(tmp_path, {"us": us, "eu": eu}, [{"source": "us", "destination": "eu", "include": [topic]}]):
-        wait_for(lambda: _keys(eu.bootstrap, topic) == {b"before", b"after"}, message="the keyed records")
-        dlq = dlq_topic(Link(source="us", destination="eu"))
-        dead = wait_for(lambda: _dead_letters(eu.bootstrap, dlq, topic), message="the keyless record dead-lettered")
-    assert [(m.value(), dict(m.headers())["amity-dlq-reason"]) for m in dead] == [(b"no key", b"keyless-compacted")]
+    dead = _refused_between_two(regions, topic, tmp_path, {"cleanup.policy": "compact"}, key=None)
+    assert [(m.value(), dict(m.headers())["amity-dlq-reason"]) for m in dead] == [(b"refused", b"keyless-compacted")]
 
 
 def test_a_record_whose_timestamp_the_destination_refuses_is_dead_lettered(regions, topic, tmp_path: Path) -> None:
     """The source takes a record two hours old; the destination topic only what is at most an hour old. The
     destination's refusal switches the check on, and the record is dead-lettered when read again."""
+    dead = _refused_between_two(regions, topic, tmp_path, {"message.timestamp.before.max.ms": "3600000"},
+                                timestamp=int(time.time() * 1000) - 7_200_000)
+    assert [(m.key(), dict(m.headers())["amity-dlq-reason"]) for m in dead] == [(b"refused", b"timestamp-refused")]
+
+
+def _refused_between_two(regions, topic: str, tmp_path: Path, destination_config: dict[str, str],
+                         key: bytes | None = b"refused", timestamp: int = 0) -> list:
+    """Mirror one record the destination topic refuses between two it takes; the dead letters of the topic, once
+    the two arrived."""
     us, eu = regions["us"], regions["eu"]
     create_topic(us.bootstrap, topic, partitions=1)
-    create_topic(eu.bootstrap, topic, partitions=1, config={"message.timestamp.before.max.ms": "3600000"})
-    now = int(time.time() * 1000)
+    create_topic(eu.bootstrap, topic, partitions=1, config=destination_config)
     producer = Producer({"bootstrap.servers": us.bootstrap})
-    producer.produce(topic, key=b"before", value=b"ok", timestamp=now)
-    producer.produce(topic, key=b"old", value=b"two hours old", timestamp=now - 7_200_000)
-    producer.produce(topic, key=b"after", value=b"ok", timestamp=now)
+    producer.produce(topic, key=b"before", value=b"ok")
+    producer.produce(topic, key=key, value=b"refused", timestamp=timestamp)
+    producer.produce(topic, key=b"after", value=b"ok")
     producer.flush(10)
-
     with MirrorProcess(tmp_path, {"us": us, "eu": eu}, [{"source": "us", "destination": "eu", "include": [topic]}]):
-        wait_for(lambda: _keys(eu.bootstrap, topic) == {b"before", b"after"}, message="the other records")
+        wait_for(lambda: _keys(eu.bootstrap, topic) == {b"before", b"after"}, message="the records it takes")
         dlq = dlq_topic(Link(source="us", destination="eu"))
-        dead = wait_for(lambda: _dead_letters(eu.bootstrap, dlq, topic), message="the old record dead-lettered")
-    assert [(m.key(), dict(m.headers())["amity-dlq-reason"]) for m in dead] == [(b"old", b"timestamp-refused")]
+        return wait_for(lambda: _dead_letters(eu.bootstrap, dlq, topic), message="the refused record dead-lettered")
