@@ -34,7 +34,7 @@ from amity.policies import InvalidVersion, rank_bytes
 from amity.regions import Region
 from amity.rules import ConflictRule, Policy, RuleSet
 from amity.state import Claim, StateSettings, VersionState, may_expire
-from amity.stored import is_plain, read_to_end, stored_version, with_first_hop_stamps
+from amity.stored import own_provenance, read_to_end, version_of, with_first_hop_stamps
 from amity.tails import Landing, Tails
 
 BATCH = 5000
@@ -85,7 +85,8 @@ def _rebuild_topic(region: Region, topic: str, rule: ConflictRule, state: Versio
             report.skipped["keyless"] += 1
             continue
         try:
-            version = stored_version(rule, region.name, msg, stamp)
+            provenance = own_provenance(msg)
+            version = version_of(rule, region.name, msg, provenance, stamp)
             rank = rank_bytes(rule, version)
         except (MalformedProvenance, MissingOrderingField, TimestampRangeError, InvalidVersion) as exc:
             report.skipped[type(exc).__name__] += 1
@@ -94,7 +95,7 @@ def _rebuild_topic(region: Region, topic: str, rule: ConflictRule, state: Versio
         state_key = state.state_key(topic, key)
         # A plain client's record is not landed, as in normal operation: landed, it could become a winner copy,
         # and a repair would append it without a header, to be stamped as a new write at its next first hop.
-        landing = None if is_plain(msg) else Landing(state_key, rank, key, topic, msg.partition(), msg.offset())
+        landing = None if provenance is None else Landing(state_key, rank, key, topic, msg.partition(), msg.offset())
         pending.append((Claim(state_key, rank, version.hlc, version.vector, ttl, rule.policy is Policy.VECTOR),
                         landing))
         if len(pending) >= BATCH:

@@ -69,15 +69,6 @@ def _drain(consumer: Consumer, ends: dict[int, int], timeout_s: float) -> Iterat
                 pending.discard(tp.partition)
 
 
-def is_plain(msg: Message) -> bool:
-    """True for a record written into this region by a plain Kafka client: without a provenance header, or with
-    one copied from another topic's record (the mirror stamps it at its first hop as any plain record)."""
-    try:
-        return own_provenance(msg) is None
-    except MalformedProvenance:
-        return False
-
-
 def own_provenance(msg: Message) -> Provenance | None:
     """The record's provenance header, decoded; None without one, or for one that names another topic than the
     record's own (`amity.headers.written_into`): it came with a copy, and says nothing of this record."""
@@ -90,17 +81,18 @@ def own_provenance(msg: Message) -> Provenance | None:
 
 def with_first_hop_stamps(messages: Iterable[Message], state: VersionState | None,
                           topic: str) -> Iterator[tuple[Message, Stamp | None]]:
-    """Each record with its first-hop stamp, when it is a plain client's and `state` remembers it.
+    """Each record with its first-hop stamp, when `state` remembers one (only a plain client's record has one).
 
-    One Redis round trip per CHUNK records.
+    One Redis round trip per CHUNK records. Every keyed record is looked up, so that no header is decoded here:
+    `version_of` decodes it, once.
     """
     iterator = iter(messages)
     while chunk := list(islice(iterator, CHUNK)):
         stamps: list[Stamp | None] = [None] * len(chunk)
-        plain = [i for i, msg in enumerate(chunk) if msg.key() is not None and is_plain(msg)]
-        if state is not None and plain:
-            found = state.memoised(topic, [(chunk[i].partition(), chunk[i].offset()) for i in plain])
-            for index, stamp in zip(plain, found):
+        keyed = [i for i, msg in enumerate(chunk) if msg.key() is not None]
+        if state is not None and keyed:
+            found = state.memoised(topic, [(chunk[i].partition(), chunk[i].offset()) for i in keyed])
+            for index, stamp in zip(keyed, found):
                 stamps[index] = stamp
         yield from zip(chunk, stamps)
 
@@ -108,8 +100,13 @@ def with_first_hop_stamps(messages: Iterable[Message], state: VersionState | Non
 def stored_version(rule: ConflictRule, region: str, msg: Message, stamp: Stamp | None = None) -> Version:
     """The version a stored record claims in `region` (`stamp`: its first-hop stamp, for a plain record);
     MalformedProvenance, MissingOrderingField or TimestampRangeError when it claims none that can be ordered."""
+    return version_of(rule, region, msg, own_provenance(msg), stamp)
+
+
+def version_of(rule: ConflictRule, region: str, msg: Message, provenance: Provenance | None,
+               stamp: Stamp | None) -> Version:
+    """`stored_version`, for a caller that decoded the record's own provenance already (None: a plain record)."""
     headers = msg.headers()
-    provenance = own_provenance(msg)
     timestamp_ms = provenance.timestamp_ms if provenance is not None else msg.timestamp()[1]
     deleted = msg.value() is None
     if provenance is not None and provenance.hlc is not None:

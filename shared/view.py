@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from amity.clock import TimestampRangeError
 from amity.headers import MalformedProvenance
 from amity.ordering import MissingOrderingField
-from amity.policies import InvalidVersion, Version, rank_bytes, resolved_winner
+from amity.policies import InvalidVersion, Version, rank_bytes
 from amity.regions import Region
 from amity.rules import ConflictRule, Policy
 from amity.state import VersionState
@@ -54,6 +54,8 @@ class ResolvedView:
         """{key: winning record}; keys whose winner is a tombstone only when `include_deleted`."""
         self.skipped.clear()
         winners: dict[bytes, Resolved] = {}
+        ranks: dict[bytes, bytes] = {}  # each winner's rank_bytes: bytewise order is the policy's order
+        ranked = self.rule.policy is not Policy.NONE
         messages = read_to_end(self.region.kafka_config(), self.topic, self.timeout_s)
         for msg, stamp in with_first_hop_stamps(messages, self.state, self.topic):
             key = msg.key()
@@ -62,14 +64,13 @@ class ResolvedView:
                 continue
             try:
                 version = stored_version(self.rule, self.region.name, msg, stamp)
-                if self.rule.policy is not Policy.NONE:
-                    rank_bytes(self.rule, version)  # a version the policy cannot rank (no vector, say) is skipped
+                rank = rank_bytes(self.rule, version) if ranked else b""  # a version it cannot rank is skipped
             except (MalformedProvenance, MissingOrderingField, TimestampRangeError, InvalidVersion) as exc:
                 self.skipped[type(exc).__name__] += 1
                 continue
-            held = winners.get(key)
-            if held is None or resolved_winner(self.rule, (held.version, version)) is not held.version:
+            if not ranked or key not in ranks or rank > ranks[key]:  # policy none: the last record wins
                 winners[key] = Resolved(msg.value(), version, msg.partition(), msg.offset())
+                ranks[key] = rank
         if include_deleted:
             return winners
         return {key: record for key, record in winners.items() if not record.version.deleted}

@@ -27,7 +27,7 @@ from amity.state import (
     Claim, Claims, Stamp, StateError, StateSettings, VersionState, held_version, may_expire, pack_vector,
     unpack_vector,
 )
-from amity.stored import is_plain, stored_version
+from amity.stored import own_provenance, stored_version
 from amity.vectors import checked
 
 LWW = ConflictRule(topic="t", policy="lww")
@@ -340,9 +340,9 @@ def test_a_stamped_record_claims_the_version_in_its_header() -> None:
 def test_a_header_copied_from_another_topics_record_claims_nothing() -> None:
     provenance = Provenance("us", "orders", 0, 0, NOW_MS, ("us", "eu"), pack(NOW_MS, 9), (("us", 3),))
     copied = Stored(b"v", [(PROVENANCE_HEADER, encode(provenance))], topic="orders-enriched")
-    assert is_plain(copied)
+    assert own_provenance(copied) is None
     assert stored_version(LWW, "eu", copied) == Version(pack(NOW_MS, 0), "eu", (("eu", 1),), False, None)
-    assert not is_plain(Stored(b"v", [(PROVENANCE_HEADER, encode(provenance))], topic="eu.orders"))
+    assert own_provenance(Stored(b"v", [(PROVENANCE_HEADER, encode(provenance))], topic="eu.orders")) == provenance
 
 
 def test_a_stored_record_without_a_usable_version_raises() -> None:
