@@ -128,23 +128,23 @@ class LinkRunner:
                 self._teardown(graceful=False)
                 self._recover_state(exc.region)
             except (KafkaException, RedisError, OSError, TopicRefused) as exc:  # a cluster or a Redis away, say
-                self._restart_after(backoff, _reason(exc))
-                backoff = min(backoff * 2, self.settings.retry_backoff_max_s)
+                backoff = self._restart_after(backoff, _reason(exc))
             except Exception as exc:  # a bug: restarting from the committed positions beats a silently dead link
                 log.exception("link %s: unexpected error", self.id)
-                self._restart_after(backoff, f"unexpected error: {_reason(exc)}")
-                backoff = min(backoff * 2, self.settings.retry_backoff_max_s)
+                backoff = self._restart_after(backoff, f"unexpected error: {_reason(exc)}")
         self._teardown(graceful=True)
         self._lander.shutdown()
         self.tails.close()
         self._committer.shutdown()
 
-    def _restart_after(self, backoff: float, reason: str) -> None:
-        """Report the link unhealthy, drop its clients and wait: the next setup resumes from committed positions."""
+    def _restart_after(self, backoff: float, reason: str) -> float:
+        """Report the link unhealthy, drop its clients and wait: the next setup resumes from committed positions.
+        The wait after the next failure."""
         self.stats.healthy(False, reason)
         log.warning("link %s: %s; retrying in %.1fs", self.id, reason, backoff)
         self._teardown(graceful=False)
         self._stop.wait(backoff)
+        return min(backoff * 2, self.settings.retry_backoff_max_s)
 
     def _discover(self) -> None:
         """Sync topics every discovery interval off the replication thread, which picks the result up.
@@ -684,20 +684,23 @@ def dead_letter(msg: Message, source: str, reason: str, detail: str) -> tuple[by
     letter always fits the dead-letter topic, whatever the source broker took (a compressed batch can carry a
     record larger than any limit) and the record can never block its partition.
     """
-    key, value, copied = msg.key(), msg.value(), list(msg.headers() or ())
+    copied = list(msg.headers() or ())
     headers = [("amity-dlq-reason", reason.encode()), ("amity-dlq-detail", detail[:512].encode()),
                ("amity-dlq-source", f"{source}/{msg.topic()}/{msg.partition()}/{msg.offset()}".encode())]
-    if key is not None and len(key) > DLQ_VALUE_LIMIT:
-        headers.append(("amity-dlq-key-omitted", str(len(key)).encode()))
-        key = None
-    if value is not None and len(value) > DLQ_VALUE_LIMIT:
-        headers.append(("amity-dlq-value-omitted", str(len(value)).encode()))
-        value = None
+    key, value = _bounded("key", msg.key(), headers), _bounded("value", msg.value(), headers)
     copied_bytes = sum(len(name) + len(data or b"") for name, data in copied)
     if copied_bytes > DLQ_VALUE_LIMIT:
         headers.append(("amity-dlq-headers-omitted", f"{len(copied)} headers, {copied_bytes} bytes".encode()))
         copied = []
     return key, value, copied + headers
+
+
+def _bounded(part: str, data: bytes | None, headers: list) -> bytes | None:
+    """`data`, or None with its size said in `headers` when it is over DLQ_VALUE_LIMIT."""
+    if data is not None and len(data) > DLQ_VALUE_LIMIT:
+        headers.append((f"amity-dlq-{part}-omitted", str(len(data)).encode()))
+        return None
+    return data
 
 
 def _landed(delivered, land, state_key: bytes, rank: bytes, err, msg) -> None:

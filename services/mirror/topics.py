@@ -185,7 +185,9 @@ def _timestamp_window(entries: dict) -> tuple[int, int] | None:
     kind = entries.get("message.timestamp.type")
     if kind is not None and kind.value == "LogAppendTime":
         return None
-    before, after = entries.get("message.timestamp.before.max.ms"), entries.get("message.timestamp.after.max.ms")
-    unbounded = str(2**63 - 1)
-    return (int(before.value if before is not None and before.value else unbounded),
-            int(after.value if after is not None and after.value else unbounded))
+    return _ms(entries, "message.timestamp.before.max.ms"), _ms(entries, "message.timestamp.after.max.ms")
+
+
+def _ms(entries: dict, name: str) -> int:
+    entry = entries.get(name)
+    return int(entry.value) if entry is not None and entry.value else 2**63 - 1  # unset: Kafka's Long.MAX_VALUE
