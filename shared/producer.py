@@ -147,15 +147,17 @@ class Producer:
                 self.poll(0.1)
 
     def _apply_acknowledged(self) -> None:
+        """Advance the held versions, then land the records; when either fails, the next `poll` or `flush` does both
+        again (a claim applied twice is a duplicate, a record landed twice lands once), so none is left unlanded."""
         with self._lock:
             acknowledged, self._acknowledged = self._acknowledged, []
         try:
             self.state.apply([claim for claim, _ in acknowledged])
+            self.tails.land([landing for _, landing in acknowledged])
         except Exception:
             with self._lock:
                 self._acknowledged[:0] = acknowledged
             raise
-        self.tails.land([landing for _, landing in acknowledged])
 
 
 def _header_list(headers: HeadersIn) -> list[tuple[str, bytes | None]]:

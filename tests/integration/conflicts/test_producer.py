@@ -1,11 +1,14 @@
 """amity.Producer on real Kafka and Redis: stamps, the held version after acknowledgement, concurrent writers
 in two regions converging once their versions are exchanged."""
 
+import io
 import json
 import threading
 from collections import defaultdict
 
+import msgpack
 import pytest
+import redis
 
 from amity import Producer, ResolvedView
 from amity.headers import decode, find_provenance
@@ -62,6 +65,26 @@ def test_the_held_version_advances_only_once_kafka_acknowledged_the_write(region
     assert b"r" not in producer.state.read(topic, b"k")
     producer.flush(30)
     assert b"r" in producer.state.read(topic, b"k")
+
+
+def test_a_landing_redis_refused_is_landed_by_the_next_flush(regions, clients, state_settings, topic) -> None:
+    us = regions["us"]
+    create_topic(us.bootstrap, topic)
+    with Producer(us, rules_for(topic), client=clients["us"], settings=state_settings) as producer:
+        land = producer.tails.state.land
+
+        def unreachable(landings):
+            producer.tails.state.land = land
+            raise redis.ConnectionError("Redis went away while landing")
+
+        producer.tails.state.land = unreachable
+        producer.produce(topic, b"k", b"v", partition=0)
+        with pytest.raises(redis.ConnectionError):
+            producer.flush(30)
+        assert b"l" not in producer.state.read(topic, b"k"), "the landing failed"
+        producer.flush(30)
+    tail_partition, tail_offset, *_ = msgpack.Unpacker(io.BytesIO(producer.state.read(topic, b"k")[b"l"]), raw=True)
+    assert (tail_partition, tail_offset) == (0, 0), "the write at partition 0, offset 0 is the key's landed tail"
 
 
 def test_a_write_the_timestamp_policy_cannot_order_is_refused_before_anything_is_stamped(
