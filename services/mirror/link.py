@@ -35,6 +35,7 @@ from amity.mirror.acks import AckTracker, Batch
 from amity.mirror.offsets import CONFIG as OFFSETS_CONFIG
 from amity.mirror.offsets import OffsetStore, offsets_topic
 from amity.mirror.resolution import RegionStateLost, Resolution, conflict_headers, conflicts_topic
+from amity.mirror.refusals import Refusals
 from amity.mirror.router import Message, Routed, Router
 from amity.mirror.settings import MirrorSettings
 from amity.mirror.stats import LinkStats
@@ -51,6 +52,7 @@ DLQ_CONFIG = {"max.message.bytes": str(PRODUCER_MAX_BYTES), "retention.ms": str(
 DLQ_VALUE_LIMIT = 1024 * 1024
 STALL_S = 10.0
 COMMIT_THREADS = 8  # exactly-once: transactions of a batch committed side by side
+SUSPECT_FLUSH_S = 30.0  # longest wait for a suspect (amity.mirror.refusals) and the records before it
 # Aligned with a list of forwarded records: a resolved record's (state hash, rank), None for the others.
 Versions = list[tuple[bytes, bytes] | None]
 
@@ -84,6 +86,8 @@ class LinkRunner:
         # Source topics whose destination refused a record's timestamp: from then on checked record by record
         # (before, the destination's answer is the check: a record's timestamp costs a call to read).
         self._timestamps_checked: set[str] = set()
+        self._refusals = Refusals(link.destination)
+        self._alone: set[int] = set()  # ids of this batch's messages to write in a produce request of their own
         self._subscribed: list[str] = []
         self._tracker = AckTracker()
         self._txn_producers: dict[tuple[str, int], Producer] = {}
@@ -261,6 +265,9 @@ class LinkRunner:
             self.stats.count_decided(decided)
             conflicts = self._recordable(decided.conflicts, routed.dead)
         routed.conflicts = conflicts
+        self._alone = set()
+        if self._refusals:
+            versions, self._alone = self._refusals.divert(routed, versions, self._destination_topic)
         self.stats.count_routed(routed, records)
         if self.exactly_once:
             self._replicate_transactionally(routed, records, versions)
@@ -269,7 +276,7 @@ class LinkRunner:
 
     def _replicate_acknowledged(self, routed: Routed, records: list[Message], versions: Versions | None) -> None:
         batch = self._tracker.open(_next_positions(records))
-        self._produce_all(self.producer, routed.forward, batch.delivered, versions, self._landings)
+        self._produce_forward(self.producer, routed.forward, batch.delivered, versions, self._landings)
         batch.pending += len(routed.forward)
         for msg, reason, detail in routed.dead:
             self._dead_letter(self.producer, msg, reason, detail, batch)
@@ -310,7 +317,7 @@ class LinkRunner:
         landings: list[Landing] = []
         producer.begin_transaction()
         try:
-            self._produce_all(producer, forward, None, versions, landings)
+            self._produce_forward(producer, forward, self._refusals.observe, versions, landings)
             for msg, reason, detail in dead:
                 self._dead_letter(producer, msg, reason, detail, None)
             for msg, headers, outcome in conflicts:
@@ -351,6 +358,26 @@ class LinkRunner:
         stored = self._offsets.load().get(tp)
         self.consumer.seek(TopicPartition(tp[0], tp[1], stored if stored is not None else 0))
 
+    def _produce_forward(self, producer: Producer, forward, on_delivery, versions: Versions | None,
+                         landings: list[Landing]) -> None:
+        """`_produce_all`, with each of this batch's suspects (amity.mirror.refusals) in a produce request of its
+        own: the records before it are flushed first, and it is flushed before the records after it."""
+        if not self._alone:
+            self._produce_all(producer, forward, on_delivery, versions, landings)
+            return
+        settled = partial(_settled, on_delivery, self._refusals.settle)
+        start = 0
+        for index, (msg, _headers) in enumerate(forward):
+            if id(msg) in self._alone:
+                self._produce_all(producer, forward[start:index], on_delivery, versions and versions[start:index],
+                                  landings)
+                producer.flush(SUSPECT_FLUSH_S)
+                self._produce_all(producer, forward[index:index + 1], settled, versions and versions[index:index + 1],
+                                  landings)
+                producer.flush(SUSPECT_FLUSH_S)
+                start = index + 1
+        self._produce_all(producer, forward[start:], on_delivery, versions and versions[start:], landings)
+
     def _produce_all(self, producer: Producer, forward, on_delivery=None, versions: Versions | None = None,
                      landings: list[Landing] | None = None) -> None:
         """Write forwarded records: the hot loop, so lookups are hoisted and only a full queue leaves it.
@@ -371,6 +398,10 @@ class LinkRunner:
                 produce(topic, msg.value(), msg.key(), partition, report, None, msg.timestamp()[1], headers)
             except BufferError:
                 self._send(producer, topic, msg.key(), msg.value(), headers, partition, msg.timestamp()[1], report)
+
+    def _destination_topic(self, topic: str) -> str:
+        destination = self._destinations.get(topic)
+        return destination[0] if destination is not None else self.link.destination_topic(topic)
 
     def _dead_letter(self, producer: Producer, msg: Message, reason: str, detail: str, batch: Batch | None) -> None:
         key, value, headers = dead_letter(msg, self.link.source, reason, detail)
@@ -411,8 +442,7 @@ class LinkRunner:
         return recordable
 
     def _conflicts_topic_of(self, source: str) -> str | None:
-        destination = self._destinations.get(source)
-        topic = conflicts_topic(destination[0] if destination else self.link.destination_topic(source))
+        topic = conflicts_topic(self._destination_topic(source))
         try:
             self._sync.ensure_internal(topic, DLQ_CONFIG)
         except TopicRefused as exc:
@@ -515,6 +545,7 @@ class LinkRunner:
         log.warning("link %s: %d writes to %s failed (%s); rewinding to committed offsets", self.id,
                     len(failures), self.link.destination, err)
         self._check_timestamps_of(failures)
+        self._refusals.note(failures)
         self.producer.flush(30)
         self._tracker.clear()
         self._rewind_to_committed()
@@ -711,6 +742,13 @@ def _landed(delivered, land, state_key: bytes, rank: bytes, err, msg) -> None:
         delivered(err, msg)
     if err is None:
         land(landing_of(state_key, rank, msg))
+
+
+def _settled(delivered, settle, err, msg) -> None:
+    """The delivery report of a suspect written alone: reported as any record's is, then settled."""
+    if delivered is not None:
+        delivered(err, msg)
+    settle(err, msg)
 
 
 def _next_positions(records: list[Message]) -> dict[tuple[str, int], int]:

@@ -4,7 +4,8 @@ import time
 from pathlib import Path
 
 import msgpack
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, Producer
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
 from amity.headers import PROVENANCE_HEADER, Provenance, encode
 from amity.mirror.link import dlq_topic
@@ -123,3 +124,52 @@ def _refused_between_two(regions, topic: str, tmp_path: Path, destination_config
         wait_for(lambda: _keys(eu.bootstrap, topic) == {b"before", b"after"}, message="the records it takes")
         dlq = dlq_topic(Link(source="us", destination="eu"))
         return wait_for(lambda: _dead_letters(eu.bootstrap, dlq, topic), message="the refused record dead-lettered")
+
+
+def test_a_record_the_destination_refuses_after_the_link_looked_is_dead_lettered(regions, topic,
+                                                                                 tmp_path: Path) -> None:
+    """The destination topic turns compacted while the link runs, and the link only looks at its configuration
+    again in an hour: the broker refuses the request with the keyless record and the record after it
+    (INVALID_RECORD for both), the link rewinds, writes each alone, finds which one is refused, and dead-letters
+    that one only, instead of writing them into the same refusal forever."""
+    us, eu = regions["us"], regions["eu"]
+    create_topic(us.bootstrap, topic, partitions=1)
+    create_topic(eu.bootstrap, topic, partitions=1)
+    producer = Producer({"bootstrap.servers": us.bootstrap})
+    producer.produce(topic, key=b"before", value=b"ok")
+    producer.flush(10)
+    env = {"AMITY_MIRROR_DISCOVERY_INTERVAL_S": "3600"}
+    with MirrorProcess(tmp_path, {"us": us, "eu": eu}, [{"source": "us", "destination": "eu", "include": [topic]}],
+                       env=env) as worker:
+        wait_for(lambda: _keys(eu.bootstrap, topic) == {b"before"}, message="the first record")
+        _compact(eu.bootstrap, topic)
+        producer.produce(topic, key=None, value=b"refused")
+        producer.produce(topic, key=b"after", value=b"ok")
+        producer.flush(10)
+        wait_for(lambda: b"after" in _keys(eu.bootstrap, topic), message="the record after it")
+        dead = wait_for(lambda: _dead_letters(eu.bootstrap, dlq_topic(Link(source="us", destination="eu")), topic),
+                        message="the refused record dead-lettered")
+        assert worker.alive()
+    copied = read_all(eu.bootstrap, topic)
+    assert {m.key() for m in copied if m.key() is not None} == {b"before", b"after"}
+    assert b"refused" not in {m.value() for m in copied}, "the refused record is in the dead letters only"
+    assert [(m.value(), dict(m.headers())["amity-dlq-reason"]) for m in dead] == [(b"refused", b"refused")]
+    assert b"Broker failed to validate record" in dict(dead[0].headers())["amity-dlq-detail"]
+
+
+def _compact(bootstrap: str, topic: str) -> None:
+    """Make `topic` compacted, and wait until its broker refuses a keyless record (probes it took stay in it)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    change = ConfigResource(ConfigResource.Type.TOPIC, topic,
+                            incremental_configs=[ConfigEntry("cleanup.policy", "compact",
+                                                             incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([change])[change].result(10)
+    refused: list = []
+    probe = Producer({"bootstrap.servers": bootstrap, "message.timeout.ms": 5000})
+
+    def keyless_refused() -> bool:
+        probe.produce(topic, value=b"probe", on_delivery=lambda err, msg: refused.append(err))
+        probe.flush(10)
+        return refused[-1] is not None and refused[-1].code() == KafkaError.INVALID_RECORD
+
+    wait_for(keyless_refused, message=f"{topic} refusing keyless records")
