@@ -34,7 +34,7 @@ from amity.policies import InvalidVersion, rank_bytes
 from amity.regions import Region
 from amity.rules import ConflictRule, Policy, RuleSet
 from amity.state import Claim, StateSettings, VersionState, may_expire
-from amity.stored import own_provenance, read_to_end, version_of, with_first_hop_stamps
+from amity.stored import RefusedAtFirstHop, own_provenance, read_to_end, version_of, with_first_hop_stamps
 from amity.tails import Landing, Tails
 
 BATCH = 5000
@@ -88,7 +88,8 @@ def _rebuild_topic(region: Region, topic: str, rule: ConflictRule, state: Versio
             provenance = own_provenance(msg)
             version = version_of(rule, region.name, msg, provenance, stamp)
             rank = rank_bytes(rule, version)
-        except (MalformedProvenance, MissingOrderingField, TimestampRangeError, InvalidVersion) as exc:
+        except (MalformedProvenance, MissingOrderingField, TimestampRangeError, InvalidVersion,
+                RefusedAtFirstHop) as exc:
             report.skipped[type(exc).__name__] += 1
             continue
         ttl = state.settings.tombstone_ttl_ms if version.deleted and may_expire(rule) else 0

@@ -189,6 +189,10 @@ def _dead_from(exc: Exception) -> Outcome:
     return dead(Reason.INVALID_VERSION, str(exc))
 
 
+# A source record another link refused at its first hop; every link refuses it alike, whatever its clock says now.
+_REFUSED_BEFORE = Outcome(Verdict.DEAD, Reason.CLOCK_SKEW, "refused at its first hop by another link out of the "
+                                                           "region: its timestamp was too far ahead of the clock then")
+
 _DEAD_ERRORS = (ClockSkewError, TimestampRangeError, MissingOrderingField, Unstamped, InvalidVersion)
 
 
@@ -430,6 +434,7 @@ class Stamper:
             topic = topics[record.topic]
             if topic.passes is not None:
                 continue
+            source = (record.topic, record.partition, record.offset)
             try:
                 floor = pack(record.timestamp_ms, 0)
                 if floor >= topic.refused_from:
@@ -438,15 +443,22 @@ class Stamper:
                 hold = topic.holds[record.value is None] or self._hold(topic, record)
             except _DEAD_ERRORS as exc:
                 dead_ones[index] = _dead_from(exc)
+                if isinstance(exc, ClockSkewError):  # a later look at the clock could take it: memoise the refusal
+                    requests.refuse(state_key(record.topic, record.key), source)
+                    where.append(index)
                 continue
-            key = keys[index] = state_key(record.topic, record.key)
-            request(key, floor, (record.topic, record.partition, record.offset), hold)
+            request(state_key(record.topic, record.key), floor, source, hold)
             where.append(index)
         stamps = self.state.stamp_batch(requests, region)
         from_bytes = int.from_bytes
-        for index, hlc, vector in zip(where, stamps.hlcs, stamps.vectors):
+        for index, hlc, vector, key in zip(where, stamps.hlcs, stamps.vectors, requests.fields[::8]):
+            if not hlc:
+                dead_ones[index] = dead_ones[index] or _REFUSED_BEFORE
+                continue
+            dead_ones[index] = None  # asked to refuse, but another link stamped it first: as that link did
             hlcs[index] = from_bytes(hlc, "big")
             vectors[index] = vector
+            keys[index] = key
         return Stamped(hlcs, vectors, dead_ones, keys, self.state.settings)
 
     def resume(self) -> str:

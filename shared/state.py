@@ -52,6 +52,7 @@ MEMO_BUCKET = 4096  # source offsets per memo hash: one Redis key per bucket, no
 _HLC = struct.Struct(">Q")
 _TAIL = 8 + ORIGIN_BYTES + 1  # hlc, origin, deleted: the end of every rank layout
 _NOT_HELD = (0, "", "", 0)  # a stamp request's hold fields when the stamp does not become the held version
+_REFUSING = (-1, "", "", 0)  # a stamp request's hold fields when it asks to memoise a refusal instead
 
 APPLY, STALE, DUPLICATE, CONFLICT_APPLIED, CONFLICT_STALE, OTHER_LAYOUT = "ASDCXL"
 
@@ -185,6 +186,12 @@ class StampRequests:
             columns.add(*request)
         return columns
 
+    def refuse(self, key: bytes, memo: tuple[str, int, int]) -> None:
+        """Ask to memoise that the source record at `memo` is refused at its first hop, unless a stamp was memoised
+        for it first (then that stamp is the answer): every link out of the region then decides it alike."""
+        self.add(key, 0, memo)
+        self.fields[-4:] = _REFUSING
+
     def add(self, key: bytes, floor_hlc: int, memo: tuple[str, int, int] | None = None,
             hold: Hold | None = None) -> None:
         """One request, its arguments as StampRequest's fields."""
@@ -203,6 +210,14 @@ class StampRequests:
 
 
 @dataclass(frozen=True, slots=True)
+class Refused:
+    """The memo of a source record its first hop refused (its clock too far ahead): no stamp, for any link."""
+
+
+REFUSED = Refused()
+
+
+@dataclass(frozen=True, slots=True)
 class Stamp:
     hlc: int
     vector: Vector
@@ -211,7 +226,8 @@ class Stamp:
 
 @dataclass(frozen=True, slots=True)
 class Stamps:
-    """The stamp script's answer column by column: request i got hlcs[i], vectors[i] and fresh[i]."""
+    """The stamp script's answer column by column: request i got hlcs[i], vectors[i] and fresh[i]; an empty hlc
+    and vector where the source record is refused (`StampRequests.refuse`, by this request or an earlier one)."""
 
     hlcs: list[bytes]  # 8 bytes, big-endian
     vectors: list[bytes]  # packed canonically: the bytes `pack_vector` gives, ready for a header
@@ -361,7 +377,8 @@ return out
 # KEYS[1] epoch marker, KEYS[1 + j] memo hash j.
 # ARGV[1] expected epoch, ARGV[2] region, ARGV[3] memo ttl ms, ARGV[4] msgpack array of the requests' fields,
 # flat, eight per request: state hash (in the array, as for apply), floor hlc8, source offset (-1 for none), memo
-# hash slot j, hold (HOLD_*), rank head, rank tail, ttl ms.
+# hash slot j, hold (0: none, -1: memoise a refusal instead of stamping, else `policies.Head`), rank head, rank
+# tail, ttl ms.
 # Returns {1, current epoch} or {0, hlc8, canonically packed vector, fresh, ...}.
 _STAMP_LUA = _COMMON + """
 local function successor(hlc)
@@ -431,6 +448,14 @@ local function read_memos(fields, n)
   end
   return memos, marks
 end
+local function memo(memos, written, marks, slot, offset, stamp)
+  memos[slot][offset] = stamp
+  local entries = written[slot]
+  if not entries then entries = {}; written[slot] = entries end
+  entries[#entries + 1] = offset
+  entries[#entries + 1] = stamp
+  if offset > marks[slot] then marks[slot] = offset end
+end
 local function write_memos(written, marks, ttl)
   for slot, entries in pairs(written) do
     local memo = KEYS[1 + slot]
@@ -449,10 +474,15 @@ for i = 1, n do
   local j = 8 * (i - 1)
   local key, hlc, field, slot, hold = fields[j + 1], fields[j + 2], fields[j + 3], fields[j + 4], fields[j + 5]
   local known = field >= 0 and memos[slot][field]
-  if known then
+  if known == '' then  -- a refusal
+    out[3 * i - 1], out[3 * i], out[3 * i + 1] = '', '', 0
+  elseif known then
     out[3 * i - 1] = string.sub(known, 1, 8)
     out[3 * i] = canonical(string.sub(known, 9))
     out[3 * i + 1] = 0
+  elseif hold < 0 then
+    memo(memos, written, marks, slot, field, '')
+    out[3 * i - 1], out[3 * i], out[3 * i + 1] = '', '', 1
   else
     local state = redis.call('HMGET', key, 'm', 'h', 'r')
     if state[2] and not gt(hlc, state[2]) then hlc = successor(state[2]) end
@@ -472,15 +502,7 @@ for i = 1, n do
     else
       redis.call('HSET', key, 'm', vector, 'h', hlc)
     end
-    if field >= 0 then
-      local stamp = hlc .. vector
-      memos[slot][field] = stamp
-      local entries = written[slot]
-      if not entries then entries = {}; written[slot] = entries end
-      entries[#entries + 1] = field
-      entries[#entries + 1] = stamp
-      if field > marks[slot] then marks[slot] = field end
-    end
+    if field >= 0 then memo(memos, written, marks, slot, field, hlc .. vector) end
     out[3 * i - 1] = hlc
     out[3 * i] = vector
     out[3 * i + 1] = 1
@@ -575,10 +597,11 @@ class VersionState:
         """`apply` without the epoch check: only for a rebuild, which writes the epoch when it is done."""
         return self._run_apply(claims, "") if claims else Applied("", {})
 
-    def stamp(self, requests: Sequence[StampRequest] | StampRequests, region: str) -> list[Stamp]:
-        """Stamp local writes in `region`, in order, in one atomic script call."""
+    def stamp(self, requests: Sequence[StampRequest] | StampRequests, region: str) -> list[Stamp | Refused]:
+        """Stamp local writes in `region`, in order, in one atomic script call; REFUSED for a source record
+        memoised as refused."""
         stamps = self.stamp_batch(requests, region)
-        return [Stamp(_HLC.unpack(hlc)[0], unpack_vector(vector), bool(fresh))
+        return [Stamp(_HLC.unpack(hlc)[0], unpack_vector(vector), bool(fresh)) if hlc else REFUSED
                 for hlc, vector, fresh in zip(stamps.hlcs, stamps.vectors, stamps.fresh)]
 
     def stamp_batch(self, requests: Sequence[StampRequest] | StampRequests, region: str) -> Stamps:
@@ -592,9 +615,9 @@ class VersionState:
         self._check_reply(reply)
         return Stamps(reply[1::3], reply[2::3], reply[3::3])
 
-    def memoised(self, topic: str, coordinates: Sequence[tuple[int, int]]) -> list[Stamp | None]:
-        """The first-hop stamps remembered for source records (partition, offset) of `topic`; one round trip,
-        each memo hash read whole."""
+    def memoised(self, topic: str, coordinates: Sequence[tuple[int, int]]) -> list[Stamp | Refused | None]:
+        """The first-hop stamps remembered for source records (partition, offset) of `topic` (REFUSED for one
+        refused at its first hop); one round trip, each memo hash read whole."""
         memos = [self.memo_key(topic, partition, offset) for partition, offset in coordinates]
         hashes = list(dict.fromkeys(memos))
         pipeline = self.client.pipeline(transaction=False)
@@ -602,8 +625,8 @@ class VersionState:
             pipeline.hgetall(memo)
         stamps = {memo: _memo_stamps(fields) for memo, fields in zip(hashes, pipeline.execute())}
         found = [stamps[memo].get(offset) for memo, (_, offset) in zip(memos, coordinates)]
-        return [None if raw is None else Stamp(_HLC.unpack_from(raw)[0], unpack_vector(raw[8:]), False)
-                for raw in found]
+        return [None if raw is None else REFUSED if not raw else
+                Stamp(_HLC.unpack_from(raw)[0], unpack_vector(raw[8:]), False) for raw in found]
 
     def begin_rebuild(self) -> None:
         """Mark the state as rebuilding: every resolver and stamper of it fails closed until `finish_rebuild`,

@@ -22,7 +22,7 @@ from amity.errors import AmityError
 from amity.headers import MalformedProvenance, Provenance, decode, find_provenance, written_into
 from amity.policies import Version
 from amity.rules import ConflictRule, Policy
-from amity.state import Stamp, VersionState
+from amity.state import REFUSED, Refused, Stamp, VersionState
 from amity.watermarks import end_offset
 
 CHUNK = 1000
@@ -30,6 +30,11 @@ CHUNK = 1000
 
 class TopicReadError(AmityError):
     """A topic could not be read to its end."""
+
+
+class RefusedAtFirstHop(AmityError):
+    """A plain client's record that its first hop out of the region refused (its clock too far ahead): no other
+    region has it, so it does not count in this one either."""
 
 
 def read_to_end(kafka_config: dict[str, str], topic: str, timeout_s: float = 120.0) -> Iterator[Message]:
@@ -80,15 +85,16 @@ def own_provenance(msg: Message) -> Provenance | None:
 
 
 def with_first_hop_stamps(messages: Iterable[Message], state: VersionState | None,
-                          topic: str) -> Iterator[tuple[Message, Stamp | None]]:
-    """Each record with its first-hop stamp, when `state` remembers one (only a plain client's record has one).
+                          topic: str) -> Iterator[tuple[Message, Stamp | Refused | None]]:
+    """Each record with its first-hop stamp, or REFUSED, when `state` remembers one (only a plain client's record
+    has one).
 
     One Redis round trip per CHUNK records. Every keyed record is looked up, so that no header is decoded here:
     `version_of` decodes it, once.
     """
     iterator = iter(messages)
     while chunk := list(islice(iterator, CHUNK)):
-        stamps: list[Stamp | None] = [None] * len(chunk)
+        stamps: list[Stamp | Refused | None] = [None] * len(chunk)
         keyed = [i for i, msg in enumerate(chunk) if msg.key() is not None]
         if state is not None and keyed:
             found = state.memoised(topic, [(chunk[i].partition(), chunk[i].offset()) for i in keyed])
@@ -97,15 +103,19 @@ def with_first_hop_stamps(messages: Iterable[Message], state: VersionState | Non
         yield from zip(chunk, stamps)
 
 
-def stored_version(rule: ConflictRule, region: str, msg: Message, stamp: Stamp | None = None) -> Version:
+def stored_version(rule: ConflictRule, region: str, msg: Message, stamp: Stamp | Refused | None = None) -> Version:
     """The version a stored record claims in `region` (`stamp`: its first-hop stamp, for a plain record);
-    MalformedProvenance, MissingOrderingField or TimestampRangeError when it claims none that can be ordered."""
+    MalformedProvenance, MissingOrderingField or TimestampRangeError when it claims none that can be ordered,
+    RefusedAtFirstHop when its first hop refused it."""
     return version_of(rule, region, msg, own_provenance(msg), stamp)
 
 
 def version_of(rule: ConflictRule, region: str, msg: Message, provenance: Provenance | None,
-               stamp: Stamp | None) -> Version:
+               stamp: Stamp | Refused | None) -> Version:
     """`stored_version`, for a caller that decoded the record's own provenance already (None: a plain record)."""
+    if stamp is REFUSED and provenance is None:
+        raise RefusedAtFirstHop(f"{msg.topic()}[{msg.partition()}]@{msg.offset()} was refused at its first hop out "
+                                f"of {region}: its timestamp was too far ahead of the clock")
     headers = msg.headers()
     timestamp_ms = provenance.timestamp_ms if provenance is not None else msg.timestamp()[1]
     deleted = msg.value() is None

@@ -16,7 +16,7 @@ from amity.policies import InvalidVersion, Version, rank_bytes
 from amity.regions import Region
 from amity.rules import ConflictRule, Policy
 from amity.state import VersionState
-from amity.stored import read_to_end, stored_version, with_first_hop_stamps
+from amity.stored import RefusedAtFirstHop, read_to_end, stored_version, with_first_hop_stamps
 
 _UNORDERED = ConflictRule(topic=".*", policy="none")
 
@@ -65,7 +65,8 @@ class ResolvedView:
             try:
                 version = stored_version(self.rule, self.region.name, msg, stamp)
                 rank = rank_bytes(self.rule, version) if ranked else b""  # a version it cannot rank is skipped
-            except (MalformedProvenance, MissingOrderingField, TimestampRangeError, InvalidVersion) as exc:
+            except (MalformedProvenance, MissingOrderingField, TimestampRangeError, InvalidVersion,
+                    RefusedAtFirstHop) as exc:
                 self.skipped[type(exc).__name__] += 1
                 continue
             if not ranked or key not in ranks or rank > ranks[key]:  # policy none: the last record wins

@@ -284,19 +284,18 @@ def test_an_outcome_writes_the_record_when_it_is_or_stays_the_held_version(verdi
     assert Outcome(verdict).is_conflict is (verdict in (Verdict.CONFLICT_APPLIED, Verdict.CONFLICT_STALE))
 
 
-def test_the_stamper_leaves_alone_what_is_stamped_elsewhere_or_not_resolved_and_refuses_future_times() -> None:
+def test_the_stamper_leaves_alone_what_is_stamped_elsewhere_or_not_resolved() -> None:
+    """Without a call to Redis (the client is offline); a refusal for clock skew is memoised there, see
+    tests/integration/conflicts/test_resolver.py."""
     stamper = Stamper(offline_client(), RuleSet(rules=[LWW]), "us", now_ms=lambda: NOW_MS)
     stamped = incoming(hlc=pack(NOW_MS, 0))
     mirrored = incoming(hlc=None, origin="eu")
     keyless = incoming(key=None)
     other_topic = incoming(topic="x")
-    future = incoming(timestamp_ms=NOW_MS + 3_600_000)
-    results = stamper.stamp([stamped, mirrored, keyless, other_topic, future])
-    assert results[:4] == [stamped, mirrored, keyless, other_topic]
-    assert (results[4].verdict, results[4].reason) == (Verdict.DEAD, Reason.CLOCK_SKEW)
-    columns = stamper.stamp_batch([stamped, mirrored, future])
-    assert columns.hlcs == [pack(NOW_MS, 0), None, None] and columns.vectors == [None, None, None]
-    assert columns.dead[:2] == [None, None] and columns.dead[2].reason is Reason.CLOCK_SKEW
+    assert stamper.stamp([stamped, mirrored, keyless, other_topic]) == [stamped, mirrored, keyless, other_topic]
+    columns = stamper.stamp_batch([stamped, mirrored])
+    assert columns.hlcs == [pack(NOW_MS, 0), None] and columns.vectors == [None, None]
+    assert columns.dead == [None, None]
 
 
 # stored versions

@@ -18,6 +18,13 @@ def test_each_request_is_eight_fields_state_hash_floor_memo_slot_and_hold() -> N
     assert columns.buckets == {("t", 2, 0): 1}
 
 
+def test_a_refusal_is_a_memoised_request_whose_hold_kind_is_minus_one() -> None:
+    columns = StampRequests()
+    columns.refuse(b"a", ("t", 2, 41))
+    assert columns.fields == [b"a", struct.pack(">Q", 0), 41, 1, -1, "", "", 0]
+    assert columns.buckets == {("t", 2, 0): 1}
+
+
 def test_memos_of_one_bucket_share_a_slot_and_new_buckets_take_the_next_one() -> None:
     columns = StampRequests()
     for memo in [("t", 0, 1), ("t", 0, MEMO_BUCKET - 1), ("t", 0, MEMO_BUCKET), ("t", 1, 1), ("u", 0, 1),

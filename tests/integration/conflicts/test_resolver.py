@@ -11,6 +11,7 @@ from amity.headers import decode, find_provenance
 from amity.policies import Version, rank_bytes
 from amity.resolver import Incoming, Resolver, Stamper, Verdict
 from amity.rules import ConflictRule, RuleSet
+from amity.state import REFUSED
 from amity.view import ResolvedView
 from tests.integration.conflicts.exchange import CountingRedis, Link
 from tests.support.kafka import create_topic, produce, read_all
@@ -132,12 +133,33 @@ def test_a_plain_clients_record_gets_one_stamp_on_every_link_out_of_its_region(
     assert {k: r.value for k, r in views[0].items()} == {b"k": b"v2"}
 
 
-def test_the_stamper_refuses_a_plain_record_stamped_too_far_in_the_future(regions, state_settings, topic) -> None:
-    stamper = Stamper(redis.Redis.from_url(regions["us"].redis), rules_for(topic), "us", settings=state_settings)
+def test_a_plain_record_refused_at_its_first_hop_is_refused_by_every_link_out_of_its_region(
+        regions, state_settings, topic) -> None:
+    """The refusal is memoised: a link whose clock has caught up with the record refuses it too, so no region gets
+    a record another never will."""
+    client = redis.Redis.from_url(regions["us"].redis)
     future = Incoming(topic, b"k", b"v", [], "us", wall_clock_ms() + 3_600_000, partition=0, offset=0)
-    [result] = stamper.stamp([future])
-    assert result.verdict is Verdict.DEAD and result.reason == "clock-skew"
-    assert stamper.state.read(topic, b"k") == {}
+    now = Stamper(client, rules_for(topic), "us", settings=state_settings)
+    caught_up = Stamper(client, rules_for(topic), "us", settings=state_settings,
+                        now_ms=lambda: wall_clock_ms() + 3_600_000)
+    [refused] = now.stamp([future])
+    [also] = caught_up.stamp([future])
+    assert refused.verdict is Verdict.DEAD and refused.reason == "clock-skew" and "ahead" in refused.detail
+    assert also.verdict is Verdict.DEAD and also.reason == "clock-skew" and "another link" in also.detail
+    assert now.state.read(topic, b"k") == {}, "a refusal touches no key state"
+    assert now.state.memoised(topic, [(0, 0)]) == [REFUSED]
+
+
+def test_a_link_behind_a_record_takes_the_stamp_another_link_gave_it(regions, state_settings, topic) -> None:
+    client = redis.Redis.from_url(regions["us"].redis)
+    ahead = Incoming(topic, b"k", b"v", [], "us", wall_clock_ms() + 3_600_000, partition=0, offset=1)
+    caught_up = Stamper(client, rules_for(topic), "us", settings=state_settings,
+                        now_ms=lambda: wall_clock_ms() + 3_600_000)
+    behind = Stamper(client, rules_for(topic), "us", settings=state_settings)
+    [stamped] = caught_up.stamp([ahead])
+    [same] = behind.stamp([ahead])
+    assert isinstance(stamped, Incoming) and isinstance(same, Incoming)
+    assert (same.hlc, same.vector) == (stamped.hlc, stamped.vector) == (pack(ahead.timestamp_ms, 0), (("us", 1),))
 
 
 def test_a_stamped_records_state_hash_is_reused_only_where_both_states_name_keys_alike(

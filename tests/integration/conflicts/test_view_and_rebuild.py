@@ -15,7 +15,7 @@ from amity.headers import PROVENANCE_HEADER, Provenance, encode
 from amity.rebuild import rebuild
 from amity.resolver import Resolver, Verdict
 from amity.rules import ConflictRule, RuleSet
-from amity.state import StateLost
+from amity.state import REFUSED, StateLost
 from tests.integration.conflicts.conftest import clear_namespace
 from tests.integration.conflicts.exchange import Link, incoming
 from tests.support.kafka import create_topic, produce, read_all
@@ -95,6 +95,26 @@ def test_a_plain_write_ranks_by_its_first_hop_stamp_in_its_own_region_too(region
     assert views["us"] == views["eu"] == {b"k": b"plain in us"}
     by_timestamp = values(ResolvedView(us, topic, rules.rule_for(topic)).read())
     assert by_timestamp == {b"k": b"stamped in eu, later"}, "without the stamp, us would rank it by its timestamp"
+
+
+def test_a_plain_write_its_first_hop_refused_counts_in_no_region(regions, state_settings, topic) -> None:
+    """Ten minutes ahead of the clock (the rule allows one), the second write is dead-lettered at its first hop.
+    Ranked by its timestamp, us's view would have it; with the memoised refusal, us skips it as eu never had it."""
+    us, eu = regions["us"], regions["eu"]
+    for region in (us, eu):
+        create_topic(region.bootstrap, topic)
+    rules = rules_for(topic)
+    plain = KafkaProducer({"bootstrap.servers": us.bootstrap})
+    plain.produce(topic, key=b"k", value=b"on time", partition=0)
+    plain.produce(topic, key=b"k", value=b"ten minutes ahead", partition=0, timestamp=int(time.time() * 1000) + 600_000)
+    assert plain.flush(10) == 0
+    link = Link(us, eu, rules, state_settings)
+    assert [o.verdict for o in link.replicate(topic)] == [Verdict.APPLY], "the write ahead never reaches eu"
+    assert link.stamper.state.memoised(topic, [(0, 1)]) == [REFUSED]
+    state = Resolver(redis.Redis.from_url(us.redis), rules, "us", settings=state_settings).state
+    view = ResolvedView(us, topic, rules.rule_for(topic), state=state)
+    assert values(view.read()) == values(ResolvedView(eu, topic, rules.rule_for(topic)).read()) == {b"k": b"on time"}
+    assert view.skipped["RefusedAtFirstHop"] == 1
 
 
 def test_a_wiped_state_fails_closed_and_a_rebuild_refuses_stale_versions_again(
