@@ -44,7 +44,7 @@ from amity.errors import AmityError
 from amity.packing import packb
 from amity.policies import ORIGIN_BYTES, RankTemplate, Version
 from amity.rules import ConflictRule, Fallback, Policy
-from amity.vectors import Vector
+from amity.vectors import MAX_COUNTER, Vector
 
 SCHEMA = "v1"
 REBUILDING = "rebuilding"  # the epoch marker's value while a rebuild runs
@@ -380,7 +380,9 @@ return out
 # hash slot j, hold (0: none, -1: memoise a refusal instead of stamping, else `policies.Head`), rank head, rank
 # tail, ttl ms.
 # Returns {1, current epoch} or {0, hlc8, canonically packed vector, fresh, ...}.
-_STAMP_LUA = _COMMON + """
+# A counter stops at MAX_COUNTER: a forged header that put the region's counter for a key there would otherwise make
+# every later stamp of the key one its header cannot carry. Stamps that saturate are ordered by their clocks.
+_STAMP_LUA = _COMMON + f"local MAX_COUNTER = {MAX_COUNTER}\n" + """
 local function successor(hlc)
   local last = byte(hlc, 8)
   if last < 255 then return string.sub(hlc, 1, 7) .. string.char(last + 1) end
@@ -487,7 +489,7 @@ for i = 1, n do
     local state = redis.call('HMGET', key, 'm', 'h', 'r')
     if state[2] and not gt(hlc, state[2]) then hlc = successor(state[2]) end
     local context = unpack_vector(state[1])
-    context[region] = (context[region] or 0) + 1
+    context[region] = math.min((context[region] or 0) + 1, MAX_COUNTER)
     local vector = pack_vector(context)
     local held = state[3]
     local rank = hold > 0 and rank_of(hold, fields[j + 6], hlc, fields[j + 7], context)

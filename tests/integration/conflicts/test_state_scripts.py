@@ -15,7 +15,9 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from amity import vectors
 from amity.clock import pack
+from amity.headers import Provenance, decode, encode
 from amity.policies import Decision, Version, decide, rank_bytes, rank_template
 from amity.resolver import claim
 from amity.rules import ConflictRule
@@ -216,6 +218,19 @@ def test_a_source_record_gets_one_stamp_whoever_asks_first(clients, state_settin
     assert unpack_vector(state.read("t", b"k")[b"m"]) == (("us", 2),), "repeated asks do not count again"
     bucket = state.memo_key("t", 0, 41)
     assert 0 < state.client.pttl(bucket) <= state.settings.stamp_ttl_ms
+
+
+def test_a_forged_counter_at_the_maximum_saturates_instead_of_poisoning_the_key(clients, state_settings) -> None:
+    """A header claimed us made 2**48-1 writes of k; us's next stamps of k stay there, ordered by their clocks,
+    and a header can still carry them."""
+    state = fresh_state(clients["us"], state_settings)
+    forged = Version(BASE, "eu", (("eu", 1), ("us", vectors.MAX_COUNTER)))
+    state.apply([claim(state, RULES["lww"], state.state_key("t", b"k"), forged)])
+    first, second = state.stamp([StampRequest(state.state_key("t", b"k"), BASE)] * 2, "us")
+    assert first.vector == second.vector == (("eu", 1), ("us", vectors.MAX_COUNTER))
+    assert BASE < first.hlc < second.hlc
+    header = encode(Provenance("us", "t", 0, 0, 1, ("us",), second.hlc, second.vector))
+    assert decode(header).vector == second.vector
 
 
 def test_a_batchs_memos_are_one_field_and_a_link_behind_the_leader_reads_them(clients, state_settings) -> None:
