@@ -34,8 +34,8 @@ from amity.links import Delivery, Link
 from amity.mirror.acks import AckTracker, Batch
 from amity.mirror.offsets import CONFIG as OFFSETS_CONFIG
 from amity.mirror.offsets import OffsetStore, offsets_topic
-from amity.mirror.resolution import RegionStateLost, Resolution, conflict_headers, conflicts_topic
 from amity.mirror.refusals import Refusals
+from amity.mirror.resolution import RegionStateLost, Resolution, conflict_headers, conflicts_topic
 from amity.mirror.router import Message, Routed, Router
 from amity.mirror.settings import MirrorSettings
 from amity.mirror.stats import LinkStats
