@@ -353,6 +353,12 @@ class LinkRunner:
         log.warning("link %s: transaction for %s[%d] failed (%s); rewinding", self.id, tp[0], tp[1], error)
         if error.txn_requires_abort():
             producer.abort_transaction(self.settings.transaction_timeout_ms / 1000)
+        elif error.code() == KafkaError._STATE:
+            # A write of the transaction failed already (a record the destination refused, whose report may not
+            # be served yet) and the client takes no more: abort, and start the partition on a fresh producer,
+            # so that a producer stuck in that state cannot hold the partition. One that cannot abort raises.
+            producer.abort_transaction(self.settings.transaction_timeout_ms / 1000)
+            self._txn_producers[tp] = self._transactional_producer(TopicPartition(*tp))
         else:
             raise exc
         stored = self._offsets.load().get(tp)
