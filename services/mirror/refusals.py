@@ -22,22 +22,26 @@ from amity.mirror.router import Routed
 
 # INVALID_MSG is the broker's CORRUPT_MESSAGE. Not RECORD_LIST_TOO_LARGE: that refuses a batch, not its records.
 REFUSING = frozenset({KafkaError.INVALID_RECORD, KafkaError.INVALID_MSG, KafkaError.MSG_SIZE_TOO_LARGE})
-REMEMBERED = 10_000  # refused records kept; beyond, the oldest is forgotten (and costs one more rewind if it returns)
+REMEMBERED = 10_000  # (topic, key) pairs kept; beyond, the oldest is forgotten (one more rewind if it returns)
 
-Fingerprint = tuple[str, bytes | None, bytes]
+Where = tuple[str, bytes | None]  # destination topic, key: looked up per record, before any value is digested
 
 
-def fingerprint(topic: str, key: bytes | None, value: bytes | None) -> Fingerprint:
-    return topic, key, blake2b(value or b"", digest_size=16).digest()
+def digest(value: bytes | None) -> bytes:
+    return blake2b(value or b"", digest_size=16).digest()
 
 
 class Refusals:
-    """The records a link's destination refused or may have refused, and why; fed by delivery reports (any thread)."""
+    """The records a link's destination refused or may have refused, and why; fed by delivery reports (any thread).
+
+    Kept by (destination topic, key), then by a digest of the value: once anything was refused, every batch is
+    looked up record by record, and only a record whose topic and key match has its value digested.
+    """
 
     def __init__(self, destination: str) -> None:
         self.destination = destination
-        self._refused: OrderedDict[Fingerprint, str] = OrderedDict()
-        self._suspects: OrderedDict[Fingerprint, None] = OrderedDict()
+        self._refused: OrderedDict[Where, dict[bytes, str]] = OrderedDict()
+        self._suspects: OrderedDict[Where, set[bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __bool__(self) -> bool:
@@ -47,7 +51,7 @@ class Refusals:
         """A delivery report of a record written with others: a refusal makes it a suspect."""
         if err is not None and err.code() in REFUSING:
             with self._lock:
-                _remember(self._suspects, fingerprint(msg.topic(), msg.key(), msg.value()), None)
+                _entry(self._suspects, (msg.topic(), msg.key()), set).add(digest(msg.value()))
 
     def note(self, failures: list) -> None:
         """Delivery errors collected by the at-least-once bookkeeping, as (error, message) pairs."""
@@ -56,11 +60,15 @@ class Refusals:
 
     def settle(self, err: KafkaError | None, msg) -> None:
         """The delivery report of a suspect written alone: refused, it is refused for good; taken, it is cleared."""
-        found = fingerprint(msg.topic(), msg.key(), msg.value())
+        where, found = (msg.topic(), msg.key()), digest(msg.value())
         with self._lock:
-            self._suspects.pop(found, None)
+            suspects = self._suspects.get(where)
+            if suspects is not None:
+                suspects.discard(found)
+                if not suspects:
+                    del self._suspects[where]
             if err is not None and err.code() in REFUSING:
-                _remember(self._refused, found, err.str())
+                _entry(self._refused, where, dict)[found] = err.str()
 
     def divert(self, routed: Routed, versions: list | None, destination_topic) -> tuple[list | None, set[int]]:
         """Move the forwarded records refused for good into `routed.dead`; `versions` (aligned with
@@ -69,13 +77,16 @@ class Refusals:
         forward, kept, alone = [], None if versions is None else [], set()
         with self._lock:
             for index, (msg, headers) in enumerate(routed.forward):
-                found = fingerprint(destination_topic(msg.topic()), msg.key(), msg.value())
-                reason = self._refused.get(found)
-                if reason is not None:
-                    routed.dead.append((msg, "refused", f"{self.destination} refused this record: {reason}"))
-                    continue
-                if found in self._suspects:
-                    alone.add(id(msg))
+                where = (destination_topic(msg.topic()), msg.key())
+                refused, suspects = self._refused.get(where), self._suspects.get(where)
+                if refused is not None or suspects is not None:
+                    found = digest(msg.value())
+                    reason = refused.get(found) if refused is not None else None
+                    if reason is not None:
+                        routed.dead.append((msg, "refused", f"{self.destination} refused this record: {reason}"))
+                        continue
+                    if suspects is not None and found in suspects:
+                        alone.add(id(msg))
                 forward.append((msg, headers))
                 if kept is not None:
                     kept.append(versions[index])
@@ -83,7 +94,11 @@ class Refusals:
         return kept, alone
 
 
-def _remember(records: OrderedDict, found: Fingerprint, value) -> None:
-    records[found] = value
-    while len(records) > REMEMBERED:
-        records.popitem(last=False)
+def _entry(records: OrderedDict, where: Where, new):
+    """The entry of `where`, made with `new` if missing; the oldest entries are forgotten past REMEMBERED."""
+    entry = records.get(where)
+    if entry is None:
+        entry = records[where] = new()
+        while len(records) > REMEMBERED:
+            records.popitem(last=False)
+    return entry

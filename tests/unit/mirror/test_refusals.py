@@ -51,3 +51,13 @@ def test_other_errors_and_other_values_are_not_refusals() -> None:
     refusals.note([(INVALID, written(b"k", b"bad"))])
     batch = routed(b"k")
     assert refusals.divert(batch, None, renamed) == (None, set()), "same key, another value: not the suspect"
+
+
+def test_values_of_one_key_are_suspects_apart_and_all_cleared_leave_nothing() -> None:
+    refusals = Refusals("eu")
+    refusals.note([(INVALID, written(b"k", b"1")), (INVALID, written(b"k", b"2"))])
+    refusals.settle(None, written(b"k", b"1"))
+    batch = Routed(forward=[(StubMessage(key_=b"k", value_=b"1"), []), (StubMessage(key_=b"k", value_=b"2"), [])])
+    assert refusals.divert(batch, None, renamed) == (None, {id(batch.forward[1][0])})
+    refusals.settle(None, written(b"k", b"2"))
+    assert not refusals, "nothing left to look up per record"
