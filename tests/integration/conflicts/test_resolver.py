@@ -9,7 +9,7 @@ from confluent_kafka import Producer
 from amity.clock import pack, wall_clock_ms
 from amity.headers import decode, find_provenance
 from amity.policies import Version, rank_bytes
-from amity.resolver import Incoming, Resolver, Stamper, Verdict
+from amity.resolver import Incoming, Reason, Resolver, Stamper, Verdict
 from amity.rules import ConflictRule, RuleSet
 from amity.state import REFUSED
 from amity.view import ResolvedView
@@ -148,6 +148,10 @@ def test_a_plain_record_refused_at_its_first_hop_is_refused_by_every_link_out_of
     assert also.verdict is Verdict.DEAD and also.reason == "clock-skew" and "another link" in also.detail
     assert now.state.read(topic, b"k") == {}, "a refusal touches no key state"
     assert now.state.memoised(topic, [(0, 0)]) == [REFUSED]
+    stamped = Incoming(topic, b"j", b"v", [], "us", wall_clock_ms(), hlc=pack(wall_clock_ms(), 0), vector=(("us", 1),))
+    columns = now.stamp_batch([stamped, future])
+    assert columns.hlcs == [stamped.hlc, None] and columns.vectors == [None, None] and columns.keys == [None, None]
+    assert columns.dead[0] is None and columns.dead[1].reason is Reason.CLOCK_SKEW
 
 
 def test_a_link_behind_a_record_takes_the_stamp_another_link_gave_it(regions, state_settings, topic) -> None:
