@@ -43,6 +43,8 @@ def fuzzed_url(regions: dict[str, Region], tmp_path_factory: pytest.TempPathFact
 def seed(fuzzed_url: str, regions: dict[str, Region]) -> dict[str, list[str]]:
     """(Re)create real state, which earlier operations may have deleted; returns path parameters naming it."""
     with httpx.Client(base_url=fuzzed_url, headers=AUTH, timeout=30) as api:
+        for rule in api.get("/v1/rules").json()["rules"]:  # a rule naming a region keeps it from being deleted
+            api.delete("/v1/rules", params={"topic": rule["topic"]}).raise_for_status()
         for region in regions.values():
             api.delete(f"/v1/regions/{region.name}", params={"force": "true"})
             api.post("/v1/regions", json={"name": region.name, "bootstrap": region.bootstrap, "redis": region.redis},
