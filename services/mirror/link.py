@@ -10,6 +10,9 @@ transactional.id derived from (link, topic, partition), so a worker taking a
 partition over fences any zombie still holding it. Each transaction carries the
 partition's records, its dead letters and its next source offset
 (amity.mirror.offsets); on assignment the consumer seeks to the stored offset.
+A batch's transactions commit while the next batch is read and routed; they are
+settled before that batch opens its own, and a partition whose commit failed is
+rewound and drops its share of that batch.
 
 Records of resolved topics are landed once acknowledged (after their
 transaction commits, under exactly-once), before the source offsets move on:
@@ -91,6 +94,8 @@ class LinkRunner:
         self._subscribed: list[str] = []
         self._tracker = AckTracker()
         self._txn_producers: dict[tuple[str, int], Producer] = {}
+        # Exactly-once: transactions still committing, by partition: the commit, what it will land, its position.
+        self._committing: dict[tuple[str, int], tuple[Future, list[Landing], int]] = {}
         self._offsets = OffsetStore(destination.kafka_config(), offsets_topic(link.source))
         self._batch_bytes = 0
         # source topic -> its conflicts topic, created; None when the destination refused to create it
@@ -210,6 +215,8 @@ class LinkRunner:
             records = self._without_errors(messages)
             if records:
                 self._replicate(records)
+            elif self._committing:
+                self._settle_commits()
             if not self.exactly_once:
                 self._commit_acknowledged()
             self._take_discovered()
@@ -298,17 +305,18 @@ class LinkRunner:
         conflicts = defaultdict(list)
         for entry in routed.conflicts:
             conflicts[(entry[0].topic(), entry[0].partition())].append(entry)
-        positions = _next_positions(records)
-        staged: dict[tuple[str, int], list[Landing]] = {}
-        for tp, next_offset in positions.items():
+        rewound = self._settle_commits()
+        timeout = self.settings.transaction_timeout_ms / 1000
+        for tp, next_offset in _next_positions(records).items():
+            if tp in rewound:
+                log.info("link %s: %s[%d] was rewound while this batch was read: its %d records here are read "
+                         "again from the stored offset", self.id, tp[0], tp[1], len(forward.get(tp, ())))
+                continue
             landings = self._stage_partition(tp, forward.get(tp, ()), dead.get(tp, ()), conflicts.get(tp, ()),
                                              next_offset, landed.get(tp))
             if landings is not None:
-                staged[tp] = landings
-        self._commit_staged(staged)
-        # Informational only (lag tools read it); the stored offsets in the destination are authoritative.
-        self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()],
-                             asynchronous=True)
+                commit = self._committer.submit(self._txn_producers[tp].commit_transaction, timeout)
+                self._committing[tp] = (commit, landings, next_offset)
 
     def _stage_partition(self, tp: tuple[str, int], forward, dead, conflicts, next_offset: int,
                          versions: Versions | None) -> list[Landing] | None:
@@ -328,24 +336,31 @@ class LinkRunner:
             return None
         return landings
 
-    def _commit_staged(self, staged: dict[tuple[str, int], list[Landing]]) -> None:
-        """Commit the staged transactions side by side, then land what each one wrote.
+    def _settle_commits(self) -> set[tuple[str, int]]:
+        """Wait for the transactions in commit, land what each one wrote; the partitions rewound after a failure.
 
-        Each commit waits for its own acknowledgements and its coordinator's round trip: one after another,
-        a batch over many partitions would add those waits up.
+        Commits run side by side on the committer threads, each waiting for its own acknowledgements and its
+        coordinator's round trip, while the replication thread reads and routes the next batch.
         """
-        timeout = self.settings.transaction_timeout_ms / 1000
-        commits = {tp: self._committer.submit(self._txn_producers[tp].commit_transaction, timeout) for tp in staged}
-        wait(commits.values())
-        for tp, commit in commits.items():
-            producer = self._txn_producers[tp]
+        committing, self._committing = self._committing, {}
+        wait([commit for commit, _, _ in committing.values()])
+        rewound, positions = set(), []
+        for tp, (commit, landings, next_offset) in committing.items():
+            producer = self._txn_producers.get(tp)
             try:
                 commit.result()
             except KafkaException as exc:
-                self._abort_partition(tp, producer, exc)
+                if producer is not None:
+                    self._abort_partition(tp, producer, exc)
+                rewound.add(tp)
                 continue
-            producer.poll(0)
-            self._land(staged[tp])
+            if producer is not None:
+                producer.poll(0)
+            self._land(landings)
+            positions.append(TopicPartition(tp[0], tp[1], next_offset))
+        if positions:  # informational only (lag tools read it); the offsets stored in the destination rule
+            self.consumer.commit(offsets=positions, asynchronous=True)
+        return rewound
 
     def _abort_partition(self, tp: tuple[str, int], producer: Producer, exc: KafkaException) -> None:
         """Roll the partition back to its stored position; a fatal producer is replaced (fencing any zombie)."""
@@ -613,6 +628,7 @@ class LinkRunner:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if self.exactly_once:
+            self._settle_commits()  # the next owner starts from what they stored
             for tp in partitions:
                 self._txn_producers.pop((tp.topic, tp.partition), None)
         else:
@@ -657,7 +673,9 @@ class LinkRunner:
             self.producer.flush(30 if graceful else 1)
         if self.consumer is not None:
             try:
-                if graceful and not self.exactly_once:
+                if graceful and self.exactly_once:
+                    self._settle_commits()
+                elif graceful:
                     self._commit_synchronously()
                 self.consumer.close()
             except (KafkaException, KafkaError, RuntimeError) as exc:
@@ -665,6 +683,7 @@ class LinkRunner:
         self.consumer = None
         self.producer = None
         self._txn_producers.clear()
+        self._committing.clear()
         self._tracker.clear()
         self._landings.clear()
         self._landing.clear()

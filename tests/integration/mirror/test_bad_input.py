@@ -160,6 +160,45 @@ def test_a_record_the_destination_refuses_after_the_link_looked_is_dead_lettered
     assert "retrying in" not in worker.log.read_text(errors="replace"), "the link never restarted"
 
 
+
+def test_a_transaction_refused_while_the_next_batch_is_read_loses_and_duplicates_nothing(regions, topic,
+                                                                                        tmp_path: Path) -> None:
+    """Exactly-once links read and route the next batch while a batch's transactions commit. Batches of 50
+    records stream through one partition and one transaction is refused (its keyless record, the destination
+    turned compacted): the partition is rewound, the batch read meanwhile drops its share of it, and every keyed
+    record lands once."""
+    us, eu = regions["us"], regions["eu"]
+    create_topic(us.bootstrap, topic, partitions=1)
+    create_topic(eu.bootstrap, topic, partitions=1)
+    producer = Producer({"bootstrap.servers": us.bootstrap, "linger.ms": 5})
+    producer.produce(topic, key=b"before", value=b"ok")
+    producer.flush(10)
+    env = {"AMITY_MIRROR_DISCOVERY_INTERVAL_S": "3600", "AMITY_MIRROR_TRANSACTION_BATCH_SIZE": "50"}
+    link = {"source": "us", "destination": "eu", "include": [topic], "delivery": "exactly-once"}
+    keys = [b"k%d" % i for i in range(3000)]
+    with MirrorProcess(tmp_path, {"us": us, "eu": eu}, [link], env=env) as worker:
+        wait_for(lambda: _keys(eu.bootstrap, topic) == {b"before"}, message="the first record")
+        _compact(eu.bootstrap, topic)
+        for i, key in enumerate(keys):
+            producer.produce(topic, key=key, value=b"ok")
+            if i == len(keys) // 2:
+                producer.produce(topic, key=None, value=b"refused")
+            if i % 100 == 99:
+                producer.flush(10)
+                time.sleep(0.01)
+        producer.flush(10)
+        wait_for(lambda: keys[-1] in _keys(eu.bootstrap, topic), message="the last record", timeout_s=120)
+        dead = wait_for(lambda: _dead_letters(eu.bootstrap, dlq_topic(Link(source="us", destination="eu")), topic),
+                        message="the refused record dead-lettered")
+        assert worker.alive()
+    copied = [m.key() for m in read_all(eu.bootstrap, topic) if m.value() == b"ok"]
+    assert sorted(copied) == sorted([b"before", *keys]), "every keyed record once, none lost, none twice"
+    assert [m.value() for m in dead] == [b"refused"]
+    log = worker.log.read_text(errors="replace")
+    assert "rewinding" in log, "a transaction failed and was rewound"
+    assert "was rewound while this batch was read" in log, "the batch read during the failed commit was dropped"
+
+
 def _compact(bootstrap: str, topic: str) -> None:
     """Make `topic` compacted, and wait until its broker refuses a keyless record (probes it took stay in it)."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
