@@ -618,8 +618,12 @@ class LinkRunner:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if self.exactly_once:
-            for tp in partitions:
-                self._txn_producers[(tp.topic, tp.partition)] = self._transactional_producer(tp)
+            # Side by side: each init waits on its transaction coordinator, and one after another they held a
+            # starting worker back by seconds. The offsets are read after every init: an init completes the
+            # previous holder's open transaction, whose stored offset must be read.
+            producers = self._committer.map(self._transactional_producer, partitions)
+            for tp, producer in zip(partitions, producers):
+                self._txn_producers[(tp.topic, tp.partition)] = producer
             stored = self._offsets.load()
             for tp in partitions:
                 tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
