@@ -222,11 +222,18 @@ def _load(results: BenchResults) -> str:
 
 
 def superseded(runs: list[BenchResults]) -> list[BenchResults]:
-    """The runs in order, each without the scenarios a later run measured again; runs left empty are dropped."""
+    """The runs in order, each without the scenarios a later run measured again; runs left empty are dropped.
+
+    A run that still shows a resolver scenario keeps its own baseline: the resolver's ratio to plain mirroring
+    is only meaningful within one run.
+    """
     kept = []
     for i, run in enumerate(runs):
         later = {scenario for newer in runs[i + 1:] for scenario in newer.scenarios()}
-        remaining = [r for r in run.runs if r.scenario not in later]
+        shown = {r.scenario for r in run.runs if r.scenario not in later}
+        if any(_resolves(scenario) for scenario in shown):
+            shown.add(BASELINE)
+        remaining = [r for r in run.runs if r.scenario in shown]
         if remaining:
             kept.append(run.model_copy(update={"runs": remaining}))
     return kept

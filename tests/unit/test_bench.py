@@ -320,6 +320,26 @@ def test_a_later_run_of_a_scenario_replaces_it_in_earlier_runs() -> None:
     assert text.count("Measured ") == 2 and text.count("| lww |") == 1
 
 
+def test_an_earlier_run_showing_a_resolver_scenario_keeps_its_own_baseline() -> None:
+    """Its `Amity / none` row divides by plain mirroring of the same run, even when a later run measured none."""
+    first, second = _results(), _results()
+    first.runs = [*first.runs, *_resolver_runs("none", 100.0), *_resolver_runs("lww-stamped", 40.0)]
+    second.runs = [*_resolver_runs("none", 300.0), *_resolver_runs("lww", 90.0)]
+    shown = report.superseded([first, second])
+    assert [sorted(run.scenarios()) for run in shown] == [["lww-stamped", "none", "one-way"], ["lww", "none"]]
+    ratios = {(row[0], row[1]): row[2] for row in report.rows(shown[0])}
+    assert ratios[("lww-stamped", "Amity / none")] == "0.40×"
+    assert {(row[0], row[1]): row[2] for row in report.rows(shown[1])}[("lww", "Amity / none")] == "0.30×"
+
+
+def _resolver_runs(scenario: str, per_s: float) -> list[RunResult]:
+    return [RunResult(scenario=scenario, tool=Tool.AMITY, status=Status.OK,
+                      throughput=Throughput(records=100, expected=100, seconds=100 / per_s, records_per_s=per_s,
+                                            mb_per_s=per_s * 200 / 1e6, cpu_s_per_million=10.0),
+                      latency=Latency(rate=10, sent=50, received=50, p50_ms=1.0, p99_ms=2.0, max_ms=3.0),
+                      peak_rss_mib=100.0)]
+
+
 class _Busy:
     """A meter whose process works for `busy` readings, one CPU second each, then idles."""
 
