@@ -14,10 +14,11 @@ class MirrorSettings(BaseSettings):
     worker_id: str = Field(default="", description="Stable id of this worker; a random one when empty")
     batch_size: int = Field(default=5000, ge=1, description="Records consumed per loop iteration")
     transaction_batch_size: int = Field(
-        default=20_000, ge=1,
-        description="Records consumed per loop iteration on an exactly-once link, where a batch is one "
+        default=100_000, ge=1,
+        description="Most records consumed per loop iteration on an exactly-once link, where a batch is one "
                     "transaction per source partition: every commit waits on the transaction coordinator, so "
-                    "fewer, larger transactions drain a backlog faster")
+                    "fewer, larger transactions drain a backlog faster. A batch takes what is fetched already, "
+                    "so under steady load it stays small and this bounds only a backlog's batches")
     poll_timeout_s: float = Field(default=0.2, gt=0)
     discovery_interval_s: float = Field(default=5.0, gt=0, description="How often new topics and partitions are found")
     max_hops: int = Field(default=8, ge=1, le=15, description="Links a record may cross in all; beyond, it is dropped")

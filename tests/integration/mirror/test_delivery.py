@@ -39,13 +39,14 @@ def test_exactly_once_survives_repeated_kill_9(regions, topic, tmp_path: Path) -
     producer = produce_in_background(us.bootstrap, topic, RECORDS)
     rng = random.Random(7)
     kills = 0
-    worker = MirrorProcess(tmp_path, {"us": us, "eu": eu}, links).start()
+    small = {"AMITY_MIRROR_TRANSACTION_BATCH_SIZE": "5000"}  # many commits, so the kills fall between and inside them
+    worker = MirrorProcess(tmp_path, {"us": us, "eu": eu}, links, env=small).start()
     try:
         for _ in range(4):
             time.sleep(rng.uniform(2.0, 5.0))
             worker.kill9()
             kills += 1
-            worker = MirrorProcess(tmp_path, {"us": us, "eu": eu}, links).start()
+            worker = MirrorProcess(tmp_path, {"us": us, "eu": eu}, links, env=small).start()
         producer.join()
         wait_for(lambda: sum(origin_coordinates(eu.bootstrap, topic).values()) >= RECORDS, timeout_s=180,
                  interval_s=2, message=f"{RECORDS} records in eu")
