@@ -346,16 +346,14 @@ class LinkRunner:
         wait([commit for commit, _, _ in committing.values()])
         rewound, positions = set(), []
         for tp, (commit, landings, next_offset) in committing.items():
-            producer = self._txn_producers.get(tp)
+            producer = self._txn_producers[tp]  # revocation and teardown settle before they drop producers
             try:
                 commit.result()
             except KafkaException as exc:
-                if producer is not None:
-                    self._abort_partition(tp, producer, exc)
+                self._abort_partition(tp, producer, exc)
                 rewound.add(tp)
                 continue
-            if producer is not None:
-                producer.poll(0)
+            producer.poll(0)
             self._land(landings)
             positions.append(TopicPartition(tp[0], tp[1], next_offset))
         if positions:  # informational only (lag tools read it); the offsets stored in the destination rule
@@ -363,19 +361,19 @@ class LinkRunner:
         return rewound
 
     def _abort_partition(self, tp: tuple[str, int], producer: Producer, exc: KafkaException) -> None:
-        """Roll the partition back to its stored position; a fatal producer is replaced (fencing any zombie)."""
+        """Abort the partition's transaction and roll it back to its stored position; an error a transaction
+        cannot be aborted from (fenced, fatal) is raised, and the link restarts."""
         error = exc.args[0]
         log.warning("link %s: transaction for %s[%d] failed (%s); rewinding", self.id, tp[0], tp[1], error)
-        if error.txn_requires_abort():
-            producer.abort_transaction(self.settings.transaction_timeout_ms / 1000)
-        elif error.code() == KafkaError._STATE:
-            # A write of the transaction failed already (a record the destination refused, whose report may not
-            # be served yet) and the client takes no more: abort, and start the partition on a fresh producer,
-            # so that a producer stuck in that state cannot hold the partition. One that cannot abort raises.
-            producer.abort_transaction(self.settings.transaction_timeout_ms / 1000)
-            self._txn_producers[tp] = self._transactional_producer(TopicPartition(*tp))
-        else:
+        # _STATE: a write of the transaction failed already (a record the destination refused, whose report may
+        # not be served yet) and the client takes no more. Abort, and go on with a fresh producer, so that one
+        # stuck in that state cannot hold the partition. A producer that cannot abort raises.
+        stuck = error.code() == KafkaError._STATE
+        if not (stuck or error.txn_requires_abort()):
             raise exc
+        producer.abort_transaction(self.settings.transaction_timeout_ms / 1000)
+        if stuck:
+            self._txn_producers[tp] = self._transactional_producer(TopicPartition(*tp))
         stored = self._offsets.load().get(tp)
         self.consumer.seek(TopicPartition(tp[0], tp[1], stored if stored is not None else 0))
 
