@@ -14,7 +14,9 @@ cleared.
 
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from hashlib import blake2b
+from types import MappingProxyType
 
 from confluent_kafka import KafkaError
 
@@ -25,6 +27,8 @@ REFUSING = frozenset({KafkaError.INVALID_RECORD, KafkaError.INVALID_MSG, KafkaEr
 REMEMBERED = 10_000  # (topic, key) pairs kept; beyond, the oldest is forgotten (one more rewind if it returns)
 
 Where = tuple[str, bytes | None]  # destination topic, key: looked up per record, before any value is digested
+_NONE_REFUSED: Mapping[bytes, str] = MappingProxyType({})  # what a (topic, key) with no entry looks up, shared
+_NO_SUSPECTS: frozenset[bytes] = frozenset()
 
 
 def digest(value: bytes | None) -> bytes:
@@ -78,14 +82,14 @@ class Refusals:
         with self._lock:
             for index, (msg, headers) in enumerate(routed.forward):
                 where = (destination_topic(msg.topic()), msg.key())
-                refused, suspects = self._refused.get(where), self._suspects.get(where)
-                if refused is not None or suspects is not None:
+                refused, suspects = self._refused.get(where, _NONE_REFUSED), self._suspects.get(where, _NO_SUSPECTS)
+                if refused or suspects:
                     found = digest(msg.value())
-                    reason = refused.get(found) if refused is not None else None
+                    reason = refused.get(found)
                     if reason is not None:
                         routed.dead.append((msg, "refused", f"{self.destination} refused this record: {reason}"))
                         continue
-                    if suspects is not None and found in suspects:
+                    if found in suspects:
                         alone.add(id(msg))
                 forward.append((msg, headers))
                 if kept is not None:
