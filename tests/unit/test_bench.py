@@ -162,18 +162,19 @@ def test_the_meter_sees_this_process_use_cpu_and_memory() -> None:
     assert meter.peak_rss_mib > 1
 
 
-def _results() -> BenchResults:
-    def run(scenario: str, tool: Tool, per_s: float, p50: float, status: Status = Status.OK) -> RunResult:
-        if status is not Status.OK:
-            return RunResult(scenario=scenario, tool=tool, status=status, note="why\nmore")
-        return RunResult(
-            scenario=scenario, tool=tool, status=status,
-            throughput=Throughput(records=100, expected=100, seconds=100 / per_s, records_per_s=per_s,
-                                  mb_per_s=per_s * 200 / 1e6, cpu_s_per_million=None if tool is Tool.CEILING else 10.0,
-                                  detail="consume 9/s" if tool is Tool.CEILING else ""),
-            latency=Latency(rate=10, sent=50, received=50, p50_ms=p50, p99_ms=2 * p50, max_ms=3 * p50),
-            peak_rss_mib=None if tool is Tool.CEILING else 100.0)
+def _run(scenario: str, tool: Tool, per_s: float, p50: float, status: Status = Status.OK) -> RunResult:
+    if status is not Status.OK:
+        return RunResult(scenario=scenario, tool=tool, status=status, note="why\nmore")
+    return RunResult(
+        scenario=scenario, tool=tool, status=status,
+        throughput=Throughput(records=100, expected=100, seconds=100 / per_s, records_per_s=per_s,
+                              mb_per_s=per_s * 200 / 1e6, cpu_s_per_million=None if tool is Tool.CEILING else 10.0,
+                              detail="consume 9/s" if tool is Tool.CEILING else ""),
+        latency=Latency(rate=10, sent=50, received=50, p50_ms=p50, p99_ms=2 * p50, max_ms=3 * p50),
+        peak_rss_mib=None if tool is Tool.CEILING else 100.0)
 
+
+def _results() -> BenchResults:
     return BenchResults(
         started_at=datetime(2026, 1, 2, 3, 4, tzinfo=UTC), command="amity bench --records 100",
         machine=Machine(nproc=2, cpu_model="CPU", memory_gib=24.0, kernel="6", python="3.11", java="java 17",
@@ -181,8 +182,8 @@ def _results() -> BenchResults:
         options=Options(records=100, record_size=200, partitions=6, scenarios=["one-way", "lww"],
                         tools=list(Tool), rate=10, duration_s=5),
         load_start=(1.0, 2.0, 3.0),
-        runs=[run("one-way", Tool.CEILING, 400.0, 2.0), run("one-way", Tool.MM2, 100.0, 8.0),
-              run("one-way", Tool.AMITY, 200.0, 4.0), run("lww", Tool.AMITY, 0, 0, Status.SKIPPED)],
+        runs=[_run("one-way", Tool.CEILING, 400.0, 2.0), _run("one-way", Tool.MM2, 100.0, 8.0),
+              _run("one-way", Tool.AMITY, 200.0, 4.0), _run("lww", Tool.AMITY, 0, 0, Status.SKIPPED)],
     )
 
 
@@ -323,21 +324,13 @@ def test_a_later_run_of_a_scenario_replaces_it_in_earlier_runs() -> None:
 def test_an_earlier_run_showing_a_resolver_scenario_keeps_its_own_baseline() -> None:
     """Its `Amity / none` row divides by plain mirroring of the same run, even when a later run measured none."""
     first, second = _results(), _results()
-    first.runs = [*first.runs, *_resolver_runs("none", 100.0), *_resolver_runs("lww-stamped", 40.0)]
-    second.runs = [*_resolver_runs("none", 300.0), *_resolver_runs("lww", 90.0)]
+    first.runs = [*first.runs, _run("none", Tool.AMITY, 100.0, 1.0), _run("lww-stamped", Tool.AMITY, 40.0, 1.0)]
+    second.runs = [_run("none", Tool.AMITY, 300.0, 1.0), _run("lww", Tool.AMITY, 90.0, 1.0)]
     shown = report.superseded([first, second])
     assert [sorted(run.scenarios()) for run in shown] == [["lww-stamped", "none", "one-way"], ["lww", "none"]]
     ratios = {(row[0], row[1]): row[2] for row in report.rows(shown[0])}
     assert ratios[("lww-stamped", "Amity / none")] == "0.40×"
     assert {(row[0], row[1]): row[2] for row in report.rows(shown[1])}[("lww", "Amity / none")] == "0.30×"
-
-
-def _resolver_runs(scenario: str, per_s: float) -> list[RunResult]:
-    return [RunResult(scenario=scenario, tool=Tool.AMITY, status=Status.OK,
-                      throughput=Throughput(records=100, expected=100, seconds=100 / per_s, records_per_s=per_s,
-                                            mb_per_s=per_s * 200 / 1e6, cpu_s_per_million=10.0),
-                      latency=Latency(rate=10, sent=50, received=50, p50_ms=1.0, p99_ms=2.0, max_ms=3.0),
-                      peak_rss_mib=100.0)]
 
 
 class _Busy:

@@ -160,7 +160,6 @@ def test_a_record_the_destination_refuses_after_the_link_looked_is_dead_lettered
     assert "retrying in" not in worker.log.read_text(errors="replace"), "the link never restarted"
 
 
-
 def test_a_transaction_refused_while_the_next_batch_is_read_loses_and_duplicates_nothing(regions, topic,
                                                                                         tmp_path: Path) -> None:
     """Exactly-once links read and route the next batch while a batch's transactions commit. Batches of 50
