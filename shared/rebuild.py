@@ -33,7 +33,7 @@ from amity.ordering import MissingOrderingField
 from amity.policies import InvalidVersion, rank_bytes
 from amity.regions import Region
 from amity.rules import ConflictRule, Policy, RuleSet
-from amity.state import Claim, StateSettings, VersionState, may_expire
+from amity.state import Claim, StateSettings, VersionState, may_expire, reads_of
 from amity.stored import RefusedAtFirstHop, own_provenance, read_to_end, version_of, with_first_hop_stamps
 from amity.tails import Landing, Tails
 
@@ -97,7 +97,7 @@ def _rebuild_topic(region: Region, topic: str, rule: ConflictRule, state: Versio
         # A plain client's record is not landed, as in normal operation: landed, it could become a winner copy,
         # and a repair would append it without a header, to be stamped as a new write at its next first hop.
         landing = None if provenance is None else Landing(state_key, rank, key, topic, msg.partition(), msg.offset())
-        pending.append((Claim(state_key, rank, version.hlc, version.vector, ttl, rule.policy is Policy.VECTOR),
+        pending.append((Claim(state_key, rank, version.hlc, version.vector, ttl, reads_of(rule)),
                         landing))
         if len(pending) >= BATCH:
             report.claims += _load(state, tails, pending, report)

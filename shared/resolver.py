@@ -36,7 +36,7 @@ from amity.policies import InvalidVersion, Version, clock_ranked, rank_bytes, ra
 from amity.rules import ConflictRule, Policy, RuleSet
 from amity.state import (
     Claim, Claims, Hold, StampRequests, StateSettings, VersionState, held_version, may_expire, pack_vector,
-    unpack_vector,
+    reads_of, unpack_vector,
 )
 from amity.vectors import EMPTY, Vector
 
@@ -247,7 +247,7 @@ def version_of(rule: ConflictRule, record: Incoming, hlc: int) -> Version:
 def claim(state: VersionState, rule: ConflictRule, state_key: bytes, version: Version) -> Claim:
     """What the apply script needs to decide `version` of the key whose state is at `state_key`."""
     ttl = state.settings.tombstone_ttl_ms if version.deleted and may_expire(rule) else 0
-    return Claim(state_key, rank_bytes(rule, version), version.hlc, version.vector, ttl, rule.policy is Policy.VECTOR)
+    return Claim(state_key, rank_bytes(rule, version), version.hlc, version.vector, ttl, reads_of(rule))
 
 
 @dataclass(slots=True)
@@ -277,7 +277,7 @@ class Resolved:
 class _Topic:
     """What deciding a topic's records needs from its rule, worked out once per batch."""
 
-    __slots__ = ("rule", "passes", "clock_ranked", "classify", "tombstone_ttl_ms", "refused_from", "holds")
+    __slots__ = ("rule", "passes", "clock_ranked", "classify", "reads", "tombstone_ttl_ms", "refused_from", "holds")
 
     def __init__(self, rule: ConflictRule | None, state: VersionState, guard: SkewGuard) -> None:
         self.rule = rule
@@ -285,6 +285,7 @@ class _Topic:
         if self.passes is None:
             self.clock_ranked = clock_ranked(rule)
             self.classify = rule.policy is Policy.VECTOR
+            self.reads = reads_of(rule)
             self.tombstone_ttl_ms = state.settings.tombstone_ttl_ms if may_expire(rule) else 0
             self.refused_from = guard.refused_from(rule)
             # A stamper's Hold, by deleted flag, where every record with that flag shares it (Stamper._hold).
@@ -361,7 +362,7 @@ class Resolver:
                 continue
             key = keys[index] = known[index] or state_key(record.topic, record.key)
             ranks[index] = rank
-            add(key, rank, hlc8, packed or _EMPTY, topic.tombstone_ttl_ms if deleted else 0, topic.classify)
+            add(key, rank, hlc8, packed or _EMPTY, topic.tombstone_ttl_ms if deleted else 0, topic.reads)
             where.append(index)
         applied = self.state.apply(claims)
         held = applied.held

@@ -6,7 +6,7 @@ Each key's state is one Redis hash:
 |---|---|
 | `r` | rank bytes of the held version (`policies.rank_bytes`): its hlc, origin and deleted flag are inside |
 | `v` | the held version's vector (msgpack map region -> counter) |
-| `m` | the merged vector of every version the region has seen or stamped for the key (the causal context) |
+| `m` | the merged vector of every version the region has seen or stamped for the key (the causal context); under lww and timestamp, of the versions it stamped |
 | `h` | the highest hybrid timestamp seen or stamped for the key, 8 bytes big-endian |
 
 Two Lua scripts touch it, each once per batch and atomically for the whole batch:
@@ -15,7 +15,10 @@ Two Lua scripts touch it, each once per batch and atomically for the whole batch
   Python, so the script knows no policy; it compares rank bytes byte by byte
   (Lua's `<` on strings follows the server's collation locale, redis/redis#11059)
   and, for the vector policy only, checks whether two vectors are concurrent.
-  Every claim, winning or not, is merged into the context.
+  Under policies that read vectors (vector, region-priority), every claim,
+  winning or not, is merged into the context; under lww and timestamp no
+  decision reads a vector, so claims leave the context alone (a third of the
+  script's work) and a region's context counts only the writes it stamped.
 - `stamp`: a new version for a local write: hlc above both a floor (the write's
   time) and the context's, vector the context incremented at the region; the
   context advances to it. With a memo, the first stamp of a source record
@@ -55,6 +58,8 @@ _NOT_HELD = (0, "", "", 0)  # a stamp request's hold fields when the stamp does 
 _REFUSING = (-1, "", "", 0)  # a stamp request's hold fields when it asks to memoise a refusal instead
 
 APPLY, STALE, DUPLICATE, CONFLICT_APPLIED, CONFLICT_STALE, OTHER_LAYOUT = "ASDCXL"
+# What the apply script reads of a claim's key besides the held rank and the highest hlc (Claim.reads).
+RANKS_ONLY, CONTEXT, CONCURRENCY = 0, 1, 2  # lww and timestamp; region-priority; vector
 
 
 class StateError(AmityError):
@@ -105,7 +110,7 @@ class Claim:
     hlc: int
     vector: Vector
     ttl_ms: int  # > 0: an applied tombstone whose state may expire after this long; 0: never expires
-    classify: bool  # vector policy: report concurrent vectors as conflicts
+    reads: int  # what the script reads besides ranks: RANKS_ONLY, CONTEXT or CONCURRENCY (`reads_of`)
 
 
 class Claims:
@@ -124,11 +129,11 @@ class Claims:
     def of(cls, claims: Sequence[Claim]) -> "Claims":
         columns = cls()
         for c in claims:
-            columns.add(c.key, c.rank, _HLC.pack(c.hlc), pack_vector(c.vector), c.ttl_ms, c.classify)
+            columns.add(c.key, c.rank, _HLC.pack(c.hlc), pack_vector(c.vector), c.ttl_ms, c.reads)
         return columns
 
-    def add(self, key: bytes, rank: bytes, hlc: bytes, vector: bytes, ttl_ms: int, classify: bool) -> None:
-        self.fields.extend((key, rank, hlc, ttl_ms, classify, vector))
+    def add(self, key: bytes, rank: bytes, hlc: bytes, vector: bytes, ttl_ms: int, reads: int) -> None:
+        self.fields.extend((key, rank, hlc, ttl_ms, reads, vector))
 
     def __len__(self) -> int:
         return len(self.fields) // 6
@@ -290,7 +295,8 @@ end
 """
 
 # KEYS[1] epoch marker. ARGV[1] expected epoch ('' skips the check: rebuild only), ARGV[2] msgpack array of the
-# claims' fields, flat: state hash, rank, hlc8, ttl_ms, classify, msgpack-packed vector (six per claim).
+# claims' fields, flat: state hash, rank, hlc8, ttl_ms, reads (RANKS_ONLY 0, CONTEXT 1, CONCURRENCY 2),
+# msgpack-packed vector (six per claim).
 # The state hashes travel in the array, not as KEYS: redis-py prepares each KEYS entry apart, at twice the cost
 # (and the hashes of one batch span every cluster slot: the state is for a standalone Redis either way).
 # Returns {1, current epoch} on a lost epoch, else {0, codes, i, held rank, held vector, ...} (conflicts).
@@ -312,16 +318,20 @@ local fields = cmsgpack.unpack(ARGV[2])
 local codes, out = {}, {0, ''}
 for i = 1, #fields / 6 do
   local j = 6 * (i - 1)
-  local key, rank, hlc, ttl, classify, packed = fields[j + 1], fields[j + 2], fields[j + 3], fields[j + 4],
+  local key, rank, hlc, ttl, reads, packed = fields[j + 1], fields[j + 2], fields[j + 3], fields[j + 4],
     fields[j + 5], fields[j + 6]
-  local vector, held, held_vector, merged, top, state
-  if classify then  -- only the vector policy compares with the held vector: other claims leave it unread
+  local classify, vector, held, held_vector, merged, top, state = reads == 2
+  if reads == 0 then  -- lww and timestamp: no vector is read, the context is left alone
+    state = redis.call('HMGET', key, 'r', 'h')
+    held, top = state[1], state[2]
+  elseif classify then  -- only the vector policy compares with the held vector
     state = redis.call('HMGET', key, 'r', 'm', 'h', 'v')
-    held_vector = state[4]
+    held, merged, top, held_vector = state[1], state[2], state[3], state[4]
   else
     state = redis.call('HMGET', key, 'r', 'm', 'h')
+    held, merged, top = state[1], state[2], state[3]
   end
-  held, merged, top = state[1], state[2], state[3]
+  local seen_top = top
   local code
   if not held then
     code = 'A'
@@ -343,7 +353,7 @@ for i = 1, #fields / 6 do
   end
   codes[i] = code
   if code ~= 'L' then
-    if merged ~= packed then
+    if reads ~= 0 and merged ~= packed then
       vector = vector or unpack_vector(packed)
       local context, grew, covered = unpack_vector(merged), false, true
       for region, counter in pairs(vector) do
@@ -359,13 +369,19 @@ for i = 1, #fields / 6 do
     end
     if not top or gt(hlc, top) then top = hlc end
     if code == 'A' or code == 'C' then
-      redis.call('HSET', key, 'r', rank, 'v', packed, 'm', merged or packed, 'h', top)
+      if reads == 0 then
+        redis.call('HSET', key, 'r', rank, 'v', packed, 'h', top)
+      else
+        redis.call('HSET', key, 'r', rank, 'v', packed, 'm', merged or packed, 'h', top)
+      end
       if ttl > 0 then
         redis.call('PEXPIRE', key, ttl)
       elseif held and string.byte(held, #held) == 1 then
         redis.call('PERSIST', key)
       end
-    elseif merged ~= state[2] or top ~= state[3] then
+    elseif reads == 0 then
+      if top ~= seen_top then redis.call('HSET', key, 'h', top) end
+    elseif merged ~= state[2] or top ~= seen_top then
       redis.call('HSET', key, 'm', merged, 'h', top)
     end
   end
@@ -715,6 +731,13 @@ def held_version(rule: ConflictRule, rank: bytes, vector: Vector) -> Version:
     hlc, origin, deleted = rank_stamp(rank)
     field = _HLC.unpack_from(rank)[0] if rule.policy is Policy.TIMESTAMP and not deleted else None
     return Version(hlc, origin, vector, deleted, field)
+
+
+def reads_of(rule: ConflictRule) -> int:
+    """What the apply script reads for a claim under `rule`: vectors only where a decision reads them."""
+    if rule.policy is Policy.VECTOR:
+        return CONCURRENCY
+    return CONTEXT if rule.policy is Policy.REGION_PRIORITY else RANKS_ONLY
 
 
 def may_expire(rule: ConflictRule) -> bool:

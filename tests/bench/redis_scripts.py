@@ -26,7 +26,7 @@ from amity.bench.meter import CLOCK_TICKS, ProcessMeter
 from amity.dev.redis import redis_server
 from amity.policies import rank_tail, rank_template
 from amity.rules import ConflictRule
-from amity.state import Claims, Hold, StampRequest, StampRequests, VersionState
+from amity.state import Claims, Hold, StampRequest, StampRequests, VersionState, reads_of
 from amity.tails import Landing, TailState
 
 KEYS, BATCH, BATCHES = 10_000, 5_000, 8
@@ -40,9 +40,9 @@ def one_round(port: int, rule: ConflictRule, redis_cpu: ProcessMeter, seed: int)
     us, eu = VersionState(us_client), VersionState(eu_client)
     us.open()
     eu.open()
-    tails, classify = TailState(eu_client), rule.policy == "vector"
+    tails, reads = TailState(eu_client), reads_of(rule)
     now = int(time.time() * 1000) << 16
-    _held_everywhere(us, eu, rule, now, classify)
+    _held_everywhere(us, eu, rule, now, reads)
     hold = Hold(rank_template(rule, "us", False), 0)
     spent = {"stamp": 0.0, "apply": 0.0, "land": 0.0}
     rng, landed = random.Random(seed), 0
@@ -57,7 +57,7 @@ def one_round(port: int, rule: ConflictRule, redis_cpu: ProcessMeter, seed: int)
         claims = Claims()
         tail = rank_tail("us", False)
         for key, hlc, vector in zip(keys, stamps.hlcs, stamps.vectors):
-            claims.add(eu.state_key("t", key), hlc + tail, hlc, vector, 0, classify)
+            claims.add(eu.state_key("t", key), hlc + tail, hlc, vector, 0, reads)
         before = redis_cpu.read().cpu_s
         applied = eu.apply(claims)
         spent["apply"] += redis_cpu.read().cpu_s - before
@@ -72,14 +72,14 @@ def one_round(port: int, rule: ConflictRule, redis_cpu: ProcessMeter, seed: int)
     return {name: 1e6 * cpu / (BATCH * BATCHES) for name, cpu in spent.items()}
 
 
-def _held_everywhere(us: VersionState, eu: VersionState, rule: ConflictRule, now: int, classify: bool) -> None:
+def _held_everywhere(us: VersionState, eu: VersionState, rule: ConflictRule, now: int, reads: int) -> None:
     """Every key stamped in eu and applied in us: two-region contexts everywhere, as in a running pair."""
     keys = [b"k%d" % k for k in range(KEYS)]
     hold = Hold(rank_template(rule, "eu", False), 0)
     stamps = eu.stamp_batch([StampRequest(eu.state_key("t", key), now, None, hold) for key in keys], "eu")
     claims = Claims()
     for key, hlc, vector in zip(keys, stamps.hlcs, stamps.vectors):
-        claims.add(us.state_key("t", key), hlc + rank_tail("eu", False), hlc, vector, 0, classify)
+        claims.add(us.state_key("t", key), hlc + rank_tail("eu", False), hlc, vector, 0, reads)
     us.apply(claims)
 
 

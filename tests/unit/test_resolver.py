@@ -24,8 +24,8 @@ from amity.resolver import (
 )
 from amity.rules import ConflictRule, RuleSet
 from amity.state import (
-    Claim, Claims, Stamp, StateError, StateSettings, VersionState, held_version, may_expire, pack_vector,
-    unpack_vector,
+    CONCURRENCY, RANKS_ONLY, Claim, Claims, Stamp, StateError, StateSettings, VersionState, held_version, may_expire,
+    pack_vector, unpack_vector,
 )
 from amity.stored import own_provenance, stored_version
 from amity.vectors import checked
@@ -101,10 +101,11 @@ def test_a_stored_vector_is_packed_as_in_a_provenance_header(vector: dict[str, i
 
 
 def test_claims_go_to_the_script_column_by_column_with_hlc_and_vector_packed() -> None:
-    claims = Claims.of([Claim(b"k1", b"r1", 5, (("us", 1),), 0, False), Claim(b"k2", b"r2", 6, (), 9, True)])
+    claims = Claims.of([Claim(b"k1", b"r1", 5, (("us", 1),), 0, RANKS_ONLY),
+                        Claim(b"k2", b"r2", 6, (), 9, CONCURRENCY)])
     assert len(claims) == 2
-    assert claims.fields == [b"k1", b"r1", (5).to_bytes(8, "big"), 0, False, pack_vector((("us", 1),)),
-                             b"k2", b"r2", (6).to_bytes(8, "big"), 9, True, pack_vector(())]
+    assert claims.fields == [b"k1", b"r1", (5).to_bytes(8, "big"), 0, RANKS_ONLY, pack_vector((("us", 1),)),
+                             b"k2", b"r2", (6).to_bytes(8, "big"), 9, CONCURRENCY, pack_vector(())]
 
 
 def test_an_empty_vector_as_the_scripts_pack_it_reads_back_empty() -> None:

@@ -22,8 +22,8 @@ from amity.policies import Decision, Version, decide, rank_bytes, rank_template
 from amity.resolver import claim
 from amity.rules import ConflictRule
 from amity.state import (
-    REBUILDING, Claims, Hold, Stamp, StampRequest, StateLost, StateSettings, VersionState, may_expire, pack_vector,
-    unpack_vector,
+    RANKS_ONLY, REBUILDING, Claims, Hold, Stamp, StampRequest, StateLost, StateSettings, VersionState, may_expire,
+    pack_vector, reads_of, unpack_vector,
 )
 from amity.vectors import Vector, checked, merge
 
@@ -65,7 +65,7 @@ def fresh_state(client: redis.Redis, state_settings: StateSettings) -> VersionSt
 
 
 @pytest.mark.parametrize("policy", sorted(RULES))
-def test_the_apply_script_decides_as_decide_and_keeps_the_context(policy, clients, state_settings) -> None:
+def test_the_apply_script_decides_as_decide_and_keeps_the_context_where_a_policy_reads_it(policy, clients, state_settings) -> None:
     rule = RULES[policy]
     state = fresh_state(clients["us"], state_settings)
 
@@ -93,7 +93,12 @@ def test_the_apply_script_decides_as_decide_and_keeps_the_context(policy, client
             stored = state.read(topic, key)
             assert stored[b"r"] == rank_bytes(rule, version)
             assert unpack_vector(stored[b"v"]) == version.vector
-            assert (unpack_vector(stored[b"m"]), int.from_bytes(stored[b"h"], "big")) == context[key]
+            vector, top = context[key]
+            assert int.from_bytes(stored[b"h"], "big") == top
+            if reads_of(rule) == RANKS_ONLY:  # no decision reads a vector: claims leave the context alone
+                assert b"m" not in stored
+            else:
+                assert unpack_vector(stored[b"m"]) == vector
             ttl = state.client.pttl(state.state_key(topic, key))
             if version.deleted and may_expire(rule):
                 assert 0 < ttl <= state.settings.tombstone_ttl_ms
@@ -158,8 +163,8 @@ def test_the_scripts_compare_ranks_and_clocks_byte_by_byte(clients, state_settin
         held_hlc, arriving_hlc = (data.draw(st.binary(min_size=8, max_size=8)) for _ in range(2))
         key = state.state_key(f"t{uuid.uuid4().hex[:8]}", b"k")
         columns = Claims()
-        columns.add(key, held, held_hlc, vector, 0, False)
-        columns.add(key, arriving, arriving_hlc, vector, 0, False)
+        columns.add(key, held, held_hlc, vector, 0, RANKS_ONLY)
+        columns.add(key, arriving, arriving_hlc, vector, 0, RANKS_ONLY)
         assert state.apply(columns).codes == "A" + ("A" if arriving > held else "S" if arriving < held else "D")
         assert state.client.hget(key, "h") == max(held_hlc, arriving_hlc)
 
@@ -171,7 +176,7 @@ def test_a_stamp_above_the_context_is_its_successor_carries_included(top, client
     state = fresh_state(clients["us"], state_settings)
     key = state.state_key("t", b"k")
     columns = Claims()
-    columns.add(key, bytes.fromhex(top) + b"x", bytes.fromhex(top), pack_vector((("eu", 1),)), 0, False)
+    columns.add(key, bytes.fromhex(top) + b"x", bytes.fromhex(top), pack_vector((("eu", 1),)), 0, RANKS_ONLY)
     state.apply(columns)
     [stamp] = state.stamp([StampRequest(key, 0)], "us")
     assert stamp.hlc == int(top, 16) + 1
@@ -194,18 +199,32 @@ def test_a_key_whose_state_was_written_under_another_policy_is_flagged_not_decid
     assert state.read("t", b"k")[b"r"] == rank_bytes(RULES["lww"], version)
 
 
-def test_stamps_rise_above_the_floor_and_the_context_and_increment_the_region(clients, state_settings) -> None:
+@pytest.mark.parametrize("policy", ["vector", "region-priority"])
+def test_stamps_rise_above_the_floor_and_the_context_and_increment_the_region(policy, clients,
+                                                                              state_settings) -> None:
     state = fresh_state(clients["us"], state_settings)
     key = state.state_key("t", b"k")
     remote = Version(BASE + 100, "eu", (("eu", 4), ("us", 1)))
-    state.apply([claim(state, RULES["lww"], state.state_key("t", b"k"), remote)])
+    state.apply([claim(state, RULES[policy], state.state_key("t", b"k"), remote)])
     first, second = state.stamp([StampRequest(key, BASE), StampRequest(key, BASE + 500)], "us")
     assert (first.hlc, first.vector, first.fresh) == (BASE + 101, (("eu", 4), ("us", 2)), True)
     assert (second.hlc, second.vector) == (BASE + 500, (("eu", 4), ("us", 3)))
     stored = state.read("t", b"k")
     assert int.from_bytes(stored[b"h"], "big") == BASE + 500
     assert unpack_vector(stored[b"m"]) == (("eu", 4), ("us", 3))
-    assert stored[b"r"] == rank_bytes(RULES["lww"], remote), "a stamp alone does not change the held version"
+    assert stored[b"r"] == rank_bytes(RULES[policy], remote), "a stamp alone does not change the held version"
+
+
+@pytest.mark.parametrize("policy", ["lww", "timestamp"])
+def test_under_a_policy_that_reads_no_vector_stamps_rise_above_what_was_seen_and_count_only_the_region(
+        policy, clients, state_settings) -> None:
+    state = fresh_state(clients["us"], state_settings)
+    key = state.state_key("t", b"k")
+    remote = Version(BASE + 100, "eu", (("eu", 4), ("us", 1)), field=7)
+    state.apply([claim(state, RULES[policy], key, remote)])
+    first, second = state.stamp([StampRequest(key, BASE), StampRequest(key, BASE + 500)], "us")
+    assert (first.hlc, first.vector) == (BASE + 101, (("us", 1),))
+    assert (second.hlc, second.vector) == (BASE + 500, (("us", 2),))
 
 
 def test_a_source_record_gets_one_stamp_whoever_asks_first(clients, state_settings) -> None:
@@ -225,7 +244,7 @@ def test_a_forged_counter_at_the_maximum_saturates_instead_of_poisoning_the_key(
     and a header can still carry them."""
     state = fresh_state(clients["us"], state_settings)
     forged = Version(BASE, "eu", (("eu", 1), ("us", vectors.MAX_COUNTER)))
-    state.apply([claim(state, RULES["lww"], state.state_key("t", b"k"), forged)])
+    state.apply([claim(state, RULES["vector"], state.state_key("t", b"k"), forged)])
     first, second = state.stamp([StampRequest(state.state_key("t", b"k"), BASE)] * 2, "us")
     assert first.vector == second.vector == (("eu", 1), ("us", vectors.MAX_COUNTER))
     assert BASE < first.hlc < second.hlc

@@ -14,7 +14,7 @@ from amity.headers import PROVENANCE_HEADER, Provenance, encode
 from amity.policies import Version, rank_bytes
 from amity.rebuild import rebuild
 from amity.rules import ConflictRule, RuleSet
-from amity.state import Claim, VersionState
+from amity.state import RANKS_ONLY, Claim, VersionState
 from amity.tails import Landing, TailState, Tails
 from tests.support.kafka import create_topic, produce, read_all
 
@@ -38,7 +38,7 @@ def rank(topic: str, hlc: int) -> bytes:
 def hold(state: VersionState, topic: str, hlc: int) -> bytes:
     """Make the version of clock `hlc` the held version of KEY, as a resolver would; its rank."""
     held = rank(topic, hlc)
-    assert state.apply([Claim(state.state_key(topic, KEY), held, hlc, (), 0, False)]).codes == "A"
+    assert state.apply([Claim(state.state_key(topic, KEY), held, hlc, (), 0, RANKS_ONLY)]).codes == "A"
     return held
 
 
