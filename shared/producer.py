@@ -35,7 +35,7 @@ from amity.regions import Region
 from amity.resolver import claim, passing
 from amity.rules import ConflictRule, Policy, RuleSet
 from amity.state import Claim, StampRequest, StateSettings, VersionState
-from amity.tails import Landing, Tails, landing_of
+from amity.tails import ANY_PARTITION, Landing, Tails, landing_of
 
 # Stamped at produce time, a record's partition and offset are not known yet: the
 # header says 0 and 0, and the path of one region marks it as not yet mirrored.
@@ -61,7 +61,7 @@ class Producer:
         self.rules = rules
         client = client or redis.Redis.from_url(region.redis)
         self.state = VersionState(client, settings, expected_epoch)
-        self.tails = Tails(region, client)
+        self.tails = Tails(region, client, settings)
         self.kafka = confluent_kafka.Producer({
             **region.kafka_config(), "enable.idempotence": True, "acks": "all",
             # The Java clients' partitioner, as the mirror uses: a key lands in the same partition everywhere.
@@ -88,6 +88,8 @@ class Producer:
         now = self._now_ms()
         writes = [(r[0], r[1], _header_list(r[2]) if len(r) > 2 else []) for r in records]
         stamped = [i for i, (key, _, _) in enumerate(writes) if passing(rule, key) is None]
+        if stamped:  # the partitioner picks the partition: registered as a writer of any of them
+            self.tails.register([(topic, ANY_PARTITION)])
         fields = {i: self._ordering_field(rule, now, *writes[i][1:]) for i in stamped}
         requests = [StampRequest(self.state.state_key(topic, writes[i][0]), pack(now, 0)) for i in stamped]
         stamps = dict(zip(stamped, zip(requests, self.state.stamp(requests, self.region))))

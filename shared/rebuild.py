@@ -55,7 +55,7 @@ def rebuild(region: Region, topics: Iterable[str], rules: RuleSet, *, client: re
     """Rebuild `region`'s version state for `topics` from what the topics hold now."""
     client = client or redis.Redis.from_url(region.redis)
     state = VersionState(client, settings)
-    tails = Tails(region, client)
+    tails = Tails(region, client, settings, full=True)
     report = RebuildReport()
     state.begin_rebuild()
     try:

@@ -29,11 +29,24 @@ A crash between acknowledgement and landing loses no repair: the mirror lands
 before it commits its source offsets, so the record comes again and lands as
 a duplicate. Records written by plain Kafka clients are not reported: their
 region's log tail carries no such guarantee (docs/conflicts.md).
+
+A race needs two writers of one partition: one writer's records land in the
+order it decided them. So writers register, before they write, the partitions
+they write (a lease of LEASE_MS in a hash per topic, `*` for a writer that
+may write any partition, as `amity.Producer` does), and a landing checks the
+registrations of its partition first: with no other writer registered, the
+records cannot have raced and their keys are not touched (two thirds of the
+landing script's Redis CPU, and the common case: one mirror worker per
+partition). A writer that registers later writes after these landings, so
+its records land after them; one registered before sees this writer too,
+and both land in full. A repair's copies are written by another producer:
+the repair registers as a writer of its own first.
 """
 
 import logging
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
@@ -43,12 +56,18 @@ import redis
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from amity.regions import Region
+from amity.state import SCHEMA, StateSettings
 
 log = logging.getLogger(__name__)
 
 _new = tuple.__new__
 MAX_ROUNDS = 3  # a repair's copy lands like any record; more rounds mean writers keep racing on the key
 READ_TIMEOUT_S = 10.0
+# A writer's registration outlives its last write by this much: longer than a record takes from its decision to
+# its landing (delivery timeouts, a landing queue), so a writer that stopped still counts while its records land.
+LEASE_MS = 300_000
+RENEW_AFTER_S = 60.0  # a writer renews its registration of a partition this long after the last one
+ANY_PARTITION = -1  # registered as `*`: the writer may write every partition of the topic
 
 
 class Landing(NamedTuple):
@@ -73,52 +92,124 @@ class Repair:
     rank: bytes  # the held version's
 
 
-# ARGV[1]: msgpack array of state hash, rank, partition, offset, landing after landing (the hashes in the array,
-# not as KEYS, as in amity.state's scripts).
-# Returns {i, winner partition, winner offset, held rank, ...} for each landing that found the tail wrong.
+_NOW_MS = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+"""
+
+# ARGV[1] registry prefix, ARGV[2] writer, ARGV[3] lease ms, then topic, partition ('*': any) pairs.
+_REGISTER_LUA = _NOW_MS + """
+for g = 4, #ARGV, 2 do
+  local registry = ARGV[1] .. ARGV[g]
+  local keep = 2 * tonumber(ARGV[3])
+  redis.call('HSET', registry, ARGV[g + 1] .. '|' .. ARGV[2], now + tonumber(ARGV[3]))
+  if redis.call('PTTL', registry) < keep then redis.call('PEXPIRE', registry, keep) end  -- never shortened
+end
+return 1
+"""
+
+# ARGV[1] registry prefix, ARGV[2] writer ('': land in full, whoever is registered), then per partition of the
+# batch: topic, partition, number of landings, msgpack array of state hash, rank, partition, offset, landing after
+# landing (the hashes in the array, not as KEYS, as in amity.state's scripts).
+# Returns {i, winner partition, winner offset, held rank, ...} for each landing that found the tail wrong (i counts
+# landings across the groups), then the number of landings that touched their key.
 # The tail is the winner exactly when it is the held version's last landed copy, so its rank need not be kept.
-_LAND_LUA = """
-local flat = cmsgpack.unpack(ARGV[1])
-local out, found = {}, 0
-for i = 1, #flat / 4 do
-  local key, rank, partition, offset = flat[4 * i - 3], flat[4 * i - 2], flat[4 * i - 1], flat[4 * i]
-  local s = redis.call('HMGET', key, 'r', 'l')
-  local held = s[1]
-  if held then
-    local tp, to, wp, wo, wr
-    if s[2] then tp, to, wp, wo, wr = cmsgpack.unpack(s[2]) end
-    local tail = not to or tp ~= partition or offset > to
-    local copy = rank == held and (wr ~= held or wp ~= partition or offset > wo)
-    if tail then tp, to = partition, offset end
-    if copy then wp, wo, wr = partition, offset, rank end
-    if tail or copy then redis.call('HSET', key, 'l', cmsgpack.pack(tp, to, wp, wo, wr)) end
-    if wr == held and wp == tp and wo < to then
-      out[found + 1], out[found + 2], out[found + 3], out[found + 4] = i, wp, wo, held
-      found = found + 4
+_LAND_LUA = _NOW_MS + """
+local prefix, writer = ARGV[1], ARGV[2]
+local registries = {}
+-- The other writers registered on a topic, by partition ('*': any); expired registrations are dropped.
+local function others(topic)
+  local found = registries[topic]
+  if found then return found end
+  found = {}
+  local registry = prefix .. topic
+  local all = redis.call('HGETALL', registry)
+  for k = 1, #all, 2 do
+    if tonumber(all[k + 1]) <= now then
+      redis.call('HDEL', registry, all[k])
+    else
+      local bar = string.find(all[k], '|', 1, true)
+      if string.sub(all[k], bar + 1) ~= writer then found[string.sub(all[k], 1, bar - 1)] = true end
     end
   end
+  registries[topic] = found
+  return found
 end
+local out, found, base, touched = {}, 0, 0, 0
+for g = 3, #ARGV, 4 do
+  local topic, count = ARGV[g], tonumber(ARGV[g + 2])
+  local registered = writer ~= '' and others(topic)
+  if not registered or registered['*'] or registered[ARGV[g + 1]] then
+    local flat = cmsgpack.unpack(ARGV[g + 3])
+    touched = touched + count
+    for i = 1, count do
+      local key, rank, partition, offset = flat[4 * i - 3], flat[4 * i - 2], flat[4 * i - 1], flat[4 * i]
+      local s = redis.call('HMGET', key, 'r', 'l')
+      local held = s[1]
+      if held then
+        local tp, to, wp, wo, wr
+        if s[2] then tp, to, wp, wo, wr = cmsgpack.unpack(s[2]) end
+        local tail = not to or tp ~= partition or offset > to
+        local copy = rank == held and (wr ~= held or wp ~= partition or offset > wo)
+        if tail then tp, to = partition, offset end
+        if copy then wp, wo, wr = partition, offset, rank end
+        if tail or copy then redis.call('HSET', key, 'l', cmsgpack.pack(tp, to, wp, wo, wr)) end
+        if wr == held and wp == tp and wo < to then
+          out[found + 1], out[found + 2], out[found + 3], out[found + 4] = base + i, wp, wo, held
+          found = found + 4
+        end
+      end
+    end
+  end
+  base = base + count
+end
+out[found + 1] = touched
 return out
 """
 
 
 class TailState:
-    """The landing script over one region's Redis."""
+    """The registration and landing scripts over one region's Redis."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, settings: StateSettings | None = None) -> None:
+        self.prefix = f"{(settings or StateSettings()).namespace}:{SCHEMA}:w:"
+        self._register = client.register_script(_REGISTER_LUA)
         self._land = client.register_script(_LAND_LUA)
+        self.touched = 0  # landings that touched their key's state, of every call so far
 
-    def land(self, landings: Sequence[Landing]) -> list[Repair]:
-        """Record where each landing sits, in order, in one atomic call; the races it found."""
+    def register(self, writer: str, partitions: Iterable[tuple[str, int]], lease_ms: int = LEASE_MS) -> None:
+        """Register `writer` as a writer of each (topic, partition) for `lease_ms` (ANY_PARTITION: all of them)."""
+        args: list[str | int] = [self.prefix, writer, lease_ms]
+        for topic, partition in partitions:
+            args += (topic, "*" if partition == ANY_PARTITION else partition)
+        if len(args) > 3:
+            self._register(args=args)
+
+    def land(self, landings: Sequence[Landing], writer: str = "") -> list[Repair]:
+        """Record where each landing sits, in order, in one atomic call; the races it found.
+
+        With a `writer`, the landings of a partition no other writer is registered on are not recorded: no
+        record can have raced them. Without one, every landing is (a rebuild's, which reads the log whole).
+        """
         if not landings:
             return []
-        flat = []
-        add = flat.extend
-        for landing in landings:
-            add((landing.state_key, landing.rank, landing.partition, landing.offset))
-        reply = self._land(args=[msgpack.packb(flat, use_bin_type=False)])
-        return [Repair(landings[reply[i] - 1], reply[i + 1], reply[i + 2], reply[i + 3])
-                for i in range(0, len(reply), 4)]
+        groups: dict[tuple[str, int], list[int]] = {}
+        for index, landing in enumerate(landings):
+            groups.setdefault((landing.topic, landing.partition), []).append(index)
+        args: list[bytes | str | int] = [self.prefix, writer]
+        order: list[int] = []
+        for (topic, partition), indices in groups.items():
+            flat = []
+            add = flat.extend
+            for index in indices:
+                landing = landings[index]
+                add((landing.state_key, landing.rank, landing.partition, landing.offset))
+            args += (topic, partition, len(indices), msgpack.packb(flat, use_bin_type=False))
+            order += indices
+        reply = self._land(args=args)
+        self.touched += reply[-1]
+        return [Repair(landings[order[reply[i] - 1]], reply[i + 1], reply[i + 2], reply[i + 3])
+                for i in range(0, len(reply) - 1, 4)]
 
 
 class Repairer:
@@ -191,27 +282,55 @@ class Repairer:
 
 
 class Tails:
-    """Lands a writer's acknowledged records in one region and repairs the races the landings find."""
+    """Lands one writer's acknowledged records in one region and repairs the races the landings find.
 
-    def __init__(self, region: Region, client: redis.Redis | None = None) -> None:
+    `full`: land every record, registered or not (a rebuild, which is the region's only writer while it runs and
+    must record every key's tail).
+    """
+
+    def __init__(self, region: Region, client: redis.Redis | None = None, settings: StateSettings | None = None,
+                 full: bool = False) -> None:
         self.region = region
-        self.state = TailState(client or redis.Redis.from_url(region.redis))
+        self.state = TailState(client or redis.Redis.from_url(region.redis), settings)
         self.repairer = Repairer(region)
         self.repaired = 0
+        self.writer = "" if full else uuid.uuid4().hex
+        self._renew_at: dict[tuple[str, int], float] = {}
+
+    def register(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Register as a writer of (topic, partition) pairs before writing them; a Redis call only when a
+        registration is new or due for renewal."""
+        if not self.writer:
+            return
+        now = time.monotonic()
+        due = [tp for tp in set(partitions) if self._renew_at.get(tp, 0.0) <= now]
+        if due:
+            self.state.register(self.writer, due)
+            for tp in due:
+                self._renew_at[tp] = now + RENEW_AFTER_S
 
     def land(self, landings: Sequence[Landing]) -> int:
         """Land `landings`; re-append winners where a race left a losing tail. How many copies were appended."""
-        appended = 0
+        appended, writer = 0, self.writer
         for _ in range(MAX_ROUNDS):
-            repairs = self.state.land(landings)
+            repairs = self.state.land(landings, writer)
             if not repairs:
                 break
+            writer = self._repairing(repairs)
             landings = self.repairer.repair(repairs)
             appended += len(landings)
         else:
-            self.state.land(landings)
+            self.state.land(landings, writer)
         self.repaired += appended
         return appended
+
+    def _repairing(self, repairs: Sequence[Repair]) -> str:
+        """Register the repair's producer, a writer of its own, on the partitions it appends to; its name."""
+        if not self.writer:
+            return ""
+        writer = f"{self.writer}-repair"
+        self.state.register(writer, {(repair.landing.topic, repair.partition) for repair in repairs})
+        return writer
 
     def close(self) -> None:
         self.repairer.close()

@@ -39,14 +39,14 @@ from amity.mirror.offsets import CONFIG as OFFSETS_CONFIG
 from amity.mirror.offsets import OffsetStore, offsets_topic
 from amity.mirror.refusals import Refusals
 from amity.mirror.resolution import RegionStateLost, Resolution, conflict_headers, conflicts_topic
-from amity.mirror.router import Message, Routed, Router
+from amity.mirror.router import Message, Routed, Router, ToResolve
 from amity.mirror.settings import MirrorSettings
 from amity.mirror.stats import LinkStats
 from amity.mirror.topics import TopicPlan, TopicRefused, TopicSync
 from amity.regions import Region
 from amity.rules import RuleSet
 from amity.state import StateSettings
-from amity.tails import Landing, Tails, landing_of
+from amity.tails import ANY_PARTITION, Landing, Tails, landing_of
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +100,10 @@ class LinkRunner:
         self._batch_bytes = 0
         # source topic -> its conflicts topic, created; None when the destination refused to create it
         self._conflict_topics: dict[str, str | None] = {}
-        self.resolution = Resolution(link, source, destination, router.rules,
-                                     StateSettings(namespace=settings.state_namespace), settings.redis_timeout_s)
-        self.tails = Tails(destination, self.resolution.clients[link.destination])
+        state_settings = StateSettings(namespace=settings.state_namespace)
+        self.resolution = Resolution(link, source, destination, router.rules, state_settings,
+                                     settings.redis_timeout_s)
+        self.tails = Tails(destination, self.resolution.clients[link.destination], state_settings)
         self._committer = ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix=f"amity-commit-{self.id}")
         self._landings: list[Landing] = []
         # At-least-once: landing runs beside the next batches; acknowledged positions wait here, in order, for
@@ -265,6 +266,7 @@ class LinkRunner:
         conflicts: list = []
         versions: Versions | None = None
         if routed.resolve:
+            self.tails.register(self._written_partitions(routed.resolve))
             decided = self.resolution.decide(routed.resolve)
             versions = [None] * len(routed.forward) + decided.versions
             routed.forward.extend(decided.forward)
@@ -417,6 +419,16 @@ class LinkRunner:
                 produce(topic, msg.value(), msg.key(), partition, report, None, msg.timestamp()[1], headers)
             except BufferError:
                 self._send(producer, topic, msg.key(), msg.value(), headers, partition, msg.timestamp()[1], report)
+
+    def _written_partitions(self, resolved: list[ToResolve]) -> set[tuple[str, int]]:
+        """The destination (topic, partition) pairs resolved records go to; ANY_PARTITION where the destination's
+        partitioner picks."""
+        destinations = self._destinations
+        written = set()
+        for topic, partition in {(entry.msg.topic(), entry.msg.partition()) for entry in resolved}:
+            destination, same_partitions = destinations.get(topic) or (self.link.destination_topic(topic), False)
+            written.add((destination, partition if same_partitions else ANY_PARTITION))
+        return written
 
     def _destination_topic(self, topic: str) -> str:
         destination = self._destinations.get(topic)

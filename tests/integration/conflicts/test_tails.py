@@ -3,6 +3,7 @@ records and landings come in (amity.tails)."""
 
 import io
 import logging
+import time
 
 import msgpack
 import pytest
@@ -15,7 +16,7 @@ from amity.policies import Version, rank_bytes
 from amity.rebuild import rebuild
 from amity.rules import ConflictRule, RuleSet
 from amity.state import RANKS_ONLY, Claim, VersionState
-from amity.tails import Landing, TailState, Tails
+from amity.tails import ANY_PARTITION, Landing, TailState, Tails
 from tests.support.kafka import create_topic, produce, read_all
 
 KEY = b"k"
@@ -57,6 +58,14 @@ def last_value(us, topic: str) -> bytes:
     return [msg.value() for msg in read_all(us.bootstrap, topic) if msg.key() == KEY][-1]
 
 
+def racing_tails(us, clients, topic: str) -> Tails:
+    """A writer of partition 0 of `topic`, and another one registered there: the two can race."""
+    tails = Tails(us, clients["us"])
+    tails.register([(topic, 0)])
+    tails.state.register("another-writer", [(topic, 0)])
+    return tails
+
+
 @pytest.mark.parametrize("order", ["winner-first", "loser-first"])
 def test_a_losing_version_that_landed_after_the_winner_is_followed_by_the_winner_again(us, clients, state, topic,
                                                                                        order) -> None:
@@ -65,7 +74,7 @@ def test_a_losing_version_that_landed_after_the_winner_is_followed_by_the_winner
     landings = [landing(state, winner_at, held), landing(state, loser_at, rank(topic, 100))]
     if order == "loser-first":
         landings.reverse()
-    tails = Tails(us, clients["us"])
+    tails = racing_tails(us, clients, topic)
     try:
         assert tails.land(landings) == 1
     finally:
@@ -74,6 +83,8 @@ def test_a_losing_version_that_landed_after_the_winner_is_followed_by_the_winner
     stored = state.read(topic, KEY)
     _, tail_offset, _, copy_offset, copy_rank = msgpack.Unpacker(io.BytesIO(stored[b"l"]), raw=True)
     assert (tail_offset, copy_offset, copy_rank) == (2, 2, held), "the copy is the tail and the winner"
+    registered = clients["us"].hkeys(tails.state.prefix + topic)
+    assert f"0|{tails.writer}-repair".encode() in registered, "the repair wrote as a writer of its own"
 
 
 def test_landings_in_log_order_under_the_winner_need_no_repair(us, clients, state, topic) -> None:
@@ -96,7 +107,7 @@ def test_a_winner_no_longer_in_the_log_is_not_replaced_by_another_record(us, cli
     produce(us.bootstrap, topic, [(b"another-key", b"x"), (KEY, b"loser")])
     held = hold(state, topic, 200)
     state_key = state.state_key(topic, KEY)
-    tails = Tails(us, clients["us"])
+    tails = racing_tails(us, clients, topic)
     try:
         with caplog.at_level(logging.WARNING, logger="amity.tails"):
             appended = tails.land([Landing(state_key, held, KEY, topic, 0, 0),
@@ -106,6 +117,44 @@ def test_a_winner_no_longer_in_the_log_is_not_replaced_by_another_record(us, cli
     assert appended == 0
     assert "no longer at offset 0" in caplog.text
     assert len(read_all(us.bootstrap, topic)) == 2
+
+
+def test_a_writer_alone_on_its_partitions_leaves_the_keys_untouched(us, clients, state, topic) -> None:
+    """Its records land in the order it decided them: nothing to record, whatever a writer of another partition
+    or an expired one does."""
+    loser_at, winner_at = written(us, topic, [b"loser", b"winner"])
+    held = hold(state, topic, 200)
+    tails = Tails(us, clients["us"])
+    tails.register([(topic, 0)])
+    tails.state.register("writer-of-partition-1", [(topic, 1)])
+    tails.state.register("stopped-writer", [(topic, 0)], lease_ms=1)
+    time.sleep(0.01)
+    try:
+        assert tails.land([landing(state, loser_at, rank(topic, 100)), landing(state, winner_at, held)]) == 0
+    finally:
+        tails.close()
+    assert tails.state.touched == 0
+    assert b"l" not in state.read(topic, KEY)
+    registered = clients["us"].hkeys(tails.state.prefix + topic)
+    assert b"0|stopped-writer" not in registered, "an expired registration is dropped"
+    assert f"0|{tails.writer}".encode() in registered
+
+
+@pytest.mark.parametrize("partition", [0, ANY_PARTITION])
+def test_another_writer_of_the_partition_or_of_any_makes_every_landing_count(us, clients, state, topic,
+                                                                              partition) -> None:
+    loser_at, winner_at = written(us, topic, [b"loser", b"winner"])
+    held = hold(state, topic, 200)
+    tails = Tails(us, clients["us"])
+    tails.register([(topic, 0)])
+    tails.state.register("another-writer", [(topic, partition)])
+    try:
+        assert tails.land([landing(state, loser_at, rank(topic, 100)), landing(state, winner_at, held)]) == 0
+    finally:
+        tails.close()
+    assert tails.state.touched == 2
+    _, tail_offset, _, copy_offset, copy_rank = msgpack.Unpacker(io.BytesIO(state.read(topic, KEY)[b"l"]), raw=True)
+    assert (tail_offset, copy_offset, copy_rank) == (1, 1, held)
 
 
 def test_two_producers_racing_on_a_key_leave_the_newer_write_last(us, clients, state_settings, topic) -> None:
