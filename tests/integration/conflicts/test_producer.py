@@ -71,9 +71,10 @@ def test_a_landing_redis_refused_is_landed_by_the_next_flush(regions, clients, s
     us = regions["us"]
     create_topic(us.bootstrap, topic)
     with Producer(us, rules_for(topic), client=clients["us"], settings=state_settings) as producer:
+        producer.tails.state.register("a-mirror", [(topic, 0)])  # a second writer: the landing counts
         land = producer.tails.state.land
 
-        def unreachable(landings):
+        def unreachable(landings, writer):
             producer.tails.state.land = land
             raise redis.ConnectionError("Redis went away while landing")
 
