@@ -68,6 +68,7 @@ def rebuild(region: Region, topics: Iterable[str], rules: RuleSet, *, client: re
             _rebuild_topic(region, topic, rule, state, tails, report, timeout_s)
     finally:
         tails.close()
+    tails.state.mark_rebuilt()
     report.epoch = state.finish_rebuild()
     progress(f"state of {region.name} rebuilt: {report.claims} versions, epoch {report.epoch}")
     return report

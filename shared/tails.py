@@ -40,7 +40,9 @@ landing script's Redis CPU, and the common case: one mirror worker per
 partition). A writer that registers later writes after these landings, so
 its records land after them; one registered before sees this writer too,
 and both land in full. A repair's copies are written by another producer:
-the repair registers as a writer of its own first.
+the repair registers as a writer of its own first. A wipe of the Redis takes
+the registrations with it while writers' records may still be in flight: after
+the rebuild that follows, every landing counts for a lease.
 """
 
 import logging
@@ -97,10 +99,15 @@ local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 """
 
-# ARGV[1] registry prefix, ARGV[2] writer, ARGV[3] lease ms, then topic, partition ('*': any) pairs.
+# ARGV[1] registry prefix, ARGV[2] writer, ARGV[3] lease ms, then topic, partition ('*': any) pairs. Registrations
+# that ran out are deleted here, so writers that stopped without ending theirs do not pile up.
 _REGISTER_LUA = _NOW_MS + """
 for g = 4, #ARGV, 2 do
   local registry = ARGV[1] .. ARGV[g]
+  local all = redis.call('HGETALL', registry)
+  for k = 1, #all, 2 do
+    if tonumber(all[k + 1]) <= now then redis.call('HDEL', registry, all[k]) end
+  end
   local keep = 2 * tonumber(ARGV[3])
   redis.call('HSET', registry, ARGV[g + 1] .. '|' .. ARGV[2], now + tonumber(ARGV[3]))
   if redis.call('PTTL', registry) < keep then redis.call('PEXPIRE', registry, keep) end  -- never shortened
@@ -108,35 +115,53 @@ end
 return 1
 """
 
-# ARGV[1] registry prefix, ARGV[2] writer ('': land in full, whoever is registered), then per partition of the
-# batch: topic, partition, number of landings, msgpack array of state hash, rank, partition, offset, landing after
-# landing (the hashes in the array, not as KEYS, as in amity.state's scripts).
+# ARGV[1] registry prefix, ARGV[2] writer, ARGV[3] the after-rebuild marker, then topics. Returns {1} while the
+# marker is set (every landing counts), else {0, topic, partition ('*': any), ...}: where another writer than
+# ARGV[2] is registered.
+_OTHERS_LUA = _NOW_MS + """
+if redis.call('EXISTS', ARGV[3]) == 1 then return {1} end
+local out = {0}
+for t = 4, #ARGV do
+  local all = redis.call('HGETALL', ARGV[1] .. ARGV[t])
+  for k = 1, #all, 2 do
+    local bar = string.find(all[k], '|', 1, true)
+    if tonumber(all[k + 1]) > now and string.sub(all[k], bar + 1) ~= ARGV[2] then
+      out[#out + 1] = ARGV[t]
+      out[#out + 1] = string.sub(all[k], 1, bar - 1)
+    end
+  end
+end
+return out
+"""
+
+# ARGV[1] registry prefix, ARGV[2] writer ('': land in full, whoever is registered), ARGV[3] the after-rebuild
+# marker (while it is set, every landing counts), then per partition of the batch: topic, partition, number of
+# landings, msgpack array of state hash, rank, partition, offset, landing after landing (the hashes in the array, not
+# as KEYS, as in amity.state's scripts).
 # Returns {i, winner partition, winner offset, held rank, ...} for each landing that found the tail wrong (i counts
 # landings across the groups), then the number of landings that touched their key.
 # The tail is the winner exactly when it is the held version's last landed copy, so its rank need not be kept.
 _LAND_LUA = _NOW_MS + """
 local prefix, writer = ARGV[1], ARGV[2]
+if redis.call('EXISTS', ARGV[3]) == 1 then writer = '' end
 local registries = {}
--- The other writers registered on a topic, by partition ('*': any); expired registrations are dropped.
+-- The other writers registered on a topic, by partition ('*': any).
 local function others(topic)
   local found = registries[topic]
   if found then return found end
   found = {}
-  local registry = prefix .. topic
-  local all = redis.call('HGETALL', registry)
+  local all = redis.call('HGETALL', prefix .. topic)
   for k = 1, #all, 2 do
-    if tonumber(all[k + 1]) <= now then
-      redis.call('HDEL', registry, all[k])
-    else
-      local bar = string.find(all[k], '|', 1, true)
-      if string.sub(all[k], bar + 1) ~= writer then found[string.sub(all[k], 1, bar - 1)] = true end
+    local bar = string.find(all[k], '|', 1, true)
+    if tonumber(all[k + 1]) > now and string.sub(all[k], bar + 1) ~= writer then
+      found[string.sub(all[k], 1, bar - 1)] = true
     end
   end
   registries[topic] = found
   return found
 end
 local out, found, base, touched = {}, 0, 0, 0
-for g = 3, #ARGV, 4 do
+for g = 4, #ARGV, 4 do
   local topic, count = ARGV[g], tonumber(ARGV[g + 2])
   local registered = writer ~= '' and others(topic)
   if not registered or registered['*'] or registered[ARGV[g + 1]] then
@@ -172,9 +197,13 @@ class TailState:
     """The registration and landing scripts over one region's Redis."""
 
     def __init__(self, client: redis.Redis, settings: StateSettings | None = None) -> None:
-        self.prefix = f"{(settings or StateSettings()).namespace}:{SCHEMA}:w:"
+        namespace = (settings or StateSettings()).namespace
+        self.prefix = f"{namespace}:{SCHEMA}:w:"
+        self.rebuilt_marker = f"{namespace}:{SCHEMA}:rebuilt"
         self._register = client.register_script(_REGISTER_LUA)
+        self._others = client.register_script(_OTHERS_LUA)
         self._land = client.register_script(_LAND_LUA)
+        self._client = client
         self.touched = 0  # landings that touched their key's state, of every call so far
 
     def register(self, writer: str, partitions: Iterable[tuple[str, int]], lease_ms: int = LEASE_MS) -> None:
@@ -184,6 +213,27 @@ class TailState:
             args += (topic, "*" if partition == ANY_PARTITION else partition)
         if len(args) > 3:
             self._register(args=args)
+
+    def deregister(self, writer: str, partitions: Iterable[tuple[str, int]]) -> None:
+        """End `writer`'s registrations (it wrote its last record and landed it): the partitions' other writers
+        need not wait for the leases to run out."""
+        pipeline = self._client.pipeline(transaction=False)
+        for topic, partition in partitions:
+            pipeline.hdel(self.prefix + topic, f"{'*' if partition == ANY_PARTITION else partition}|{writer}")
+        pipeline.execute()
+
+    def mark_rebuilt(self) -> None:
+        """Every landing counts for a lease from now: a rebuild follows a wipe, which took the registrations of
+        writers whose records may still be landing."""
+        self._client.set(self.rebuilt_marker, 1, px=LEASE_MS)
+
+    def _shared(self, writer: str, topics: set[str]) -> set[tuple[str, bytes]] | None:
+        """(topic, partition or b'*') pairs another writer than `writer` is registered on; None when every
+        landing counts (after a rebuild)."""
+        reply = self._others(args=[self.prefix, writer, self.rebuilt_marker, *topics])
+        if reply[0] == 1:
+            return None
+        return {(topic.decode(), partition) for topic, partition in zip(reply[1::2], reply[2::2])}
 
     def land(self, landings: Sequence[Landing], writer: str = "") -> list[Repair]:
         """Record where each landing sits, in order, in one atomic call; the races it found.
@@ -196,7 +246,13 @@ class TailState:
         groups: dict[tuple[str, int], list[int]] = {}
         for index, landing in enumerate(landings):
             groups.setdefault((landing.topic, landing.partition), []).append(index)
-        args: list[bytes | str | int] = [self.prefix, writer]
+        shared = self._shared(writer, {topic for topic, _ in groups}) if writer else None
+        if shared is not None:  # a cheap look at the registrations first: a writer alone sends no landing at all
+            groups = {(topic, partition): indices for (topic, partition), indices in groups.items()
+                      if (topic, b"*") in shared or (topic, str(partition).encode()) in shared}
+            if not groups:
+                return []
+        args: list[bytes | str | int] = [self.prefix, writer, self.rebuilt_marker]
         order: list[int] = []
         for (topic, partition), indices in groups.items():
             flat = []
@@ -206,7 +262,7 @@ class TailState:
                 add((landing.state_key, landing.rank, landing.partition, landing.offset))
             args += (topic, partition, len(indices), msgpack.packb(flat, use_bin_type=False))
             order += indices
-        reply = self._land(args=args)
+        reply = self._land(args=args)  # checks the registrations again, atomically with the landings
         self.touched += reply[-1]
         return [Repair(landings[order[reply[i] - 1]], reply[i + 1], reply[i + 2], reply[i + 3])
                 for i in range(0, len(reply) - 1, 4)]
@@ -333,7 +389,15 @@ class Tails:
         return writer
 
     def close(self) -> None:
+        """Close the repairer and end this writer's registrations: call once its last records are landed."""
         self.repairer.close()
+        if self._renew_at:
+            try:
+                self.state.deregister(self.writer, self._renew_at)
+            except redis.RedisError as exc:
+                log.info("region %s: could not end the registrations of writer %s (%s): they lapse within %d s",
+                         self.region.name, self.writer, exc, LEASE_MS // 1000)
+            self._renew_at.clear()
 
 
 def landing_of(state_key: bytes, rank: bytes, msg) -> Landing:

@@ -39,7 +39,7 @@ from amity.mirror.offsets import CONFIG as OFFSETS_CONFIG
 from amity.mirror.offsets import OffsetStore, offsets_topic
 from amity.mirror.refusals import Refusals
 from amity.mirror.resolution import RegionStateLost, Resolution, conflict_headers, conflicts_topic
-from amity.mirror.router import Message, Routed, Router, ToResolve
+from amity.mirror.router import Message, Routed, Router
 from amity.mirror.settings import MirrorSettings
 from amity.mirror.stats import LinkStats
 from amity.mirror.topics import TopicPlan, TopicRefused, TopicSync
@@ -263,10 +263,11 @@ class LinkRunner:
     def _replicate(self, records: list[Message]) -> None:
         windows = {topic: self._windows[topic] for topic in self._timestamps_checked if topic in self._windows}
         routed = self.router.route(records, self._max_bytes, self._compacted, windows)
+        positions = _next_positions(records)
         conflicts: list = []
         versions: Versions | None = None
         if routed.resolve:
-            self.tails.register(self._written_partitions(routed.resolve))
+            self.tails.register(self._written_partitions(positions))
             decided = self.resolution.decide(routed.resolve)
             versions = [None] * len(routed.forward) + decided.versions
             routed.forward.extend(decided.forward)
@@ -279,12 +280,13 @@ class LinkRunner:
             versions, self._alone = self._refusals.divert(routed, versions, self._destination_topic)
         self.stats.count_routed(routed, records)
         if self.exactly_once:
-            self._replicate_transactionally(routed, records, versions)
+            self._replicate_transactionally(routed, positions, versions)
         else:
-            self._replicate_acknowledged(routed, records, versions)
+            self._replicate_acknowledged(routed, positions, versions)
 
-    def _replicate_acknowledged(self, routed: Routed, records: list[Message], versions: Versions | None) -> None:
-        batch = self._tracker.open(_next_positions(records))
+    def _replicate_acknowledged(self, routed: Routed, positions: dict[tuple[str, int], int],
+                                versions: Versions | None) -> None:
+        batch = self._tracker.open(positions)
         self._produce_forward(self.producer, routed.forward, batch.delivered, versions, self._landings)
         batch.pending += len(routed.forward)
         for msg, reason, detail in routed.dead:
@@ -294,7 +296,8 @@ class LinkRunner:
         batch.sealed = True
         self.producer.poll(0)
 
-    def _replicate_transactionally(self, routed: Routed, records: list[Message], versions: Versions | None) -> None:
+    def _replicate_transactionally(self, routed: Routed, positions: dict[tuple[str, int], int],
+                                   versions: Versions | None) -> None:
         forward = defaultdict(list)
         landed = defaultdict(list)  # aligned with forward, partition by partition
         for entry, version in zip(routed.forward, versions or repeat(None)):
@@ -309,7 +312,7 @@ class LinkRunner:
             conflicts[(entry[0].topic(), entry[0].partition())].append(entry)
         rewound = self._settle_commits()
         timeout = self.settings.transaction_timeout_ms / 1000
-        for tp, next_offset in _next_positions(records).items():
+        for tp, next_offset in positions.items():
             if tp in rewound:
                 log.info("link %s: %s[%d] was rewound while this batch was read: its %d records here are read "
                          "again from the stored offset", self.id, tp[0], tp[1], len(forward.get(tp, ())))
@@ -420,14 +423,15 @@ class LinkRunner:
             except BufferError:
                 self._send(producer, topic, msg.key(), msg.value(), headers, partition, msg.timestamp()[1], report)
 
-    def _written_partitions(self, resolved: list[ToResolve]) -> set[tuple[str, int]]:
-        """The destination (topic, partition) pairs resolved records go to; ANY_PARTITION where the destination's
-        partitioner picks."""
-        destinations = self._destinations
+    def _written_partitions(self, positions: dict[tuple[str, int], int]) -> set[tuple[str, int]]:
+        """The destination (topic, partition) pairs a batch read from these source partitions may resolve and
+        write; ANY_PARTITION where the destination's partitioner picks."""
         written = set()
-        for topic, partition in {(entry.msg.topic(), entry.msg.partition()) for entry in resolved}:
-            destination, same_partitions = destinations.get(topic) or (self.link.destination_topic(topic), False)
-            written.add((destination, partition if same_partitions else ANY_PARTITION))
+        for topic, partition in positions:
+            if self.router.is_resolved(topic):
+                destination, same_partitions = (self._destinations.get(topic)
+                                                or (self.link.destination_topic(topic), False))
+                written.add((destination, partition if same_partitions else ANY_PARTITION))
         return written
 
     def _destination_topic(self, topic: str) -> str:

@@ -16,7 +16,7 @@ from amity.policies import Version, rank_bytes
 from amity.rebuild import rebuild
 from amity.rules import ConflictRule, RuleSet
 from amity.state import RANKS_ONLY, Claim, VersionState
-from amity.tails import ANY_PARTITION, Landing, TailState, Tails
+from amity.tails import ANY_PARTITION, LEASE_MS, Landing, TailState, Tails
 from tests.support.kafka import create_topic, produce, read_all
 
 KEY = b"k"
@@ -131,13 +131,37 @@ def test_a_writer_alone_on_its_partitions_leaves_the_keys_untouched(us, clients,
     time.sleep(0.01)
     try:
         assert tails.land([landing(state, loser_at, rank(topic, 100)), landing(state, winner_at, held)]) == 0
+        assert tails.state.touched == 0
+        assert b"l" not in state.read(topic, KEY)
+        assert f"0|{tails.writer}".encode() in clients["us"].hkeys(tails.state.prefix + topic)
     finally:
         tails.close()
-    assert tails.state.touched == 0
-    assert b"l" not in state.read(topic, KEY)
-    registered = clients["us"].hkeys(tails.state.prefix + topic)
-    assert b"0|stopped-writer" not in registered, "an expired registration is dropped"
-    assert f"0|{tails.writer}".encode() in registered
+    assert b"0|stopped-writer" in clients["us"].hkeys(tails.state.prefix + topic), "a landing deletes nothing"
+    assert b"1|writer-of-partition-1" in clients["us"].hkeys(tails.state.prefix + topic)
+    assert f"0|{tails.writer}".encode() not in clients["us"].hkeys(tails.state.prefix + topic), (
+        "closing ends the writer's own registrations")
+
+
+def test_after_a_rebuild_every_landing_counts_for_a_lease(us, clients, state, topic) -> None:
+    """The wipe before a rebuild took the registrations of writers whose records may still be landing."""
+    winner_at, = written(us, topic, [b"winner"])
+    held = hold(state, topic, 200)
+    tails = TailState(clients["us"])
+    tails.register("a-writer", [(topic, 0)])
+    tails.mark_rebuilt()
+    assert 0 < clients["us"].pttl(tails.rebuilt_marker) <= LEASE_MS
+    tails.land([landing(state, winner_at, held)], "a-writer")
+    assert tails.touched == 1
+
+
+def test_a_registration_drops_the_registrations_that_ran_out(clients, topic) -> None:
+    tails = TailState(clients["us"])
+    tails.register("live-writer", [(topic, 1)])
+    tails.register("stopped-writer", [(topic, 0)], lease_ms=1)
+    time.sleep(0.01)
+    tails.register("new-writer", [(topic, 0)])
+    assert sorted(clients["us"].hkeys(tails.prefix + topic)) == [b"0|new-writer", b"1|live-writer"]
+    assert clients["us"].pttl(tails.prefix + topic) > 1000, "a short lease never shortens the registry's life"
 
 
 @pytest.mark.parametrize("partition", [0, ANY_PARTITION])
