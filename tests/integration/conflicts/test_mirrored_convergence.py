@@ -57,11 +57,15 @@ class Scenario:
         return worker.start()
 
     def write_concurrently(self, during=None) -> None:
+        """Every region writes at once; `during` runs while the writers wait halfway, so records still flow after
+        it (a wipe is met by later batches, whatever the mirror's pace)."""
+        self._halfway = threading.Event()
         threads = [threading.Thread(target=self._writer, args=(name, seed)) for seed, name in enumerate(self.regions)]
         for thread in threads:
             thread.start()
         if during is not None:
             during()
+        self._halfway.set()
         for thread in threads:
             thread.join()
         assert self.written == {name: WRITES for name in self.regions}, "a writer failed"
@@ -71,6 +75,8 @@ class Scenario:
         rng = random.Random(seed)
         with Producer(self.regions[name], self.rules, settings=self.state) as producer:
             for start in range(0, WRITES, 20):
+                if start == WRITES // 2:
+                    assert self._halfway.wait(120), "the action between the halves did not finish"
                 batch = []
                 for n in range(start, start + 20):
                     key = f"key-{rng.randrange(KEYS)}".encode()
