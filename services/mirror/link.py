@@ -716,6 +716,9 @@ class LinkRunner:
             # Aborted transactions in the source must never reach another region.
             "isolation.level": "read_committed",
             "fetch.wait.max.ms": 50,
+            # A partition's fetch brings up to 8 MiB instead of 1: at 1 MiB an exactly-once link waited for
+            # records over half its time, between fetch round trips (docs/benchmarks.md).
+            "max.partition.fetch.bytes": 8 * 1024 * 1024,
             "queued.max.messages.kbytes": 65536,
             "partition.assignment.strategy": "range",
             # A worker killed without leaving holds its partitions until the session times out (45 s by default).
