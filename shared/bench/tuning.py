@@ -8,8 +8,9 @@ the replicators, not of their defaults:
   off and one request in flight, slower and weaker than Amity's producer),
   linger.ms 20 and lz4 as Amity, batch.size 320 KiB as the Strimzi guide for
   high-volume MirrorMaker 2 recommends;
-- consumer: up to 5,000 records per poll (Amity's batch), default fetch sizes
-  (50 MiB per fetch, 1 MiB per partition, as that guide keeps them),
+- consumer: up to 5,000 records per poll (Amity's batch), 50 MiB per fetch (the
+  default, as that guide keeps it) and 8 MiB per partition as Amity (the default
+  is 1 MiB),
   fetch.max.wait.ms 50 as Amity, read_committed as Amity (and as the Kafka
   docs recommend for exactly-once MirrorMaker 2);
 - tasks.max 2: the Kafka docs recommend at least 2, and the machine has 2 cores.
@@ -27,7 +28,7 @@ PRODUCER: dict[str, str] = {
 CONSUMER: dict[str, str] = {
     "max.poll.records": "5000",
     "fetch.max.bytes": "52428800",
-    "max.partition.fetch.bytes": "1048576",
+    "max.partition.fetch.bytes": "8388608",
     "fetch.max.wait.ms": "50",
     "isolation.level": "read_committed",
 }
