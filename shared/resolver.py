@@ -35,8 +35,8 @@ from amity.ordering import Headers, MissingOrderingField
 from amity.policies import InvalidVersion, Version, clock_ranked, rank_bytes, rank_tail, rank_template
 from amity.rules import ConflictRule, Policy, RuleSet
 from amity.state import (
-    Claim, Claims, Hold, StampRequests, StateSettings, VersionState, held_version, may_expire, pack_vector,
-    reads_of, unpack_vector,
+    CONCURRENCY, Claim, Claims, Hold, StampRequests, StateSettings, VersionState, held_version, may_expire,
+    pack_vector, reads_of, unpack_vector,
 )
 from amity.vectors import EMPTY, Vector
 
@@ -277,14 +277,13 @@ class Resolved:
 class _Topic:
     """What deciding a topic's records needs from its rule, worked out once per batch."""
 
-    __slots__ = ("rule", "passes", "clock_ranked", "classify", "reads", "tombstone_ttl_ms", "refused_from", "holds")
+    __slots__ = ("rule", "passes", "clock_ranked", "reads", "tombstone_ttl_ms", "refused_from", "holds")
 
     def __init__(self, rule: ConflictRule | None, state: VersionState, guard: SkewGuard) -> None:
         self.rule = rule
         self.passes = passing(rule, b"")  # the PASS outcome of every record, None when keyed records are resolved
         if self.passes is None:
             self.clock_ranked = clock_ranked(rule)
-            self.classify = rule.policy is Policy.VECTOR
             self.reads = reads_of(rule)
             self.tombstone_ttl_ms = state.settings.tombstone_ttl_ms if may_expire(rule) else 0
             self.refused_from = guard.refused_from(rule)
@@ -352,7 +351,7 @@ class Resolver:
                 if hlc is None or hlc >= topic.refused_from:
                     self._refuse(topic.rule, record, hlc)
                 hlc8 = pack_hlc(hlc)
-                if topic.clock_ranked and not (topic.classify and packed in _NO_VECTOR):
+                if topic.clock_ranked and not (topic.reads == CONCURRENCY and packed in _NO_VECTOR):
                     rank = hlc8 + rank_tail(record.origin, deleted)
                 else:
                     vector = record.vector if fresh[index] is None else unpack_vector(packed)

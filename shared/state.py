@@ -320,18 +320,21 @@ for i = 1, #fields / 6 do
   local j = 6 * (i - 1)
   local key, rank, hlc, ttl, reads, packed = fields[j + 1], fields[j + 2], fields[j + 3], fields[j + 4],
     fields[j + 5], fields[j + 6]
-  local classify, vector, held, held_vector, merged, top, state = reads == 2
-  if reads == 0 then  -- lww and timestamp: no vector is read, the context is left alone
+  -- lww and timestamp (0) read no vector and leave the context alone; only the vector policy (2) compares with the
+  -- held vector
+  local keeps, classify = reads ~= 0, reads == 2
+  local vector, held, held_vector, merged, top, state
+  if not keeps then
     state = redis.call('HMGET', key, 'r', 'h')
     held, top = state[1], state[2]
-  elseif classify then  -- only the vector policy compares with the held vector
+  elseif classify then
     state = redis.call('HMGET', key, 'r', 'm', 'h', 'v')
     held, merged, top, held_vector = state[1], state[2], state[3], state[4]
   else
     state = redis.call('HMGET', key, 'r', 'm', 'h')
     held, merged, top = state[1], state[2], state[3]
   end
-  local seen_top = top
+  local seen_merged, seen_top = merged, top
   local code
   if not held then
     code = 'A'
@@ -353,7 +356,7 @@ for i = 1, #fields / 6 do
   end
   codes[i] = code
   if code ~= 'L' then
-    if reads ~= 0 and merged ~= packed then
+    if keeps and merged ~= packed then
       vector = vector or unpack_vector(packed)
       local context, grew, covered = unpack_vector(merged), false, true
       for region, counter in pairs(vector) do
@@ -369,20 +372,20 @@ for i = 1, #fields / 6 do
     end
     if not top or gt(hlc, top) then top = hlc end
     if code == 'A' or code == 'C' then
-      if reads == 0 then
-        redis.call('HSET', key, 'r', rank, 'v', packed, 'h', top)
-      else
+      if keeps then
         redis.call('HSET', key, 'r', rank, 'v', packed, 'm', merged or packed, 'h', top)
+      else
+        redis.call('HSET', key, 'r', rank, 'v', packed, 'h', top)
       end
       if ttl > 0 then
         redis.call('PEXPIRE', key, ttl)
       elseif held and string.byte(held, #held) == 1 then
         redis.call('PERSIST', key)
       end
-    elseif reads == 0 then
-      if top ~= seen_top then redis.call('HSET', key, 'h', top) end
-    elseif merged ~= state[2] or top ~= seen_top then
+    elseif keeps and (merged ~= seen_merged or top ~= seen_top) then
       redis.call('HSET', key, 'm', merged, 'h', top)
+    elseif top ~= seen_top then
+      redis.call('HSET', key, 'h', top)
     end
   end
 end

@@ -33,13 +33,13 @@ region's log tail carries no such guarantee (docs/conflicts.md).
 A race needs two writers of one partition: one writer's records land in the
 order it decided them. So writers register, before they write, the partitions
 they write (a lease of LEASE_MS in a hash per topic, `*` for a writer that
-may write any partition, as `amity.Producer` does), and a landing checks the
-registrations of its partition first: with no other writer registered, the
-records cannot have raced and their keys are not touched (two thirds of the
-landing script's Redis CPU, and the common case: one mirror worker per
-partition). A writer that registers later writes after these landings, so
-its records land after them; one registered before sees this writer too,
-and both land in full. A repair's copies are written by another producer:
+may write any partition, as `amity.Producer` does), and a landing reads the
+registrations of its partitions once the records were acknowledged: with no
+other writer registered, the records cannot have raced and nothing is sent
+(no landing script at all: the common case, one mirror worker per
+partition). A writer that registers after that read writes after these
+records were acknowledged, so its records land after them; one registered
+before is seen by this writer and sees it too, and both land in full. A repair's copies are written by another producer:
 the repair registers as a writer of its own first. A wipe of the Redis takes
 the registrations with it while writers' records may still be in flight: after
 the rebuild that follows, every landing counts for a lease.
@@ -134,61 +134,31 @@ end
 return out
 """
 
-# ARGV[1] registry prefix, ARGV[2] writer ('': land in full, whoever is registered), ARGV[3] the after-rebuild
-# marker (while it is set, every landing counts), then per partition of the batch: topic, partition, number of
-# landings, msgpack array of state hash, rank, partition, offset, landing after landing (the hashes in the array, not
-# as KEYS, as in amity.state's scripts).
-# Returns {i, winner partition, winner offset, held rank, ...} for each landing that found the tail wrong (i counts
-# landings across the groups), then the number of landings that touched their key.
+# ARGV[1]: msgpack array of state hash, rank, partition, offset, landing after landing (the hashes in the array,
+# not as KEYS, as in amity.state's scripts).
+# Returns {i, winner partition, winner offset, held rank, ...} for each landing that found the tail wrong.
 # The tail is the winner exactly when it is the held version's last landed copy, so its rank need not be kept.
-_LAND_LUA = _NOW_MS + """
-local prefix, writer = ARGV[1], ARGV[2]
-if redis.call('EXISTS', ARGV[3]) == 1 then writer = '' end
-local registries = {}
--- The other writers registered on a topic, by partition ('*': any).
-local function others(topic)
-  local found = registries[topic]
-  if found then return found end
-  found = {}
-  local all = redis.call('HGETALL', prefix .. topic)
-  for k = 1, #all, 2 do
-    local bar = string.find(all[k], '|', 1, true)
-    if tonumber(all[k + 1]) > now and string.sub(all[k], bar + 1) ~= writer then
-      found[string.sub(all[k], 1, bar - 1)] = true
+_LAND_LUA = """
+local flat = cmsgpack.unpack(ARGV[1])
+local out, found = {}, 0
+for i = 1, #flat / 4 do
+  local key, rank, partition, offset = flat[4 * i - 3], flat[4 * i - 2], flat[4 * i - 1], flat[4 * i]
+  local s = redis.call('HMGET', key, 'r', 'l')
+  local held = s[1]
+  if held then
+    local tp, to, wp, wo, wr
+    if s[2] then tp, to, wp, wo, wr = cmsgpack.unpack(s[2]) end
+    local tail = not to or tp ~= partition or offset > to
+    local copy = rank == held and (wr ~= held or wp ~= partition or offset > wo)
+    if tail then tp, to = partition, offset end
+    if copy then wp, wo, wr = partition, offset, rank end
+    if tail or copy then redis.call('HSET', key, 'l', cmsgpack.pack(tp, to, wp, wo, wr)) end
+    if wr == held and wp == tp and wo < to then
+      out[found + 1], out[found + 2], out[found + 3], out[found + 4] = i, wp, wo, held
+      found = found + 4
     end
   end
-  registries[topic] = found
-  return found
 end
-local out, found, base, touched = {}, 0, 0, 0
-for g = 4, #ARGV, 4 do
-  local topic, count = ARGV[g], tonumber(ARGV[g + 2])
-  local registered = writer ~= '' and others(topic)
-  if not registered or registered['*'] or registered[ARGV[g + 1]] then
-    local flat = cmsgpack.unpack(ARGV[g + 3])
-    touched = touched + count
-    for i = 1, count do
-      local key, rank, partition, offset = flat[4 * i - 3], flat[4 * i - 2], flat[4 * i - 1], flat[4 * i]
-      local s = redis.call('HMGET', key, 'r', 'l')
-      local held = s[1]
-      if held then
-        local tp, to, wp, wo, wr
-        if s[2] then tp, to, wp, wo, wr = cmsgpack.unpack(s[2]) end
-        local tail = not to or tp ~= partition or offset > to
-        local copy = rank == held and (wr ~= held or wp ~= partition or offset > wo)
-        if tail then tp, to = partition, offset end
-        if copy then wp, wo, wr = partition, offset, rank end
-        if tail or copy then redis.call('HSET', key, 'l', cmsgpack.pack(tp, to, wp, wo, wr)) end
-        if wr == held and wp == tp and wo < to then
-          out[found + 1], out[found + 2], out[found + 3], out[found + 4] = base + i, wp, wo, held
-          found = found + 4
-        end
-      end
-    end
-  end
-  base = base + count
-end
-out[found + 1] = touched
 return out
 """
 
@@ -204,7 +174,7 @@ class TailState:
         self._others = client.register_script(_OTHERS_LUA)
         self._land = client.register_script(_LAND_LUA)
         self._client = client
-        self.touched = 0  # landings that touched their key's state, of every call so far
+        self.touched = 0  # landings recorded, of every call so far (those left out are not)
 
     def register(self, writer: str, partitions: Iterable[tuple[str, int]], lease_ms: int = LEASE_MS) -> None:
         """Register `writer` as a writer of each (topic, partition) for `lease_ms` (ANY_PARTITION: all of them)."""
@@ -227,45 +197,38 @@ class TailState:
         writers whose records may still be landing."""
         self._client.set(self.rebuilt_marker, 1, px=LEASE_MS)
 
-    def _shared(self, writer: str, topics: set[str]) -> set[tuple[str, bytes]] | None:
-        """(topic, partition or b'*') pairs another writer than `writer` is registered on; None when every
-        landing counts (after a rebuild)."""
+    def _shared(self, writer: str, topics: set[str]) -> set[tuple[str, int]] | None:
+        """(topic, partition or ANY_PARTITION) pairs another writer than `writer` is registered on; None when
+        every landing counts (after a rebuild)."""
         reply = self._others(args=[self.prefix, writer, self.rebuilt_marker, *topics])
         if reply[0] == 1:
             return None
-        return {(topic.decode(), partition) for topic, partition in zip(reply[1::2], reply[2::2])}
+        return {(topic.decode(), ANY_PARTITION if partition == b"*" else int(partition))
+                for topic, partition in zip(reply[1::2], reply[2::2])}
 
     def land(self, landings: Sequence[Landing], writer: str = "") -> list[Repair]:
         """Record where each landing sits, in order, in one atomic call; the races it found.
 
-        With a `writer`, the landings of a partition no other writer is registered on are not recorded: no
-        record can have raced them. Without one, every landing is (a rebuild's, which reads the log whole).
+        With a `writer`, the landings of a partition no other writer is registered on are left out: no record
+        can have raced them. The registrations are read once the landings were acknowledged, which is all the
+        argument of the module docstring needs, so the landing script itself knows nothing of them. Without a
+        writer every landing counts (a rebuild's, which reads the log whole).
         """
+        if writer and landings:
+            shared = self._shared(writer, {landing.topic for landing in landings})
+            if shared is not None:
+                landings = [landing for landing in landings if (landing.topic, landing.partition) in shared
+                            or (landing.topic, ANY_PARTITION) in shared] if shared else []
         if not landings:
             return []
-        groups: dict[tuple[str, int], list[int]] = {}
-        for index, landing in enumerate(landings):
-            groups.setdefault((landing.topic, landing.partition), []).append(index)
-        shared = self._shared(writer, {topic for topic, _ in groups}) if writer else None
-        if shared is not None:  # a cheap look at the registrations first: a writer alone sends no landing at all
-            groups = {(topic, partition): indices for (topic, partition), indices in groups.items()
-                      if (topic, b"*") in shared or (topic, str(partition).encode()) in shared}
-            if not groups:
-                return []
-        args: list[bytes | str | int] = [self.prefix, writer, self.rebuilt_marker]
-        order: list[int] = []
-        for (topic, partition), indices in groups.items():
-            flat = []
-            add = flat.extend
-            for index in indices:
-                landing = landings[index]
-                add((landing.state_key, landing.rank, landing.partition, landing.offset))
-            args += (topic, partition, len(indices), msgpack.packb(flat, use_bin_type=False))
-            order += indices
-        reply = self._land(args=args)  # checks the registrations again, atomically with the landings
-        self.touched += reply[-1]
-        return [Repair(landings[order[reply[i] - 1]], reply[i + 1], reply[i + 2], reply[i + 3])
-                for i in range(0, len(reply) - 1, 4)]
+        self.touched += len(landings)
+        flat = []
+        add = flat.extend
+        for landing in landings:
+            add((landing.state_key, landing.rank, landing.partition, landing.offset))
+        reply = self._land(args=[msgpack.packb(flat, use_bin_type=False)])
+        return [Repair(landings[reply[i] - 1], reply[i + 1], reply[i + 2], reply[i + 3])
+                for i in range(0, len(reply), 4)]
 
 
 class Repairer:

@@ -429,14 +429,16 @@ class LinkRunner:
         written = set()
         for topic, partition in positions:
             if self.router.is_resolved(topic):
-                destination, same_partitions = (self._destinations.get(topic)
-                                                or (self.link.destination_topic(topic), False))
+                destination, same_partitions = self._destination(topic)
                 written.add((destination, partition if same_partitions else ANY_PARTITION))
         return written
 
+    def _destination(self, topic: str) -> tuple[str, bool]:
+        """A source topic's destination topic, and whether its records keep their partition there."""
+        return self._destinations.get(topic) or (self.link.destination_topic(topic), False)
+
     def _destination_topic(self, topic: str) -> str:
-        destination = self._destinations.get(topic)
-        return destination[0] if destination is not None else self.link.destination_topic(topic)
+        return self._destination(topic)[0]
 
     def _dead_letter(self, producer: Producer, msg: Message, reason: str, detail: str, batch: Batch | None) -> None:
         key, value, headers = dead_letter(msg, self.link.source, reason, detail)
