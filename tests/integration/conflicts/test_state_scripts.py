@@ -65,7 +65,8 @@ def fresh_state(client: redis.Redis, state_settings: StateSettings) -> VersionSt
 
 
 @pytest.mark.parametrize("policy", sorted(RULES))
-def test_the_apply_script_decides_as_decide_and_keeps_the_context_where_a_policy_reads_it(policy, clients, state_settings) -> None:
+def test_the_apply_script_decides_as_decide_and_keeps_the_context_where_a_policy_reads_it(policy, clients,
+                                                                                        state_settings) -> None:
     rule = RULES[policy]
     state = fresh_state(clients["us"], state_settings)
 
