@@ -33,10 +33,10 @@ from amity.errors import AmityError
 from amity.headers import Provenance
 from amity.ordering import Headers, MissingOrderingField
 from amity.policies import InvalidVersion, Version, clock_ranked, rank_bytes, rank_tail, rank_template
-from amity.rules import ConflictRule, Policy, RuleSet
+from amity.rules import ConflictRule, FirstHop, Policy, RuleSet
 from amity.state import (
-    CONCURRENCY, Claim, Claims, Hold, StampRequests, StateSettings, VersionState, held_version, may_expire,
-    pack_vector, reads_of, unpack_vector,
+    CONCURRENCY, Claim, Claims, FirstHops, Hold, Passed, StampRequests, StateSettings, VersionState, held_version,
+    may_expire, pack_vector, reads_of, unpack_vector,
 )
 from amity.vectors import EMPTY, Vector
 
@@ -277,7 +277,8 @@ class Resolved:
 class _Topic:
     """What deciding a topic's records needs from its rule, worked out once per batch."""
 
-    __slots__ = ("rule", "passes", "clock_ranked", "reads", "tombstone_ttl_ms", "refused_from", "holds")
+    __slots__ = ("rule", "passes", "clock_ranked", "reads", "tombstone_ttl_ms", "refused_from", "holds",
+                 "from_timestamp")
 
     def __init__(self, rule: ConflictRule | None, state: VersionState, guard: SkewGuard) -> None:
         self.rule = rule
@@ -289,6 +290,7 @@ class _Topic:
             self.refused_from = guard.refused_from(rule)
             # A stamper's Hold, by deleted flag, where every record with that flag shares it (Stamper._hold).
             self.holds: list[Hold | None] = [None, None]
+            self.from_timestamp = rule.first_hop is FirstHop.TIMESTAMP
 
 
 class _Topics(dict[str, _Topic]):
@@ -399,6 +401,10 @@ class Stamper:
     `stamp_ttl_ms`, and every other link gets the same one. The first stamp
     also becomes the region's held version (the record is already in the
     topic), in the same script call.
+
+    Under a rule whose first hops are stamped from the timestamp, the stamp is
+    the record's own, (timestamp ms, 0) and {region: 1}, the same wherever it is
+    computed, and only refusals are remembered (`VersionState.pass_first_hops`).
     """
 
     def __init__(self, client: redis.Redis, rules: RuleSet, region: str, *,
@@ -408,6 +414,7 @@ class Stamper:
         self.rules = rules
         self.state = VersionState(client, settings, expected_epoch)
         self.guard = SkewGuard(now_ms)
+        self.own_vector = pack_vector(((region, 1),))  # every stamp from a timestamp: the region's first write
 
     def stamp(self, batch: Sequence[Incoming]) -> list[Incoming | Outcome]:
         """Each record stamped, unchanged (nothing to stamp), or a DEAD outcome; one Redis call at most."""
@@ -423,8 +430,9 @@ class Stamper:
         vectors: list[bytes | None] = [None] * n
         dead_ones: list[Outcome | None] = [None] * n
         keys: list[bytes | None] = [None] * n
-        requests = StampRequests()
+        requests, hops = StampRequests(), FirstHops()
         where: list[int] = []
+        hopped: list[tuple[int, tuple[str, int, int]]] = []  # (index, memo hash) of each record stamped from its time
         request, region, state_key = requests.add, self.region, self.state.state_key
         self.guard.start_batch()
         topics = _Topics(self.rules, self.state, self.guard)
@@ -433,6 +441,12 @@ class Stamper:
                 continue
             topic = topics[record.topic]
             if topic.passes is not None:
+                continue
+            if topic.from_timestamp:
+                dead_ones[index] = self._from_timestamp(topic, record, hlcs, vectors, index)
+                if dead_ones[index] is None or dead_ones[index].reason is Reason.CLOCK_SKEW:
+                    refused = dead_ones[index] is not None
+                    hopped.append((index, hops.add(record.topic, record.partition, record.offset, refused)))
                 continue
             source = (record.topic, record.partition, record.offset)
             try:
@@ -459,7 +473,43 @@ class Stamper:
             hlcs[index] = from_bytes(hlc, "big")
             vectors[index] = vector
             keys[index] = key
+        if hops:
+            passed = self.state.pass_first_hops(hops)
+            if any(before.mark >= hops.hashes[bucket][0] for bucket, before in passed.items()):
+                self._follow(batch, hopped, passed, hlcs, vectors, dead_ones)
         return Stamped(hlcs, vectors, dead_ones, keys, self.state.settings)
+
+    def _from_timestamp(self, topic: _Topic, record: Incoming, hlcs: list[int | None], vectors: list[bytes | None],
+                        index: int) -> Outcome | None:
+        """Stamp record `index` from its timestamp alone; its DEAD outcome when it cannot be stamped so."""
+        try:
+            hlc = pack(record.timestamp_ms, 0)
+            if hlc >= topic.refused_from:
+                self.guard.check(topic.rule, hlc)
+        except _DEAD_ERRORS as exc:
+            return _dead_from(exc)
+        hlcs[index], vectors[index] = hlc, self.own_vector
+        return None
+
+    def _follow(self, batch: Sequence[Incoming], hopped: list[tuple[int, tuple[str, int, int]]],
+                passed: dict[tuple[str, int, int], Passed], hlcs: list[int | None], vectors: list[bytes | None],
+                dead_ones: list[Outcome | None]) -> None:
+        """Decide each record stamped from its timestamp as the link that passed it first did, if one did (only
+        called when some link passed records of the batch before: a link ahead of every other has nothing to
+        follow)."""
+        for index, bucket in hopped:
+            record, before = batch[index], passed[bucket]
+            if record.offset > before.mark:
+                continue  # this link is the first: its own decision stands, and is now memoised if a refusal
+            memo = before.decided.get(record.offset)
+            if memo == b"":
+                dead_ones[index] = dead_ones[index] or _REFUSED_BEFORE
+                continue
+            dead_ones[index] = None
+            if memo is None:  # passed and not refused: the formula's stamp, whatever this link's clock says
+                hlcs[index], vectors[index] = pack(record.timestamp_ms, 0), self.own_vector
+            else:  # stamped from the state (a rule change on its way to this link): that stamp
+                hlcs[index], vectors[index] = _HLC.unpack_from(memo)[0], pack_vector(unpack_vector(memo[8:]))
 
     def resume(self) -> str:
         return self.state.adopt()

@@ -35,6 +35,13 @@ class Fallback(StrEnum):
     REGION_PRIORITY = "region-priority"
 
 
+class FirstHop(StrEnum):
+    """How the mirror stamps a plain Kafka client's record at its first hop out of its region (docs/conflicts.md)."""
+
+    STATE = "state"  # from the region's version state: above every version of the key the region has seen
+    TIMESTAMP = "timestamp"  # from the record's timestamp alone: (timestamp ms, 0), no Redis work per record
+
+
 class ConflictRule(BaseModel):
     """The policy for the topics one `topic` name or pattern selects."""
 
@@ -51,6 +58,10 @@ class ConflictRule(BaseModel):
     )
     fallback: Fallback | None = Field(default=None, description="vector: how concurrent writes are decided")
     max_skew_ms: int = Field(default=60_000, gt=0, description="Refuse timestamps further ahead of the local clock")
+    first_hop: FirstHop = Field(
+        default=FirstHop.STATE,
+        description="lww and timestamp: stamp plain clients' records from the region's state or from their "
+                    "timestamp alone (cheaper, weaker: docs/conflicts.md)")
 
     @field_validator("topic")
     @classmethod
@@ -87,6 +98,9 @@ class ConflictRule(BaseModel):
         unused = sorted(name for name in given if not wanted[name])
         if unused:
             raise ValueError(f"{self._what()} does not use {', '.join(unused)} (topic {self.topic!r})")
+        if self.first_hop is FirstHop.TIMESTAMP and self.policy not in (Policy.LWW, Policy.TIMESTAMP):
+            raise ValueError(f"first_hop timestamp is for policies lww and timestamp: {self._what()} orders by "
+                             f"version vectors, which only the region's state can give (topic {self.topic!r})")
         return self
 
     def _settings_wanted(self) -> dict[str, bool]:

@@ -28,6 +28,18 @@ Two Lua scripts touch it, each once per batch and atomically for the whole batch
   Stamped vectors are packed canonically (regions sorted, as `pack_vector`
   does), so a caller can put them into a header without decoding them.
 
+A third script serves topics whose rule stamps first hops from the record's
+timestamp (`rules.FirstHop.TIMESTAMP`): `first-hops` touches no key's state. The
+stamp is a function of the record, (timestamp ms, 0) and vector {region: 1},
+so every link, view and rebuild computes it alike; what links must agree on is
+which records they refuse (a clock too far ahead), and that depends on when each
+looks. So per memo hash and batch the script raises the hash's `hi` mark to
+the batch's last offset, memoises the batch's refusals above the mark, and
+returns the memos below it: a record some link passed before was decided
+then, refused if memoised so, else stamped by the formula. The stamp script
+takes a record below the mark with no memo the same way, so links that
+disagree on the rule for a while (a change on its way) still stamp alike.
+
 An epoch marker, written when the state is first opened, detects a wiped or
 replaced Redis: every script checks it and the caller raises `StateLost`.
 """
@@ -212,6 +224,39 @@ class StampRequests:
 
     def __len__(self) -> int:
         return len(self.fields) // 8
+
+
+class FirstHops:
+    """A batch's first hops stamped from their timestamps, per memo hash: the first and last offset the link passes
+    in it and the offsets it refuses (the `first-hops` script's arguments)."""
+
+    __slots__ = ("hashes",)
+
+    def __init__(self) -> None:
+        self.hashes: dict[tuple[str, int, int], list] = {}  # (topic, partition, bucket) -> [first, last, refused]
+
+    def add(self, topic: str, partition: int, offset: int, refused: bool = False) -> tuple[str, int, int]:
+        """Pass one source record, in the partition's offset order; its memo hash."""
+        bucket = (topic, partition, offset // MEMO_BUCKET)
+        passed = self.hashes.get(bucket)
+        if passed is None:
+            passed = self.hashes[bucket] = [offset, offset, []]
+        passed[1] = offset
+        if refused:
+            passed[2].append(offset)
+        return bucket
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+
+@dataclass(frozen=True, slots=True)
+class Passed:
+    """What links before this one decided of a memo hash's records: those at or below `mark` were passed then,
+    refused where `decided` says '' and otherwise stamped as `decided` says or, without a memo, by the formula."""
+
+    mark: int
+    decided: dict[int, bytes]  # offset -> memo: a stamp (hlc8 + packed vector) or b"" for a refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -490,6 +535,8 @@ local region, memo_ttl = ARGV[2], tonumber(ARGV[3])
 local fields = cmsgpack.unpack(ARGV[4])
 local n = #fields / 8
 local memos, marks = read_memos(fields, n)
+local passed = {}  -- the marks before this batch: a record at or below one was decided by the link that passed it
+for slot, mark in pairs(marks) do passed[slot] = mark end
 local out, written = {0}, {}
 for i = 1, n do
   local j = 8 * (i - 1)
@@ -500,6 +547,10 @@ for i = 1, n do
   elseif known then
     out[3 * i - 1] = string.sub(known, 1, 8)
     out[3 * i] = canonical(string.sub(known, 9))
+    out[3 * i + 1] = 0
+  elseif field >= 0 and field <= passed[slot] then  -- passed unmemoised: stamped from its timestamp (first-hops)
+    out[3 * i - 1] = hlc
+    out[3 * i] = pack_vector({[region] = 1})
     out[3 * i + 1] = 0
   elseif hold < 0 then
     memo(memos, written, marks, slot, field, '')
@@ -533,6 +584,53 @@ write_memos(written, marks, memo_ttl)
 return out
 """
 
+# KEYS[1] epoch marker, KEYS[1 + j] memo hash j.
+# ARGV[1] expected epoch, ARGV[2] memo ttl ms, ARGV[3] msgpack array, per memo hash j: the first and last offset the
+# batch passes in it and the array of offsets the link refuses.
+# Returns {1, current epoch} or {0, mark 1, memos 1, ...}: per memo hash its `hi` mark before the batch (-1: none)
+# and, flat, offset and memo (a stamp, '' a refusal) of each record of the batch at or below that mark.
+_FIRST_HOPS_LUA = _COMMON + """
+local lost = check_epoch()
+if lost then return lost end
+local memo_ttl = tonumber(ARGV[2])
+local hashes = cmsgpack.unpack(ARGV[3])
+local out = {0}
+for j = 1, #hashes / 3 do
+  local memo, first, last, refused = KEYS[1 + j], hashes[3 * j - 2], hashes[3 * j - 1], hashes[3 * j]
+  local mark = tonumber(redis.call('HGET', memo, 'hi')) or -1
+  local decided = {}
+  if first <= mark then
+    local all = redis.call('HGETALL', memo)
+    for k = 1, #all, 2 do
+      if byte(all[k], 1) == 99 then  -- 'c'
+        local chunk = cmsgpack.unpack(all[k + 1])
+        for e = 1, #chunk, 2 do
+          if chunk[e] >= first and chunk[e] <= last then
+            decided[#decided + 1] = chunk[e]
+            decided[#decided + 1] = chunk[e + 1]
+          end
+        end
+      end
+    end
+  end
+  local entries = {}
+  for _, offset in ipairs(refused) do
+    if offset > mark then
+      entries[#entries + 1] = offset
+      entries[#entries + 1] = ''
+    end
+  end
+  if #entries > 0 then redis.call('HSET', memo, 'c' .. entries[1], cmsgpack.pack(entries)) end
+  if last > mark then
+    redis.call('HSET', memo, 'hi', last)
+    redis.call('PEXPIRE', memo, memo_ttl)
+  end
+  out[2 * j] = mark
+  out[2 * j + 1] = decided
+end
+return out
+"""
+
 
 class VersionState:
     """One region's version state in one Redis, under one namespace.
@@ -556,6 +654,7 @@ class VersionState:
         self.epoch_key = f"{prefix}:epoch".encode()
         self._apply = client.register_script(_APPLY_LUA)
         self._stamp = client.register_script(_STAMP_LUA)
+        self._first_hops = client.register_script(_FIRST_HOPS_LUA)
 
     @classmethod
     def connect(cls, url: str, settings: StateSettings | None = None) -> "VersionState":
@@ -635,6 +734,19 @@ class VersionState:
                                              _pack(columns.fields)])
         self._check_reply(reply)
         return Stamps(reply[1::3], reply[2::3], reply[3::3])
+
+    def pass_first_hops(self, hops: FirstHops) -> dict[tuple[str, int, int], Passed]:
+        """Pass a batch's first hops stamped from their timestamps: memoise its refusals, learn what links before
+        it decided; one atomic script call, no key's state touched."""
+        if not hops:
+            return {}
+        buckets = list(hops.hashes)
+        reply = self._first_hops(keys=[self.epoch_key, *(self._memo_bucket(*b) for b in buckets)],
+                                 args=[self._required_epoch(), self.settings.stamp_ttl_ms,
+                                       _pack([field for passed in hops.hashes.values() for field in passed])])
+        self._check_reply(reply)
+        return {bucket: Passed(mark, dict(zip(decided[::2], decided[1::2])))
+                for bucket, mark, decided in zip(buckets, reply[1::2], reply[2::2])}
 
     def memoised(self, topic: str, coordinates: Sequence[tuple[int, int]]) -> list[Stamp | Refused | None]:
         """The first-hop stamps remembered for source records (partition, offset) of `topic` (REFUSED for one

@@ -46,13 +46,14 @@ class AmityMirror:
     tool = Tool.AMITY
 
     def __init__(self, workdir: Path, regions: dict[str, Region], flows: tuple[Flow, ...], topics: list[str],
-                 exactly_once: bool, resolver: str | None = None, processes: int = 1) -> None:
+                 exactly_once: bool, resolver: str | None = None, processes: int = 1, first_hop: str = "state") -> None:
         self.workdir = workdir
         self.regions = regions
         self.flows = flows
         self.topics = topics
         self.exactly_once = exactly_once
         self.resolver = resolver
+        self.first_hop = first_hop
         self.config_path = workdir / "mirror.yaml"
         self.stats_paths = [workdir / f"stats-{n}.json" for n in range(processes)]
         self.log_path = workdir / "mirror.log"  # every process appends to it
@@ -70,7 +71,8 @@ class AmityMirror:
             "links": links,
         }
         if self.resolver is not None:
-            document["rules"] = [{"topic": topic, "policy": self.resolver} for topic in self.topics]
+            document["rules"] = [{"topic": topic, "policy": self.resolver, "first_hop": self.first_hop}
+                                 for topic in self.topics]
         return document
 
     def start(self) -> list[int]:
@@ -137,5 +139,5 @@ class AmityMirror:
         shown.update({f"link.{f.name}": f"naming=identity delivery="
                       f"{'exactly-once' if self.exactly_once else 'at-least-once'}" for f in self.flows})
         if self.resolver is not None:
-            shown["rules"] = f"policy={self.resolver}"
+            shown["rules"] = f"policy={self.resolver} first_hop={self.first_hop}"
         return shown

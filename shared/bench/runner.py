@@ -208,7 +208,7 @@ class BenchRunner:
             return MirrorMaker2(workdir, self.settings.jar_dir, bootstraps, scenario.flows, topics,
                                 scenario.exactly_once, f"{scenario.name}-{tag}")
         return AmityMirror(workdir, self.regions, scenario.flows, topics, scenario.exactly_once, scenario.resolver,
-                           self.options.amity_processes)
+                           self.options.amity_processes, scenario.first_hop)
 
     def _ceiling(self, scenario: Scenario, tag: str, workdir: Path) -> RunResult:
         workdir.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,7 @@ class Scenario:
     # Sources written through amity.Producer, stamped as they are written; else by plain Kafka clients, whose
     # records the mirror stamps at their first hop (one more Redis script per record).
     stamped: bool = False
+    first_hop: str = "state"  # the rule's first_hop: how the mirror stamps plain clients' records (amity.rules)
     tools: tuple[Tool, ...] = TOOL_ORDER
 
     def topic(self, tag: str) -> str:
@@ -72,6 +73,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              resolver="lww", tools=(Tool.AMITY,)),
     Scenario("vector", "active-active with Amity's vector conflict resolver on every record", BOTH_WAYS,
              resolver="vector", tools=(Tool.AMITY,)),
+    Scenario("lww-from-timestamp", "as lww, the rule stamping plain clients' records from their timestamp at their "
+             "first hop (first_hop: timestamp): no Redis call per record in the source", BOTH_WAYS, resolver="lww",
+             first_hop="timestamp", tools=(Tool.AMITY,)),
     Scenario("lww-stamped", "as lww, the sources written through amity.Producer: stamped when written, not at "
              "their first hop", BOTH_WAYS, resolver="lww", stamped=True, tools=(Tool.AMITY,)),
     Scenario("vector-stamped", "as vector, the sources written through amity.Producer", BOTH_WAYS,

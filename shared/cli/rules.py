@@ -21,9 +21,13 @@ def set_(topic: Topic,
          regions: Annotated[str | None, typer.Option(help="region-priority: comma-separated, highest first.")] = None,
          fallback: Annotated[str | None, typer.Option(help="vector: lww or region-priority.")] = None,
          max_skew_ms: Annotated[int | None, typer.Option(help="Refuse timestamps this far ahead.")] = None,
+         first_hop: Annotated[str | None, typer.Option(
+             help="lww, timestamp: stamp plain clients' records from the region's state (default) or from their "
+                  "timestamp alone (cheaper, weaker).")] = None,
          url: Url = DEFAULT_URL, json_out: JsonOut = False) -> None:
     """Set the rule for TOPIC; running mirrors apply it at their next heartbeat."""
     rule = {"topic": topic, "policy": policy, "field": field, "fallback": fallback, "max_skew_ms": max_skew_ms,
+            "first_hop": first_hop,
             "regions": [r.strip() for r in regions.split(",") if r.strip()] if regions else None}
     with user_errors(), connect(url) as api:
         change = api.put("/v1/rules", {k: v for k, v in rule.items() if v is not None})
@@ -88,4 +92,6 @@ def _settings(rule: dict[str, Any]) -> str:
         parts.append("regions " + " > ".join(rule["regions"]))
     if rule.get("fallback"):
         parts.append(f"fallback {rule['fallback']}")
+    if rule.get("first_hop") == "timestamp":
+        parts.append("first hop from the record timestamp")
     return ", ".join(parts)

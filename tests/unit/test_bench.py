@@ -125,6 +125,16 @@ def test_amity_config_is_one_the_mirror_accepts(name: str) -> None:
     assert all((link.delivery.value == "exactly-once") == scenario.exactly_once for link in config.links)
 
 
+@pytest.mark.parametrize("name", ["lww", "vector", "lww-from-timestamp"])
+def test_amity_config_of_a_resolver_scenario_carries_its_rule(name: str) -> None:
+    scenario = SCENARIOS[name]
+    regions = {n: Region(name=n, bootstrap=f"127.0.0.1:{port}") for n, port in (("us", 1), ("eu", 2))}
+    document = AmityMirror(Path("/tmp"), regions, scenario.flows, ["t"], scenario.exactly_once, scenario.resolver,
+                           first_hop=scenario.first_hop).document()
+    [rule] = MirrorConfig.model_validate(document).rules
+    assert (rule.topic, rule.policy, rule.first_hop) == ("t", scenario.resolver, scenario.first_hop)
+
+
 def test_amity_counts_are_summed_over_its_processes_stats_files(tmp_path: Path) -> None:
     tool = AmityMirror(tmp_path, {}, ONE_WAY, ["t"], False, processes=2)
     assert tool.counts() == {}

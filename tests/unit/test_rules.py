@@ -4,12 +4,12 @@ import pytest
 from pydantic import ValidationError
 
 from amity.ordering import OrderingField, Source
-from amity.rules import MAX_TOPIC_PATTERN, ConflictRule, Fallback, Policy, RuleSet
+from amity.rules import MAX_TOPIC_PATTERN, ConflictRule, Fallback, FirstHop, Policy, RuleSet
 
 
 def test_a_bare_rule_is_last_writer_wins() -> None:
     rule = ConflictRule(topic="orders")
-    assert (rule.policy, rule.max_skew_ms) == (Policy.LWW, 60_000)
+    assert (rule.policy, rule.max_skew_ms, rule.first_hop) == (Policy.LWW, 60_000, FirstHop.STATE)
 
 
 @pytest.mark.parametrize(
@@ -31,6 +31,10 @@ def test_a_bare_rule_is_last_writer_wins() -> None:
         ({"policy": "region-priority", "regions": ["us"], "fallback": "lww"}, "does not use fallback"),
         ({"policy": "lamport"}, "Input should be"),
         ({"max_skew_ms": 0}, "greater than 0"),
+        ({"policy": "vector", "first_hop": "timestamp"}, "first_hop timestamp is for policies lww and timestamp"),
+        ({"policy": "region-priority", "regions": ["us"], "first_hop": "timestamp"}, "only the region's state"),
+        ({"policy": "none", "first_hop": "timestamp"}, "first_hop timestamp is for policies lww and timestamp"),
+        ({"first_hop": "clock"}, "Input should be 'state' or 'timestamp'"),
         ({"colour": "red"}, "Extra inputs are not permitted"),
     ],
 )
@@ -60,6 +64,8 @@ def test_valid_rules_of_every_policy() -> None:
     by_priority = ConflictRule(topic="t", policy="vector", fallback="region-priority", regions=["us"])
     assert by_priority.effective_fallback is Fallback.REGION_PRIORITY
     assert ConflictRule(topic="t", policy="none").ordering_field is None
+    assert ConflictRule(topic="t", first_hop="timestamp").first_hop is FirstHop.TIMESTAMP
+    assert ConflictRule(topic="t", policy="timestamp", field="timestamp", first_hop="timestamp").first_hop == "timestamp"
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,11 @@
 
 Every region's resolved view must be identical and equal to what the policy
 says over every write any region acknowledged, also when a mirror is killed
-mid-run or a region's version state is wiped mid-run. Every writer is an
-amity.Producer, so each key's last record, what compaction keeps, must be that
-winner too, in every region.
+mid-run or a region's version state is wiped mid-run. The writers are
+amity.Producers, so each key's last record, what compaction keeps, must be that
+winner too, in every region; except in one test whose plain producers' records
+the mirror stamps from their timestamps (`first_hop: timestamp`), where only
+the views are promised.
 """
 
 import random
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from confluent_kafka import Producer as KafkaProducer
 
 from amity import Producer, ResolvedView
 from amity.policies import resolved_winner
@@ -35,8 +38,10 @@ WRITES = 400
 class Scenario:
     """Regions in a full mesh under one rule, a state namespace of their own, and stamping writers."""
 
-    def __init__(self, regions: dict[str, Region], topic: str, rule: ConflictRule, workdir: Path) -> None:
+    def __init__(self, regions: dict[str, Region], topic: str, rule: ConflictRule, workdir: Path,
+                 plain: bool = False) -> None:
         self.regions = regions
+        self.plain = plain  # writers are plain Kafka producers, their records stamped at their first hop
         self.topic = topic
         self.rule = rule
         self.rules = RuleSet(rules=[rule])
@@ -73,6 +78,9 @@ class Scenario:
     def _writer(self, name: str, seed: int) -> None:
         """Batches of 20 over about 5 s, so that crashes and wipes land mid-run."""
         rng = random.Random(seed)
+        if self.plain:
+            self._plain_writer(name, rng)
+            return
         with Producer(self.regions[name], self.rules, settings=self.state) as producer:
             for start in range(0, WRITES, 20):
                 if start == WRITES // 2:
@@ -85,6 +93,21 @@ class Scenario:
                 self._until_rebuilt(producer, lambda: producer.poll(0))
                 time.sleep(rng.uniform(0.1, 0.4))
             self._until_rebuilt(producer, producer.flush)
+        self.written[name] = WRITES
+
+    def _plain_writer(self, name: str, rng: random.Random) -> None:
+        """`_writer` through a plain Kafka producer whose timestamps rise by at least 1 ms per record."""
+        producer, timestamp_ms = KafkaProducer({**self.regions[name].kafka_config(), "enable.idempotence": True}), 0
+        for start in range(0, WRITES, 20):
+            if start == WRITES // 2:
+                assert self._halfway.wait(120), "the action between the halves did not finish"
+            for n in range(start, start + 20):
+                timestamp_ms = max(int(time.time() * 1000), timestamp_ms + 1)
+                producer.produce(self.topic, key=f"key-{rng.randrange(KEYS)}".encode(), timestamp=timestamp_ms,
+                                 value=None if rng.random() < 0.15 else f"{name}-{n}".encode())
+            producer.poll(0)
+            time.sleep(rng.uniform(0.1, 0.4))
+        assert producer.flush(30) == 0
         self.written[name] = WRITES
 
     @staticmethod
@@ -166,6 +189,8 @@ def settle(scenario: Scenario, worker: MirrorProcess) -> dict:
     time.sleep(3)
     assert scenario.converged() == view, "views changed after they matched: not quiescent"
     assert view == scenario.expected()
+    if scenario.plain:  # the last record per key is promised only to amity.Producer's writes
+        return view
     wait_for(lambda: all(last == view for last in scenario.last_records().values()), timeout_s=30, interval_s=2,
              message="every region's last record per key equal to the resolved view")
     print(f"{scenario.rule.policy} over {list(scenario.regions)}: {conflict_totals(worker)}, "
@@ -189,6 +214,19 @@ def test_two_regions_converge_to_the_policy_winner(regions, topic, tmp_path: Pat
                 return totals["detected"] > 0 and totals["conflicts_topic"] == totals["detected"] == recorded
             wait_for(counted_and_recorded, timeout_s=30, interval_s=2,
                      message="every conflict counted once and recorded in the conflicts topics")
+    finally:
+        assert worker.stop() == 0
+
+
+def test_plain_clients_records_stamped_from_their_timestamps_converge(regions, topic, tmp_path: Path) -> None:
+    """`first_hop: timestamp`: plain producers' records, stamped from their timestamps alone at their first hop,
+    converge in every region's resolved view to the lww winner over those stamps."""
+    rule = ConflictRule(topic=topic, policy="lww", first_hop="timestamp")
+    scenario = Scenario({n: regions[n] for n in ("us", "eu")}, topic, rule, tmp_path, plain=True)
+    worker = scenario.mirror()
+    try:
+        scenario.write_concurrently()
+        settle(scenario, worker)
     finally:
         assert worker.stop() == 0
 
