@@ -236,12 +236,15 @@ class FirstHops:
         self.hashes: dict[tuple[str, int, int], list] = {}  # (topic, partition, bucket) -> [first, last, refused]
 
     def add(self, topic: str, partition: int, offset: int, refused: bool = False) -> tuple[str, int, int]:
-        """Pass one source record, in the partition's offset order; its memo hash."""
+        """Pass one source record; its memo hash."""
         bucket = (topic, partition, offset // MEMO_BUCKET)
         passed = self.hashes.get(bucket)
         if passed is None:
             passed = self.hashes[bucket] = [offset, offset, []]
-        passed[1] = offset
+        elif offset > passed[1]:
+            passed[1] = offset
+        elif offset < passed[0]:
+            passed[0] = offset
         if refused:
             passed[2].append(offset)
         return bucket

@@ -1,4 +1,4 @@
-"""StampRequests: stamp requests flattened as the stamp script reads them, without a Redis."""
+"""StampRequests and FirstHops: what the stamp and first-hops scripts read, flattened, without a Redis."""
 
 import struct
 
@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from amity.policies import Head, RankTemplate
-from amity.state import MEMO_BUCKET, Hold, StampRequest, StampRequests
+from amity.state import MEMO_BUCKET, FirstHops, Hold, StampRequest, StampRequests
 
 HOLD = Hold(RankTemplate(Head.DEPTH, b"\0\1", b"us\0"), 5)
 
@@ -49,3 +49,19 @@ def test_every_requests_memo_names_the_slot_of_its_bucket(requests: list[tuple])
             topic, partition, offset = memo
             assert columns.fields[8 * i + 2: 8 * i + 4] == [offset,
                                                              columns.buckets[(topic, partition, offset // MEMO_BUCKET)]]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["t", "u"]), st.integers(0, 2), st.integers(0, 3 * MEMO_BUCKET),
+                          st.booleans())))
+def test_first_hops_give_each_memo_hash_its_lowest_and_highest_offset_and_its_refusals(
+        records: list[tuple]) -> None:
+    hops = FirstHops()
+    for topic, partition, offset, refused in records:
+        assert hops.add(topic, partition, offset, refused) == (topic, partition, offset // MEMO_BUCKET)
+    expected: dict = {}
+    for topic, partition, offset, refused in records:
+        expected.setdefault((topic, partition, offset // MEMO_BUCKET), []).append((offset, refused))
+    assert len(hops) == len(expected)
+    for bucket, passed in expected.items():
+        offsets = [offset for offset, _ in passed]
+        assert hops.hashes[bucket] == [min(offsets), max(offsets), [offset for offset, refused in passed if refused]]

@@ -82,6 +82,10 @@ def test_rules_set_get_and_history(amity) -> None:  # noqa: ANN001
     assert "rules version 3" in amity("rules", "rm", "orders").stdout
     bad = amity("rules", "set", "orders", "--policy", "coin-toss", ok=False)
     assert "body.policy" in bad.stderr and "[HTTP 422]" in bad.stderr
+    amity("rules", "set", "clicks", "--first-hop", "timestamp")
+    assert "lww (first hop from the record timestamp)" in amity("rules", "get", "clicks").stdout
+    unfit = amity("rules", "set", "clicks", "--policy", "vector", "--first-hop", "timestamp", ok=False)
+    assert "first_hop timestamp is for policies lww and timestamp" in unfit.stderr and "[HTTP 422]" in unfit.stderr
 
 
 def test_stats_from_a_worker_heartbeat(amity, url: str, regions: dict[str, Region]) -> None:  # noqa: ANN001
