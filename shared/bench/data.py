@@ -56,7 +56,9 @@ def payloads(count: int, size: int, seed: int) -> list[bytes]:
 
 def write_records(bootstrap: str, topic: str, records: int, size: int, partitions: int,
                   keys: int = 0, progress: Progress = lambda done: None) -> None:
-    """Write `records` values of `size` bytes; with `keys` > 0 each record gets one of that many keys."""
+    """Write `records` values of `size` bytes, spread evenly over the partitions; with `keys` > 0 each record gets
+    one of that many keys, and each key one partition (`k<j>` in partition j mod `partitions`), as a keyed
+    producer's partitioner does: a key's versions are in one partition, in the order they were written."""
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
                          "linger.ms": 20, "batch.size": 1_000_000, "compression.type": "lz4",
                          "queue.buffering.max.messages": 1_000_000, "log_level": 3})
@@ -71,8 +73,8 @@ def write_records(bootstrap: str, topic: str, records: int, size: int, partition
         chunk = min(CHUNK_RECORDS, records - written)
         for i, value in enumerate(payloads(chunk, size, seed=written)):
             n = written + i
-            key = f"k{n % keys}".encode() if keys else None
-            _produce(producer, topic, value, key, n % partitions, delivered)
+            key, partition = (f"k{n % keys}".encode(), n % keys % partitions) if keys else (None, n % partitions)
+            _produce(producer, topic, value, key, partition, delivered)
         written += chunk
         producer.poll(0)
         progress(written)
