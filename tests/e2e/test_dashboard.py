@@ -47,6 +47,7 @@ def test_the_dashboard_shows_regions_links_moving_counters_and_a_paused_link(
         coordinator("region", "add", region.name, "--bootstrap", region.bootstrap, "--redis", region.redis)
     coordinator("mesh", "us", "eu", "--include", topic)
     coordinator("rules", "set", topic, "--policy", "lww")
+    coordinator("rules", "set", f"{topic}-clicks", "--first-hop", "timestamp")
     worker = CoordinatedWorker(tmp_path, coordinator.url, TOKEN).start()
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     requested: list[str] = []
@@ -62,6 +63,7 @@ def test_the_dashboard_shows_regions_links_moving_counters_and_a_paused_link(
             expect(page.locator(f'#topology g.link[data-link="{link}"]')).to_have_attribute(
                 "data-state", "running", timeout=WAIT_MS)
         expect(page.locator("#rules tbody")).to_contain_text(topic)
+        expect(page.locator("#rules tbody")).to_contain_text("first hop from the record timestamp")
 
         produce(us.bootstrap, topic, [(f"k{n}".encode(), b"first") for n in range(200)])
         wait_replicated(page, 200)

@@ -324,6 +324,7 @@ function ruleDetails(rule) {
   if (rule.field) parts.push(`field ${rule.field}`);
   if (rule.regions && rule.regions.length) parts.push(`regions ${rule.regions.join(" > ")}`);
   if (rule.fallback) parts.push(`fallback ${rule.fallback}`);
+  if (rule.first_hop === "timestamp") parts.push("first hop from the record timestamp");
   return parts.join(", ");
 }
 
