@@ -259,9 +259,13 @@ def test_three_region_mesh_converges_with_a_mirror_killed_mid_run(regions, topic
         assert workers[-1].stop() == 0
 
 
-def test_a_wiped_version_state_is_rebuilt_and_convergence_holds(regions, topic, tmp_path: Path) -> None:
-    scenario = Scenario({n: regions[n] for n in ("us", "eu")}, topic, ConflictRule(topic=topic, policy="lww"),
-                        tmp_path)
+@pytest.mark.parametrize("first_hop", ["state", "timestamp"])
+def test_a_wiped_version_state_is_rebuilt_and_convergence_holds(regions, topic, tmp_path: Path,
+                                                                  first_hop: str) -> None:
+    """With `first_hop: timestamp` the writers are plain producers: the wipe is also met by the first-hops
+    script of the link out of eu."""
+    rule = ConflictRule(topic=topic, policy="lww", first_hop=first_hop)
+    scenario = Scenario({n: regions[n] for n in ("us", "eu")}, topic, rule, tmp_path, plain=first_hop == "timestamp")
     worker = scenario.mirror()
     wiped = []
 
