@@ -35,8 +35,8 @@ from amity.ordering import Headers, MissingOrderingField
 from amity.policies import InvalidVersion, Version, clock_ranked, rank_bytes, rank_tail, rank_template
 from amity.rules import ConflictRule, FirstHop, Policy, RuleSet
 from amity.state import (
-    CONCURRENCY, Claim, Claims, FirstHops, Hold, Passed, StampRequests, StateSettings, VersionState, held_version,
-    may_expire, pack_vector, reads_of, unpack_vector,
+    CONCURRENCY, MEMO_BUCKET, Claim, Claims, FirstHops, Hold, Passed, StampRequests, StateSettings, VersionState,
+    held_version, may_expire, pack_vector, reads_of, unpack_vector,
 )
 from amity.vectors import EMPTY, Vector
 
@@ -430,9 +430,9 @@ class Stamper:
         vectors: list[bytes | None] = [None] * n
         dead_ones: list[Outcome | None] = [None] * n
         keys: list[bytes | None] = [None] * n
-        requests, hops = StampRequests(), FirstHops()
+        requests = StampRequests()
         where: list[int] = []
-        hopped: list[tuple[int, tuple[str, int, int]]] = []  # (index, memo hash) of each record stamped from its time
+        timed: list[int] = []  # records of topics whose first hops are stamped from the timestamp
         request, region, state_key = requests.add, self.region, self.state.state_key
         self.guard.start_batch()
         topics = _Topics(self.rules, self.state, self.guard)
@@ -443,10 +443,7 @@ class Stamper:
             if topic.passes is not None:
                 continue
             if topic.from_timestamp:
-                dead_ones[index] = self._from_timestamp(topic, record, hlcs, vectors, index)
-                if dead_ones[index] is None or dead_ones[index].reason is Reason.CLOCK_SKEW:
-                    refused = dead_ones[index] is not None
-                    hopped.append((index, hops.add(record.topic, record.partition, record.offset, refused)))
+                timed.append(index)
                 continue
             source = (record.topic, record.partition, record.offset)
             try:
@@ -473,32 +470,42 @@ class Stamper:
             hlcs[index] = from_bytes(hlc, "big")
             vectors[index] = vector
             keys[index] = key
-        if hops:
-            passed = self.state.pass_first_hops(hops)
-            if any(before.mark >= hops.hashes[bucket][0] for bucket, before in passed.items()):
-                self._follow(batch, hopped, passed, hlcs, vectors, dead_ones)
+        if timed:
+            self._from_timestamps(batch, timed, topics, hlcs, vectors, dead_ones)
         return Stamped(hlcs, vectors, dead_ones, keys, self.state.settings)
 
-    def _from_timestamp(self, topic: _Topic, record: Incoming, hlcs: list[int | None], vectors: list[bytes | None],
-                        index: int) -> Outcome | None:
-        """Stamp record `index` from its timestamp alone; its DEAD outcome when it cannot be stamped so."""
-        try:
-            hlc = pack(record.timestamp_ms, 0)
-            if hlc >= topic.refused_from:
-                self.guard.check(topic.rule, hlc)
-        except _DEAD_ERRORS as exc:
-            return _dead_from(exc)
-        hlcs[index], vectors[index] = hlc, self.own_vector
-        return None
+    def _from_timestamps(self, batch: Sequence[Incoming], timed: list[int], topics: "_Topics",
+                         hlcs: list[int | None], vectors: list[bytes | None], dead_ones: list[Outcome | None]) -> None:
+        """Stamp records `timed` from their timestamps alone, pass them in the first-hops script, and take what a
+        link that passed one before decided (a link ahead of every other has nothing to take)."""
+        hops, own = FirstHops(), self.own_vector
+        add = hops.add
+        for index in timed:
+            record = batch[index]
+            topic = topics[record.topic]
+            hlc = record.timestamp_ms << LOGICAL_BITS
+            if 0 <= hlc < topic.refused_from:  # the clock check and pack's range check at once: nearly every record
+                hlcs[index], vectors[index] = hlc, own
+                add(record.topic, record.partition, record.offset)
+                continue
+            try:
+                self.guard.check(topic.rule, pack(record.timestamp_ms, 0))
+            except _DEAD_ERRORS as exc:
+                dead_ones[index] = _dead_from(exc)
+                if isinstance(exc, ClockSkewError):  # a later look at the clock could take it: memoise the refusal
+                    add(record.topic, record.partition, record.offset, True)
+        passed = self.state.pass_first_hops(hops)
+        if any(before.mark >= hops.hashes[bucket][0] for bucket, before in passed.items()):
+            self._follow(batch, timed, passed, hlcs, vectors, dead_ones)
 
-    def _follow(self, batch: Sequence[Incoming], hopped: list[tuple[int, tuple[str, int, int]]],
-                passed: dict[tuple[str, int, int], Passed], hlcs: list[int | None], vectors: list[bytes | None],
-                dead_ones: list[Outcome | None]) -> None:
-        """Decide each record stamped from its timestamp as the link that passed it first did, if one did (only
-        called when some link passed records of the batch before: a link ahead of every other has nothing to
-        follow)."""
-        for index, bucket in hopped:
-            record, before = batch[index], passed[bucket]
+    def _follow(self, batch: Sequence[Incoming], timed: list[int], passed: dict[tuple[str, int, int], Passed],
+                hlcs: list[int | None], vectors: list[bytes | None], dead_ones: list[Outcome | None]) -> None:
+        """Decide each record stamped from its timestamp as the link that passed it first did, if one did."""
+        for index in timed:
+            record, dead = batch[index], dead_ones[index]
+            if dead is not None and dead.reason is not Reason.CLOCK_SKEW:
+                continue  # a timestamp no stamp can carry: every link refuses it alike, nothing to follow
+            before = passed[(record.topic, record.partition, record.offset // MEMO_BUCKET)]
             if record.offset > before.mark:
                 continue  # this link is the first: its own decision stands, and is now memoised if a refusal
             memo = before.decided.get(record.offset)

@@ -5,9 +5,9 @@ and links that stamp differently for a while (a rule change on its way) still ag
 import redis
 from confluent_kafka import Producer
 
-from amity.clock import pack, wall_clock_ms
+from amity.clock import MAX_MS, pack, wall_clock_ms
 from amity.headers import decode, find_provenance
-from amity.resolver import Incoming, Stamper, Verdict
+from amity.resolver import Incoming, Reason, Stamper, Verdict
 from amity.rules import ConflictRule, RuleSet
 from amity.state import REFUSED
 from amity.view import ResolvedView
@@ -108,6 +108,19 @@ def test_a_record_passed_by_the_first_link_is_passed_by_every_other_whatever_its
     [same] = behind.stamp([ahead])
     assert isinstance(passed, Incoming) and isinstance(same, Incoming)
     assert (same.hlc, same.vector) == (passed.hlc, passed.vector) == (pack(ahead.timestamp_ms, 0), (("us", 1),))
+
+
+def test_a_batch_passed_again_gets_the_same_stamps_and_a_timestamp_no_stamp_can_carry_stays_dead(
+        regions, state_settings, topic) -> None:
+    stamper = Stamper(redis.Redis.from_url(regions["us"].redis), from_timestamp(topic), "us", settings=state_settings)
+    now = wall_clock_ms()
+    batch = [plain(topic, 0, now), plain(topic, 1, MAX_MS + 1), plain(topic, 2, now + 1)]
+    first = stamper.stamp_batch(batch)
+    again = stamper.stamp_batch(batch)  # redelivered: every record is below the mark now
+    for columns in (first, again):
+        assert [columns.hlcs[0], columns.hlcs[2]] == [pack(now, 0), pack(now + 1, 0)]
+        assert columns.dead[0] is None and columns.dead[2] is None
+        assert columns.dead[1].reason is Reason.INVALID_VERSION
 
 
 def test_links_that_stamp_first_hops_differently_for_a_while_give_each_record_the_first_links_stamp(
