@@ -235,8 +235,8 @@ class FirstHops:
     def __init__(self) -> None:
         self.hashes: dict[tuple[str, int, int], list] = {}  # (topic, partition, bucket) -> [first, last, refused]
 
-    def add(self, topic: str, partition: int, offset: int, refused: bool = False) -> tuple[str, int, int]:
-        """Pass one source record; its memo hash."""
+    def add(self, topic: str, partition: int, offset: int, refused: bool = False) -> None:
+        """Pass one source record."""
         bucket = (topic, partition, offset // MEMO_BUCKET)
         passed = self.hashes.get(bucket)
         if passed is None:
@@ -247,7 +247,6 @@ class FirstHops:
             passed[0] = offset
         if refused:
             passed[2].append(offset)
-        return bucket
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -441,6 +440,34 @@ out[2] = table.concat(codes)
 return out
 """
 
+# A memo hash: each batch writes its memos (a stamp, '' for a refusal) as one field, 'c' .. its first offset, a
+# msgpack array offset, memo, offset, memo...; the field 'hi' is the highest offset a link has passed in the hash.
+_MEMOS = """
+local function mark_of(memo)
+  return tonumber(redis.call('HGET', memo, 'hi')) or -1
+end
+-- offset -> memo of every record memoised in the hash, read whole.
+local function memos_of(memo)
+  local memos, all = {}, redis.call('HGETALL', memo)
+  for k = 1, #all, 2 do
+    if byte(all[k], 1) == 99 then  -- 'c'
+      local chunk = cmsgpack.unpack(all[k + 1])
+      for e = 1, #chunk, 2 do memos[chunk[e]] = chunk[e + 1] end
+    end
+  end
+  return memos
+end
+-- A batch's memos (offset, memo, ...; possibly none) and the hash's new mark, kept `ttl` ms from now.
+local function write_memo(memo, entries, mark, ttl)
+  if #entries > 0 then
+    redis.call('HSET', memo, 'c' .. entries[1], cmsgpack.pack(entries), 'hi', mark)
+  else
+    redis.call('HSET', memo, 'hi', mark)
+  end
+  redis.call('PEXPIRE', memo, ttl)
+end
+"""
+
 # KEYS[1] epoch marker, KEYS[1 + j] memo hash j.
 # ARGV[1] expected epoch, ARGV[2] region, ARGV[3] memo ttl ms, ARGV[4] msgpack array of the requests' fields,
 # flat, eight per request: state hash (in the array, as for apply), floor hlc8, source offset (-1 for none), memo
@@ -449,7 +476,7 @@ return out
 # Returns {1, current epoch} or {0, hlc8, canonically packed vector, fresh, ...}.
 # A counter stops at MAX_COUNTER: a forged header that put the region's counter for a key there would otherwise make
 # every later stamp of the key one its header cannot carry. Stamps that saturate are ordered by their clocks.
-_STAMP_LUA = _COMMON + f"local MAX_COUNTER = {MAX_COUNTER}\n" + """
+_STAMP_LUA = _COMMON + _MEMOS + f"local MAX_COUNTER = {MAX_COUNTER}\n" + """
 local function successor(hlc)
   local last = byte(hlc, 8)
   if last < 255 then return string.sub(hlc, 1, 7) .. string.char(last + 1) end
@@ -486,35 +513,20 @@ local function rank_of(hold, head, hlc, tail, vector)
   if hold == 3 then head = big_endian8(depth(vector)) .. head end
   return head .. hlc .. tail
 end
--- The memos of the batch: slot -> offset -> stamp. Each batch writes its stamps into a memo hash as one field,
--- 'c' .. its first offset, a msgpack array offset, stamp, offset, stamp...; the field 'hi' is the highest offset
--- memoised in the hash. A link ahead of every other (offsets all above 'hi') reads nothing; otherwise the whole
--- memo hash is read once.
+-- The memos of the batch: slot -> offset -> stamp. A link ahead of every other (offsets all above the marks) reads
+-- nothing; otherwise the whole memo hash is read once.
 local function read_memos(fields, n)
   local marks, behind = {}, {}
   for i = 1, n do
     local offset = fields[8 * i - 5]
     if offset >= 0 then
       local slot = fields[8 * i - 4]
-      local mark = marks[slot]
-      if not mark then
-        mark = tonumber(redis.call('HGET', KEYS[1 + slot], 'hi')) or -1
-        marks[slot] = mark
-      end
-      if offset <= mark then behind[slot] = true end
+      if not marks[slot] then marks[slot] = mark_of(KEYS[1 + slot]) end
+      if offset <= marks[slot] then behind[slot] = true end
     end
   end
   local memos = {}
-  for slot in pairs(marks) do memos[slot] = {} end
-  for slot in pairs(behind) do
-    local stamps, all = memos[slot], redis.call('HGETALL', KEYS[1 + slot])
-    for k = 1, #all, 2 do
-      if byte(all[k], 1) == 99 then  -- 'c'
-        local chunk = cmsgpack.unpack(all[k + 1])
-        for e = 1, #chunk, 2 do stamps[chunk[e]] = chunk[e + 1] end
-      end
-    end
-  end
+  for slot in pairs(marks) do memos[slot] = behind[slot] and memos_of(KEYS[1 + slot]) or {} end
   return memos, marks
 end
 local function memo(memos, written, marks, slot, offset, stamp)
@@ -526,11 +538,7 @@ local function memo(memos, written, marks, slot, offset, stamp)
   if offset > marks[slot] then marks[slot] = offset end
 end
 local function write_memos(written, marks, ttl)
-  for slot, entries in pairs(written) do
-    local memo = KEYS[1 + slot]
-    redis.call('HSET', memo, 'c' .. entries[1], cmsgpack.pack(entries), 'hi', marks[slot])
-    redis.call('PEXPIRE', memo, ttl)
-  end
+  for slot, entries in pairs(written) do write_memo(KEYS[1 + slot], entries, marks[slot], ttl) end
 end
 local lost = check_epoch()
 if lost then return lost end
@@ -592,7 +600,7 @@ return out
 # batch passes in it and the array of offsets the link refuses.
 # Returns {1, current epoch} or {0, mark 1, memos 1, ...}: per memo hash its `hi` mark before the batch (-1: none)
 # and, flat, offset and memo (a stamp, '' a refusal) of each record of the batch at or below that mark.
-_FIRST_HOPS_LUA = _COMMON + """
+_FIRST_HOPS_LUA = _COMMON + _MEMOS + """
 local lost = check_epoch()
 if lost then return lost end
 local memo_ttl = tonumber(ARGV[2])
@@ -600,19 +608,13 @@ local hashes = cmsgpack.unpack(ARGV[3])
 local out = {0}
 for j = 1, #hashes / 3 do
   local memo, first, last, refused = KEYS[1 + j], hashes[3 * j - 2], hashes[3 * j - 1], hashes[3 * j]
-  local mark = tonumber(redis.call('HGET', memo, 'hi')) or -1
+  local mark = mark_of(memo)
   local decided = {}
   if first <= mark then
-    local all = redis.call('HGETALL', memo)
-    for k = 1, #all, 2 do
-      if byte(all[k], 1) == 99 then  -- 'c'
-        local chunk = cmsgpack.unpack(all[k + 1])
-        for e = 1, #chunk, 2 do
-          if chunk[e] >= first and chunk[e] <= last then
-            decided[#decided + 1] = chunk[e]
-            decided[#decided + 1] = chunk[e + 1]
-          end
-        end
+    for offset, memoised in pairs(memos_of(memo)) do
+      if offset >= first and offset <= last then
+        decided[#decided + 1] = offset
+        decided[#decided + 1] = memoised
       end
     end
   end
@@ -623,11 +625,7 @@ for j = 1, #hashes / 3 do
       entries[#entries + 1] = ''
     end
   end
-  if #entries > 0 then redis.call('HSET', memo, 'c' .. entries[1], cmsgpack.pack(entries)) end
-  if last > mark then
-    redis.call('HSET', memo, 'hi', last)
-    redis.call('PEXPIRE', memo, memo_ttl)
-  end
+  if last > mark then write_memo(memo, entries, last, memo_ttl) end
   out[2 * j] = mark
   out[2 * j + 1] = decided
 end
