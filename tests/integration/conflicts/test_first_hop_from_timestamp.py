@@ -1,6 +1,7 @@
 """First hops stamped from the record timestamp (`first_hop: timestamp`) on real Redis and Kafka: no key state in the
-source, one script call per batch, the same stamp on every link and in every view, refusals shared by every link,
-and links that stamp differently for a while (a rule change on its way) still agreeing."""
+source, one script call per batch, the same stamp on every link and in every view, and links that stamp differently
+for a while (a rule change on its way) still agreeing. That every link refuses or passes a record as the first link
+did is tested for both ways of stamping in test_resolver.py."""
 
 import redis
 from confluent_kafka import Producer
@@ -83,31 +84,6 @@ def test_a_batch_of_plain_records_costs_the_source_one_script_call(regions, stat
     stamped = stamper.stamp_batch(batch)
     assert client.sent == {"EVALSHA": 1}
     assert stamped.hlcs == [pack(now, 0)] * 5000 and set(stamped.dead) == {None} and set(stamped.keys) == {None}
-
-
-def test_a_record_refused_by_the_first_link_is_refused_by_every_other(regions, state_settings, topic) -> None:
-    client = redis.Redis.from_url(regions["us"].redis)
-    future = plain(topic, 0, wall_clock_ms() + HOUR_MS)
-    first = Stamper(client, from_timestamp(topic), "us", settings=state_settings)
-    caught_up = Stamper(client, from_timestamp(topic), "us", settings=state_settings,
-                        now_ms=lambda: wall_clock_ms() + HOUR_MS)
-    [refused] = first.stamp([future])
-    [also] = caught_up.stamp([future])
-    assert refused.verdict is Verdict.DEAD and "ahead" in refused.detail
-    assert also.verdict is Verdict.DEAD and "another link" in also.detail
-
-
-def test_a_record_passed_by_the_first_link_is_passed_by_every_other_whatever_its_clock(
-        regions, state_settings, topic) -> None:
-    client = redis.Redis.from_url(regions["us"].redis)
-    ahead = plain(topic, 0, wall_clock_ms() + HOUR_MS)
-    caught_up = Stamper(client, from_timestamp(topic), "us", settings=state_settings,
-                        now_ms=lambda: wall_clock_ms() + HOUR_MS)
-    behind = Stamper(client, from_timestamp(topic), "us", settings=state_settings)
-    [passed] = caught_up.stamp([ahead])
-    [same] = behind.stamp([ahead])
-    assert isinstance(passed, Incoming) and isinstance(same, Incoming)
-    assert (same.hlc, same.vector) == (passed.hlc, passed.vector) == (pack(ahead.timestamp_ms, 0), (("us", 1),))
 
 
 def test_a_batch_passed_again_gets_the_same_stamps_and_a_timestamp_no_stamp_can_carry_stays_dead(

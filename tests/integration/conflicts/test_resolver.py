@@ -3,6 +3,7 @@ trip per batch, conflicts, tombstones, and one stamp per first-hop record across
 
 import time
 
+import pytest
 import redis
 from confluent_kafka import Producer
 
@@ -133,15 +134,16 @@ def test_a_plain_clients_record_gets_one_stamp_on_every_link_out_of_its_region(
     assert {k: r.value for k, r in views[0].items()} == {b"k": b"v2"}
 
 
+@pytest.mark.parametrize("first_hop", ["state", "timestamp"])
 def test_a_plain_record_refused_at_its_first_hop_is_refused_by_every_link_out_of_its_region(
-        regions, state_settings, topic) -> None:
+        regions, state_settings, topic, first_hop: str) -> None:
     """The refusal is memoised: a link whose clock has caught up with the record refuses it too, so no region gets
-    a record another never will."""
+    a record another never will. Alike whether first hops are stamped from the state or from the timestamp."""
     client = redis.Redis.from_url(regions["us"].redis)
     future = Incoming(topic, b"k", b"v", [], "us", wall_clock_ms() + 3_600_000, partition=0, offset=0)
-    now = Stamper(client, rules_for(topic), "us", settings=state_settings)
-    caught_up = Stamper(client, rules_for(topic), "us", settings=state_settings,
-                        now_ms=lambda: wall_clock_ms() + 3_600_000)
+    rules = rules_for(topic, first_hop=first_hop)
+    now = Stamper(client, rules, "us", settings=state_settings)
+    caught_up = Stamper(client, rules, "us", settings=state_settings, now_ms=lambda: wall_clock_ms() + 3_600_000)
     [refused] = now.stamp([future])
     [also] = caught_up.stamp([future])
     assert refused.verdict is Verdict.DEAD and refused.reason == "clock-skew" and "ahead" in refused.detail
@@ -154,12 +156,15 @@ def test_a_plain_record_refused_at_its_first_hop_is_refused_by_every_link_out_of
     assert columns.dead[0] is None and columns.dead[1].reason is Reason.CLOCK_SKEW
 
 
-def test_a_link_behind_a_record_takes_the_stamp_another_link_gave_it(regions, state_settings, topic) -> None:
+@pytest.mark.parametrize("first_hop", ["state", "timestamp"])
+def test_a_link_behind_a_record_takes_the_stamp_another_link_gave_it(regions, state_settings, topic,
+                                                                      first_hop: str) -> None:
+    """Also a record that link passed and this one's clock would refuse."""
     client = redis.Redis.from_url(regions["us"].redis)
     ahead = Incoming(topic, b"k", b"v", [], "us", wall_clock_ms() + 3_600_000, partition=0, offset=1)
-    caught_up = Stamper(client, rules_for(topic), "us", settings=state_settings,
-                        now_ms=lambda: wall_clock_ms() + 3_600_000)
-    behind = Stamper(client, rules_for(topic), "us", settings=state_settings)
+    rules = rules_for(topic, first_hop=first_hop)
+    caught_up = Stamper(client, rules, "us", settings=state_settings, now_ms=lambda: wall_clock_ms() + 3_600_000)
+    behind = Stamper(client, rules, "us", settings=state_settings)
     [stamped] = caught_up.stamp([ahead])
     [same] = behind.stamp([ahead])
     assert isinstance(stamped, Incoming) and isinstance(same, Incoming)
