@@ -4,9 +4,9 @@ Every region's resolved view must be identical and equal to what the policy
 says over every write any region acknowledged, also when a mirror is killed
 mid-run or a region's version state is wiped mid-run. The writers are
 amity.Producers, so each key's last record, what compaction keeps, must be that
-winner too, in every region; except in one test whose plain producers' records
-the mirror stamps from their timestamps (`first_hop: timestamp`), where only
-the views are promised.
+winner too, in every region; except where plain producers write under
+`first_hop: timestamp` (the mirror stamps their records from their timestamps),
+where only the views are promised.
 """
 
 import random
@@ -15,6 +15,8 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,12 +38,13 @@ WRITES = 400
 
 
 class Scenario:
-    """Regions in a full mesh under one rule, a state namespace of their own, and stamping writers."""
+    """Regions in a full mesh under one rule, a state namespace of their own, and a writer per region: amity.Producer,
+    or with `plain` a plain Kafka producer whose records the mirror stamps at their first hop."""
 
     def __init__(self, regions: dict[str, Region], topic: str, rule: ConflictRule, workdir: Path,
                  plain: bool = False) -> None:
         self.regions = regions
-        self.plain = plain  # writers are plain Kafka producers, their records stamped at their first hop
+        self.plain = plain
         self.topic = topic
         self.rule = rule
         self.rules = RuleSet(rules=[rule])
@@ -78,37 +81,39 @@ class Scenario:
     def _writer(self, name: str, seed: int) -> None:
         """Batches of 20 over about 5 s, so that crashes and wipes land mid-run."""
         rng = random.Random(seed)
-        if self.plain:
-            self._plain_writer(name, rng)
-            return
-        with Producer(self.regions[name], self.rules, settings=self.state) as producer:
+        with self._plain(name) if self.plain else self._stamping(name) as send:
             for start in range(0, WRITES, 20):
                 if start == WRITES // 2:
                     assert self._halfway.wait(120), "the action between the halves did not finish"
-                batch = []
-                for n in range(start, start + 20):
-                    key = f"key-{rng.randrange(KEYS)}".encode()
-                    batch.append((key, None if rng.random() < 0.15 else f"{name}-{n}".encode()))
-                self._until_rebuilt(producer, lambda: producer.produce_batch(self.topic, batch))
-                self._until_rebuilt(producer, lambda: producer.poll(0))
+                send([(f"key-{rng.randrange(KEYS)}".encode(), None if rng.random() < 0.15 else f"{name}-{n}".encode())
+                      for n in range(start, start + 20)])
                 time.sleep(rng.uniform(0.1, 0.4))
-            self._until_rebuilt(producer, producer.flush)
         self.written[name] = WRITES
 
-    def _plain_writer(self, name: str, rng: random.Random) -> None:
-        """`_writer` through a plain Kafka producer whose timestamps rise by at least 1 ms per record."""
-        producer, timestamp_ms = KafkaProducer({**self.regions[name].kafka_config(), "enable.idempotence": True}), 0
-        for start in range(0, WRITES, 20):
-            if start == WRITES // 2:
-                assert self._halfway.wait(120), "the action between the halves did not finish"
-            for n in range(start, start + 20):
+    @contextmanager
+    def _stamping(self, name: str) -> Iterator[Callable[[list], None]]:
+        """Sends batches through amity.Producer, stamped as they are written; flushes at the end."""
+        with Producer(self.regions[name], self.rules, settings=self.state) as producer:
+            def send(batch: list) -> None:
+                self._until_rebuilt(producer, lambda: producer.produce_batch(self.topic, batch))
+                self._until_rebuilt(producer, lambda: producer.poll(0))
+            yield send
+            self._until_rebuilt(producer, producer.flush)
+
+    @contextmanager
+    def _plain(self, name: str) -> Iterator[Callable[[list], None]]:
+        """Sends batches through a plain Kafka producer, timestamps rising by at least 1 ms per record; flushes."""
+        producer = KafkaProducer({**self.regions[name].kafka_config(), "enable.idempotence": True})
+        timestamp_ms = 0
+
+        def send(batch: list) -> None:
+            nonlocal timestamp_ms
+            for key, value in batch:
                 timestamp_ms = max(int(time.time() * 1000), timestamp_ms + 1)
-                producer.produce(self.topic, key=f"key-{rng.randrange(KEYS)}".encode(), timestamp=timestamp_ms,
-                                 value=None if rng.random() < 0.15 else f"{name}-{n}".encode())
+                producer.produce(self.topic, key=key, value=value, timestamp=timestamp_ms)
             producer.poll(0)
-            time.sleep(rng.uniform(0.1, 0.4))
+        yield send
         assert producer.flush(30) == 0
-        self.written[name] = WRITES
 
     @staticmethod
     def _until_rebuilt(producer: Producer, action) -> None:
