@@ -25,8 +25,9 @@ COLUMNS = ("scenario", "tool", "records/s", "MB/s", "p50 ms", "p99 ms", "max ms"
            "peak RSS MiB", "notes")
 NOTE_CHARS = 160
 RATIOS = ((Tool.MM2, "Amity / MM2"), (Tool.CEILING, "Amity / ceiling"))
-BASELINE_LABEL = f"Amity / {BASELINE}"  # a resolver scenario over plain mirroring of the same data, in the same run
-RATIO_LABELS = frozenset({label for _tool, label in RATIOS} | {BASELINE_LABEL})
+# A resolver scenario over plain mirroring in the same run: of plain clients' keyed data, and of data written as its own.
+BASELINES = tuple(dict.fromkeys(s.baseline for s in SCENARIOS.values()))
+RATIO_LABELS = frozenset({label for _tool, label in RATIOS} | {f"Amity / {name}" for name in BASELINES})
 
 Metric = Callable[[RunResult], float | None]
 
@@ -71,19 +72,19 @@ def _rate(run: RunResult) -> float:
 def rows(results: BenchResults) -> list[tuple[str, ...]]:
     """One row per tool (the median of its rounds), then the ratio rows of each scenario.
 
-    A resolver scenario is also divided by the baseline scenario of the same run (plain mirroring of the same
-    keyed data), the comparison its throughput target is stated in.
+    A resolver scenario is also divided by the baseline scenarios of the same run (plain mirroring of plain
+    clients' keyed data and of data written as its own), the comparison its throughput target is stated in.
     """
     summaries = {scenario: {tool: summarise(results.rounds_of(scenario, tool)) for tool in results.tools(scenario)}
                  for scenario in results.scenarios()}
-    baseline = summaries.get(BASELINE, {}).get(Tool.AMITY)
     table: list[tuple[str, ...]] = []
     for scenario, tools in summaries.items():
         table.extend(_run_row(summary) for summary in tools.values())
         amity = tools.get(Tool.AMITY)
         ratios = [(label, tools.get(other)) for other, label in RATIOS]
         if _resolves(scenario):
-            ratios.append((BASELINE_LABEL, baseline))
+            ratios.extend((f"Amity / {name}", summaries.get(name, {}).get(Tool.AMITY))
+                          for name in _baselines_of(scenario))
         for label, other in ratios:
             row = _ratio_row(scenario, label, amity, other)
             if row is not None:
@@ -92,9 +93,14 @@ def rows(results: BenchResults) -> list[tuple[str, ...]]:
 
 
 def _resolves(scenario: str) -> bool:
-    """Whether `scenario` mirrors under a conflict rule that decides (not the baseline's policy none)."""
+    """Whether `scenario` mirrors under a conflict rule that decides (not the baselines' policy none)."""
     known = SCENARIOS.get(scenario)
-    return known is not None and known.resolver not in (None, BASELINE)
+    return known is not None and known.resolver not in (None, "none")
+
+
+def _baselines_of(scenario: str) -> tuple[str, ...]:
+    """The plain-mirroring scenarios a resolver scenario is divided by: BASELINE, and its own if another."""
+    return tuple(dict.fromkeys((BASELINE, SCENARIOS[scenario].baseline)))
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -224,15 +230,14 @@ def _load(results: BenchResults) -> str:
 def superseded(runs: list[BenchResults]) -> list[BenchResults]:
     """The runs in order, each without the scenarios a later run measured again; runs left empty are dropped.
 
-    A run that still shows a resolver scenario keeps its own baseline: the resolver's ratio to plain mirroring
+    A run that still shows a resolver scenario keeps its own baselines: the resolver's ratio to plain mirroring
     is only meaningful within one run.
     """
     kept = []
     for i, run in enumerate(runs):
         later = {scenario for newer in runs[i + 1:] for scenario in newer.scenarios()}
         shown = {r.scenario for r in run.runs if r.scenario not in later}
-        if any(_resolves(scenario) for scenario in shown):
-            shown.add(BASELINE)
+        shown.update(name for scenario in list(shown) if _resolves(scenario) for name in _baselines_of(scenario))
         remaining = [r for r in run.runs if r.scenario in shown]
         if remaining:
             kept.append(run.model_copy(update={"runs": remaining}))

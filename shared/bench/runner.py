@@ -180,7 +180,7 @@ class BenchRunner:
             self.progress.step(f"{scenario.name}: writing {self.options.records:,} records through amity.Producer "
                                f"to each of {', '.join(sources)}{of_rounds}", self.options.records * len(sources))
             data.write_stamped_records([self.regions[source] for source in sources], topic, self.options.records,
-                                       self.options.record_size, KEYS, scenario.resolver,
+                                       self.options.record_size, KEYS, scenario.stamping_policy,
                                        progress=self.progress.update)
             return
         for source in sources:

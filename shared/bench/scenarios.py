@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from amity.bench.results import Tool
 
+# The scenario every resolver scenario is compared with in the same run: keyed data of plain clients, mirrored plainly.
+BASELINE = "none"
 SOURCE_REGIONS = ("us", "eu")
 TOOL_ORDER = (Tool.CEILING, Tool.MM2, Tool.AMITY)
 
@@ -45,6 +47,8 @@ class Scenario:
     stamped: bool = False
     first_hop: str = "state"  # the rule's first_hop: how the mirror stamps plain clients' records (amity.rules)
     tools: tuple[Tool, ...] = TOOL_ORDER
+    # Plain mirroring of data written as this scenario's is (besides BASELINE): a resolver scenario's own cost.
+    baseline: str = "none"
 
     def topic(self, tag: str) -> str:
         """The source topic of this scenario's data, the same name in every source region."""
@@ -53,6 +57,14 @@ class Scenario:
     def probe_topic(self, tag: str, tool: Tool) -> str:
         """The topic a tool's latency probe writes into, in every source region."""
         return f"{self.topic(tag)}-probe-{tool.value}"
+
+    @property
+    def stamping_policy(self) -> str | None:
+        """The policy amity.Producer stamps the sources under: plain mirroring's stamped data is stamped as lww's,
+        since a producer stamps nothing under policy none."""
+        if not self.stamped:
+            return None
+        return "lww" if self.resolver == "none" else self.resolver
 
     @property
     def keyed(self) -> bool:
@@ -76,13 +88,14 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("lww-from-timestamp", "as lww, the rule stamping plain clients' records from their timestamp at their "
              "first hop (first_hop: timestamp): no Redis call per record in the source", BOTH_WAYS, resolver="lww",
              first_hop="timestamp", tools=(Tool.AMITY,)),
+    Scenario("none-stamped", "as none, the sources written through amity.Producer (stamped as lww-stamped's): "
+             "plain mirroring of the stamped scenarios' data, whose headers every link decodes", BOTH_WAYS,
+             resolver="none", stamped=True, tools=(Tool.AMITY,)),
     Scenario("lww-stamped", "as lww, the sources written through amity.Producer: stamped when written, not at "
-             "their first hop", BOTH_WAYS, resolver="lww", stamped=True, tools=(Tool.AMITY,)),
+             "their first hop", BOTH_WAYS, resolver="lww", stamped=True, tools=(Tool.AMITY,),
+             baseline="none-stamped"),
     Scenario("vector-stamped", "as vector, the sources written through amity.Producer", BOTH_WAYS,
-             resolver="vector", stamped=True, tools=(Tool.AMITY,)),
+             resolver="vector", stamped=True, tools=(Tool.AMITY,), baseline="none-stamped"),
 )}
-
-# The scenario every resolver scenario is compared with in the same run: the same keyed data, mirrored plainly.
-BASELINE = "none"
 KEYS = 10_000
 PROBE_IDS = {flow: i + 1 for i, flow in enumerate(BOTH_WAYS)}

@@ -223,6 +223,31 @@ def test_a_resolver_scenario_is_divided_by_plain_mirroring_of_the_same_data_in_t
     assert not any(row[1] == "Amity / none" for row in report.rows(without_baseline))
 
 
+def test_a_stamped_resolver_scenario_is_also_divided_by_plain_mirroring_of_stamped_data() -> None:
+    """lww-stamped's records carry headers every link decodes, resolved or not: none-stamped is plain mirroring of
+    such data, shown next to the none ratio; the plain-data scenarios have no such row."""
+    results_ = _results()
+    results_.runs = [_run("none", Tool.AMITY, 200.0, 1.0), _run("none-stamped", Tool.AMITY, 160.0, 1.0),
+                     _run("lww", Tool.AMITY, 50.0, 1.0), _run("lww-stamped", Tool.AMITY, 80.0, 1.0)]
+    ratios = {(row[0], row[1]): row[2] for row in report.rows(results_)}
+    assert ratios[("lww-stamped", "Amity / none")] == "0.40×"
+    assert ratios[("lww-stamped", "Amity / none-stamped")] == "0.50×"
+    assert ratios[("lww", "Amity / none")] == "0.25×"
+    assert ("lww", "Amity / none-stamped") not in ratios
+    assert not any(scenario.startswith("none") and "/" in label for scenario, label in ratios)
+    later = _results()
+    later.runs = [_run("none", Tool.AMITY, 300.0, 1.0), _run("none-stamped", Tool.AMITY, 250.0, 1.0)]
+    assert sorted(report.superseded([results_, later])[0].scenarios()) == ["lww", "lww-stamped", "none",
+                                                                          "none-stamped"]
+
+
+def test_stamped_plain_mirroring_data_is_stamped_as_lww_stamped_data() -> None:
+    """A producer stamps nothing under policy none, so none-stamped's sources are written under lww."""
+    assert SCENARIOS["none-stamped"].stamping_policy == SCENARIOS["lww-stamped"].stamping_policy == "lww"
+    assert SCENARIOS["vector-stamped"].stamping_policy == "vector"
+    assert SCENARIOS["lww"].stamping_policy is None
+
+
 def _rounds(results_: BenchResults, tool: Tool, rates: list[float], p50s: list[float]) -> None:
     """Replace `tool`'s one-way run with one round per rate (FAILED where the rate is negative)."""
     template = next(r for r in results_.runs if r.scenario == "one-way" and r.tool is tool)
