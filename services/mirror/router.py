@@ -15,7 +15,7 @@ from typing import NamedTuple, Protocol
 
 from amity.headers import (
     MAX_HEADER_BYTES, PROVENANCE_HEADER, MalformedProvenance, Provenance, Shapes, check_consistent, decode,
-    encode_crossed, encode_first_hop, find_provenance, with_provenance, written_into,
+    encode_crossed, encode_fields, encode_first_hop, find_provenance, with_provenance, written_into,
 )
 from amity.links import Link
 from amity.resolver import Incoming
@@ -160,6 +160,10 @@ class Router:
         if provenance is None:
             header = encode_first_hop(self.source, topic, msg.partition(), msg.offset(), max(msg.timestamp()[1], 0),
                                       self.destination)
+        elif len(provenance.path) == 1:  # stamped by amity.Producer: the broker's coordinates replace its placeholders
+            p = provenance
+            header = encode_fields(p.origin, p.topic, msg.partition(), msg.offset(), p.timestamp_ms,
+                                   self._first_hop_path, p.hlc, p.vector)
         else:
             header = encode_crossed(provenance, self.destination)
         out = with_provenance(headers, header)

@@ -38,6 +38,17 @@ def test_a_local_record_is_stamped_with_the_source_as_origin() -> None:
     assert provenance.timestamp_ms == msg.timestamp_
 
 
+def test_a_stamped_record_of_a_topic_without_a_rule_leaves_with_its_coordinates_in_the_source() -> None:
+    """amity.Producer cannot know a record's offset and writes placeholders: whether the mirror resolves the topic
+    or not (a rule set apart from the producer's), the first hop writes the broker's coordinates, which failover
+    translates offsets by."""
+    stamped = Provenance(origin="us", topic="orders", partition=0, offset=0, timestamp_ms=5, path=("us",),
+                         hlc=7 << 16, vector=(("us", 3),))
+    msg = StubMessage(partition_=2, offset_=41, headers_=[(PROVENANCE_HEADER, encode(stamped))])
+    [(_, headers)] = router().route([msg], {}).forward
+    assert decode(find_provenance(headers)) == stamped._replace(partition=2, offset=41, path=("us", "eu"))
+
+
 def test_a_record_is_never_written_back_into_a_region_on_its_path() -> None:
     routed = router("eu", "us").route([StubMessage(headers_=mirrored(("us", "eu")))], {})
     assert routed.forward == [] and routed.dead == []
