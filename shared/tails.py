@@ -351,9 +351,10 @@ class Tails:
         self.state.register(writer, {(repair.landing.topic, repair.partition) for repair in repairs})
         return writer
 
-    def close(self) -> None:
-        """Close the repairer and end this writer's registrations: call once its last records are landed."""
-        self.repairer.close()
+    def release(self) -> None:
+        """End this writer's registrations now, once its last records written are landed: a partition handed to
+        another writer (a rebalance) is that writer's alone at once, not shared until the lease runs out, so its
+        landings need no script. The next write registers again."""
         if self._renew_at:
             try:
                 self.state.deregister(self.writer, self._renew_at)
@@ -361,6 +362,11 @@ class Tails:
                 log.info("region %s: could not end the registrations of writer %s (%s): they lapse within %d s",
                          self.region.name, self.writer, exc, LEASE_MS // 1000)
             self._renew_at.clear()
+
+    def close(self) -> None:
+        """Close the repairer and end this writer's registrations: call once its last records are landed."""
+        self.repairer.close()
+        self.release()
 
 
 def landing_of(state_key: bytes, rank: bytes, msg) -> Landing:

@@ -651,13 +651,18 @@ class LinkRunner:
             self._settle_commits()  # the next owner starts from what they stored
             for tp in partitions:
                 self._txn_producers.pop((tp.topic, tp.partition), None)
+            unsettled = 0
         else:
-            self.producer.flush(60)
+            unsettled = self.producer.flush(60)
             try:
                 self._commit_synchronously()
             except (KafkaException, KafkaError) as exc:
                 # The group may have moved on (a broker restart): the partitions are re-read from the last commit.
                 log.warning("link %s: commit on revocation failed: %s", self.id, exc)
+        # Revocation takes every partition at once (eager assignment): with every record written landed, the
+        # partitions' next owners write them alone.
+        if not unsettled:
+            self.tails.release()
         consumer.unassign()
         log.info("link %s: revoked %s", self.id, _describe(partitions))
 

@@ -142,6 +142,27 @@ def test_a_writer_alone_on_its_partitions_leaves_the_keys_untouched(us, clients,
         "closing ends the writer's own registrations")
 
 
+def test_a_released_writer_leaves_its_partitions_and_registers_again_before_its_next_write(us, clients,
+                                                                                             topic) -> None:
+    """Released (its partitions revoked, its records landed), it is no other writer's other writer; writing again,
+    it is registered again."""
+    tails = Tails(us, clients["us"])
+
+    def registered() -> list[bytes]:
+        return clients["us"].hkeys(tails.state.prefix + topic)
+
+    try:
+        tails.register([(topic, 0), (topic, ANY_PARTITION)])
+        assert {f"0|{tails.writer}".encode(), f"*|{tails.writer}".encode()} <= set(registered())
+        tails.release()
+        assert not any(entry.endswith(tails.writer.encode()) for entry in registered())
+        tails.register([(topic, 1)])
+        assert [entry for entry in registered() if entry.endswith(tails.writer.encode())] == [
+            f"1|{tails.writer}".encode()]
+    finally:
+        tails.close()
+
+
 def test_after_a_rebuild_every_landing_counts_for_a_lease(us, clients, state, topic) -> None:
     """The wipe before a rebuild took the registrations of writers whose records may still be landing."""
     winner_at, = written(us, topic, [b"winner"])
