@@ -37,7 +37,8 @@ may write any partition, as `amity.Producer` does), and a landing reads the
 registrations of its partitions once the records were acknowledged: with no
 other writer registered, the records cannot have raced and nothing is sent
 (no landing script at all: the common case, one mirror worker per
-partition). A writer that registers after that read writes after these
+partition; a link whose partitions are revoked ends its registrations once its records are
+landed, so the next owner is alone too). A writer that registers after that read writes after these
 records were acknowledged, so its records land after them; one registered
 before is seen by this writer and sees it too, and both land in full. A repair's copies are written by another producer:
 the repair registers as a writer of its own first. A wipe of the Redis takes
