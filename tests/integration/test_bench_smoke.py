@@ -69,6 +69,7 @@ def test_bench_measures_every_tool_and_stops_everything(tmp_path: Path) -> None:
     assert _ours_alive(home) == []
     assert result.returncode == 0, result.stdout[-3000:]
     assert "Amity / MM2" in result.stdout and "Amity / ceiling" in result.stdout
+    assert "warming us up: 10,000 records" in result.stdout and "warming eu up: 10,000 records" in result.stdout
     measured = json.loads(out.read_text())
     assert measured["command"].startswith("amity bench --records 10000")
     runs = {run["tool"]: run for run in measured["runs"]}
