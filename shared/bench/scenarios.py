@@ -48,7 +48,7 @@ class Scenario:
     first_hop: str = "state"  # the rule's first_hop: how the mirror stamps plain clients' records (amity.rules)
     tools: tuple[Tool, ...] = TOOL_ORDER
     # Plain mirroring of data written as this scenario's is (besides BASELINE): a resolver scenario's own cost.
-    baseline: str = "none"
+    baseline: str = BASELINE
 
     def topic(self, tag: str) -> str:
         """The source topic of this scenario's data, the same name in every source region."""
