@@ -117,19 +117,6 @@ def encode(provenance: Provenance) -> bytes:
     )
 
 
-def encode_crossed(provenance: Provenance, region: str) -> bytes:
-    """The header of `provenance.crossed(region)`, without building it: the mirror's per-record path.
-
-    `region` comes from the link's own config, and routing refuses paths at
-    the hop limit before this is called, so nothing here needs re-checking.
-    """
-    p = provenance
-    vector = None if p.vector is None else dict(p.vector)
-    return packb(
-        (FORMAT_VERSION, p.origin, p.topic, p.partition, p.offset, p.timestamp_ms, (*p.path, region), p.hlc, vector)
-    )
-
-
 def encode_fields(origin: str, topic: str, partition: int, offset: int, timestamp_ms: int, path: tuple[str, ...],
                   hlc: int | None, vector: vectors.Vector | None) -> bytes:
     """A header from trusted parts (the mirror's own stamps and the broker's coordinates), without checks."""

@@ -15,7 +15,7 @@ from typing import NamedTuple, Protocol
 
 from amity.headers import (
     MAX_HEADER_BYTES, PROVENANCE_HEADER, MalformedProvenance, Provenance, Shapes, check_consistent, decode,
-    encode_crossed, encode_fields, encode_first_hop, find_provenance, with_provenance, written_into,
+    encode_fields, encode_first_hop, find_provenance, with_provenance, written_into,
 )
 from amity.links import Link
 from amity.resolver import Incoming
@@ -160,12 +160,10 @@ class Router:
         if provenance is None:
             header = encode_first_hop(self.source, topic, msg.partition(), msg.offset(), max(msg.timestamp()[1], 0),
                                       self.destination)
-        elif len(provenance.path) == 1:  # stamped by amity.Producer: the broker's coordinates replace its placeholders
-            p = provenance
-            header = encode_fields(p.origin, p.topic, msg.partition(), msg.offset(), p.timestamp_ms,
-                                   self._first_hop_path, p.hlc, p.vector)
         else:
-            header = encode_crossed(provenance, self.destination)
+            p = provenance
+            partition, offset, path = self._crossing(msg, p)
+            header = encode_fields(p.origin, p.topic, partition, offset, p.timestamp_ms, path, p.hlc, p.vector)
         out = with_provenance(headers, header)
         if limit is not None and _may_exceed(msg, out, limit) and record_size(msg, out) > limit:
             routed.dead.append((msg, "too-large", f"record of {record_size(msg, out)} bytes, destination takes {limit}"))
@@ -179,13 +177,19 @@ class Router:
             incoming = Incoming.first_hop(msg, self.source, topic)
             return _new(ToResolve, (msg, incoming, topic, incoming.partition, incoming.offset, self._first_hop_path))
         incoming = Incoming.of(msg, provenance, topic, headers)
+        partition, offset, path = self._crossing(msg, provenance)
+        return _new(ToResolve, (msg, incoming, provenance.topic, partition, offset, path))
+
+    def _crossing(self, msg: Message, provenance: Provenance) -> tuple[int, int, tuple[str, ...]]:
+        """The origin partition and offset and the path a mirrored record's header carries into the destination.
+
+        A record stamped by amity.Producer (a path of its own region alone) carries placeholders, since the
+        producer cannot know its offset: at its first hop the broker's coordinates replace them, resolved or
+        not, for failover translates offsets by them.
+        """
         if len(provenance.path) == 1:
-            # Stamped by amity.Producer, which cannot know the record's offset: the broker's coordinates replace
-            # its placeholders here, at the first hop.
-            return _new(ToResolve, (msg, incoming, provenance.topic, msg.partition(), msg.offset(),
-                                    self._first_hop_path))
-        return _new(ToResolve, (msg, incoming, provenance.topic, provenance.partition, provenance.offset,
-                                (*provenance.path, self.destination)))
+            return msg.partition(), msg.offset(), self._first_hop_path
+        return provenance.partition, provenance.offset, (*provenance.path, self.destination)
 
     def relink(self, links: list[Link], regions: list[str]) -> None:
         """Route over a new link graph from the next batch on."""
