@@ -194,11 +194,11 @@ class BenchRunner:
         sources = [flow.source for flow in scenario.flows]
         for source in sources:
             data.create_topics(self.regions[source].bootstrap, [topic], self.options.partitions)
-        if scenario.stamped:
+        if scenario.stamped_under:
             self.progress.step(f"{scenario.name}: writing {self.options.records:,} records through amity.Producer "
                                f"to each of {', '.join(sources)}{of_rounds}", self.options.records * len(sources))
             data.write_stamped_records([self.regions[source] for source in sources], topic, self.options.records,
-                                       self.options.record_size, KEYS, scenario.stamping_policy,
+                                       self.options.record_size, KEYS, scenario.stamped_under,
                                        progress=self.progress.update)
             return
         for source in sources:

@@ -42,9 +42,10 @@ class Scenario:
     flows: tuple[Flow, ...]
     exactly_once: bool = False
     resolver: str | None = None
-    # Sources written through amity.Producer, stamped as they are written; else by plain Kafka clients, whose
-    # records the mirror stamps at their first hop (one more Redis script per record).
-    stamped: bool = False
+    # The policy the sources are written through amity.Producer under, stamped as they are written (lww for
+    # plain mirroring's stamped data: a producer stamps nothing under policy none); None: plain Kafka clients,
+    # whose records the mirror stamps at their first hop (one more Redis script per record).
+    stamped_under: str | None = None
     first_hop: str = "state"  # the rule's first_hop: how the mirror stamps plain clients' records (amity.rules)
     tools: tuple[Tool, ...] = TOOL_ORDER
     # Plain mirroring of data written as this scenario's is (besides BASELINE): a resolver scenario's own cost.
@@ -57,14 +58,6 @@ class Scenario:
     def probe_topic(self, tag: str, tool: Tool) -> str:
         """The topic a tool's latency probe writes into, in every source region."""
         return f"{self.topic(tag)}-probe-{tool.value}"
-
-    @property
-    def stamping_policy(self) -> str | None:
-        """The policy amity.Producer stamps the sources under: plain mirroring's stamped data is stamped as lww's,
-        since a producer stamps nothing under policy none."""
-        if not self.stamped:
-            return None
-        return "lww" if self.resolver == "none" else self.resolver
 
     @property
     def keyed(self) -> bool:
@@ -90,12 +83,12 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              first_hop="timestamp", tools=(Tool.AMITY,)),
     Scenario("none-stamped", "as none, the sources written through amity.Producer (stamped as lww-stamped's): "
              "plain mirroring of the stamped scenarios' data, whose headers every link decodes", BOTH_WAYS,
-             resolver="none", stamped=True, tools=(Tool.AMITY,)),
+             resolver="none", stamped_under="lww", tools=(Tool.AMITY,)),
     Scenario("lww-stamped", "as lww, the sources written through amity.Producer: stamped when written, not at "
-             "their first hop", BOTH_WAYS, resolver="lww", stamped=True, tools=(Tool.AMITY,),
+             "their first hop", BOTH_WAYS, resolver="lww", stamped_under="lww", tools=(Tool.AMITY,),
              baseline="none-stamped"),
     Scenario("vector-stamped", "as vector, the sources written through amity.Producer", BOTH_WAYS,
-             resolver="vector", stamped=True, tools=(Tool.AMITY,), baseline="none-stamped"),
+             resolver="vector", stamped_under="vector", tools=(Tool.AMITY,), baseline="none-stamped"),
 )}
 KEYS = 10_000
 PROBE_IDS = {flow: i + 1 for i, flow in enumerate(BOTH_WAYS)}

@@ -243,9 +243,9 @@ def test_a_stamped_resolver_scenario_is_also_divided_by_plain_mirroring_of_stamp
 
 def test_stamped_plain_mirroring_data_is_stamped_as_lww_stamped_data() -> None:
     """A producer stamps nothing under policy none, so none-stamped's sources are written under lww."""
-    assert SCENARIOS["none-stamped"].stamping_policy == SCENARIOS["lww-stamped"].stamping_policy == "lww"
-    assert SCENARIOS["vector-stamped"].stamping_policy == "vector"
-    assert SCENARIOS["lww"].stamping_policy is None
+    assert SCENARIOS["none-stamped"].stamped_under == SCENARIOS["lww-stamped"].stamped_under == "lww"
+    assert SCENARIOS["vector-stamped"].stamped_under == "vector"
+    assert SCENARIOS["lww"].stamped_under is None
 
 
 def _rounds(results_: BenchResults, tool: Tool, rates: list[float], p50s: list[float]) -> None:
