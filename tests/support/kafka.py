@@ -1,5 +1,6 @@
 """Small Kafka helpers for tests: create topics, produce, read a topic to its end."""
 
+import threading
 import time
 import uuid
 
@@ -37,6 +38,22 @@ def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes 
         producer.poll(0)
     if producer.flush(30) != 0 or errors:
         raise KafkaException(f"produce to {topic} failed: {errors[:3]} ({len(errors)} errors)")
+
+
+
+def produce_in_background(bootstrap: str, topic: str, total: int, chunks: int = 12) -> threading.Thread:
+    """Write `total` keyed records (values "0".."total-1") in `chunks` chunks 0.3 s apart, on a thread: a source
+    that keeps writing while a test starts, stops or rebalances mirrors."""
+    def run() -> None:
+        per_chunk = total // chunks
+        for chunk in range(chunks):
+            produce(bootstrap, topic, [(f"k{n % 997}".encode(), f"{chunk * per_chunk + n}".encode())
+                                       for n in range(per_chunk)])
+            time.sleep(0.3)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
 
 
 def read_all(bootstrap: str, topic: str, isolation: str = "read_committed", timeout_s: float = 30.0) -> list:

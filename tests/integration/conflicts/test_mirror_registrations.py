@@ -6,8 +6,6 @@ worker whose partitions are revoked ends its registrations once its records are 
 partition it handed over would count as shared, and cost a script per batch, until its lease ran out (5 min).
 """
 
-import threading
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -15,23 +13,11 @@ import pytest
 
 from amity.state import StateSettings
 from amity.tails import TailState
-from tests.support.kafka import create_topic, produce, read_all
+from tests.support.kafka import create_topic, produce_in_background, read_all
 from tests.support.mirror import MirrorProcess, wait_for
 
 PARTITIONS = 4
-CHUNK = 1_000
-CHUNKS = 16
-
-
-def _keep_producing(bootstrap: str, topic: str) -> threading.Thread:
-    def run() -> None:
-        for chunk in range(CHUNKS):
-            produce(bootstrap, topic, [(b"k%d" % n, b"%d-%d" % (chunk, n)) for n in range(CHUNK)])
-            time.sleep(0.4)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
+RECORDS = 24_000  # in chunks of 1,000 0.3 s apart: still writing when the second worker has joined
 
 
 def _writers(client, settings: StateSettings, topic: str) -> dict[str, set[str]]:
@@ -60,7 +46,7 @@ def test_a_worker_that_hands_partitions_over_leaves_them_to_their_new_writer(reg
         worker.add_rules([{"topic": topic, "policy": "lww"}])
         workers.append(worker)
     first, second = workers
-    producer = _keep_producing(us.bootstrap, topic)
+    producer = produce_in_background(us.bootstrap, topic, RECORDS, chunks=24)
     try:
         first.start()
         wait_for(lambda: len(_writers(clients["eu"], state_settings, topic)) == PARTITIONS, timeout_s=90,
@@ -69,8 +55,8 @@ def test_a_worker_that_hands_partitions_over_leaves_them_to_their_new_writer(reg
         wait_for(lambda: second.topic_stats("us-to-eu", topic).get("replicated"), timeout_s=90,
                  message="the second worker took partitions over")
         producer.join()
-        wait_for(lambda: len(read_all(eu.bootstrap, topic)) >= CHUNK * CHUNKS, timeout_s=120,
-                 message=f"{CHUNK * CHUNKS} records in eu")
+        wait_for(lambda: len(read_all(eu.bootstrap, topic)) >= RECORDS, timeout_s=120,
+                 message=f"{RECORDS} records in eu")
         writers = _writers(clients["eu"], state_settings, topic)
     finally:
         producer.join()

@@ -1,29 +1,15 @@
 """Delivery guarantees under worker crashes: exactly-once survives kill -9; at-least-once loses nothing."""
 
 import random
-import threading
 import time
 from collections import Counter
 from pathlib import Path
 
 from amity.headers import decode, find_provenance
-from tests.support.kafka import create_topic, produce, read_all
+from tests.support.kafka import create_topic, produce_in_background, read_all
 from tests.support.mirror import MirrorProcess, wait_for
 
 RECORDS = 120_000
-
-
-def produce_in_background(bootstrap: str, topic: str, total: int, chunks: int = 12) -> threading.Thread:
-    def run() -> None:
-        per_chunk = total // chunks
-        for chunk in range(chunks):
-            produce(bootstrap, topic, [(f"k{n % 997}".encode(), f"{chunk * per_chunk + n}".encode())
-                                       for n in range(per_chunk)])
-            time.sleep(0.3)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
 
 
 def origin_coordinates(bootstrap: str, topic: str) -> Counter:
