@@ -287,16 +287,23 @@ class Stamps:
 
 
 _COMMON = """
-local byte = string.byte
+local byte, sunpack = string.byte, struct.unpack
 -- Six bytes at a time read as one number (exact below 2^53): two C calls where a byte loop makes twelve.
 local function number6(s, i)
   local b1, b2, b3, b4, b5, b6 = byte(s, i, i + 5)
   return ((((b1 * 256 + (b2 or 0)) * 256 + (b3 or 0)) * 256 + (b4 or 0)) * 256 + (b5 or 0)) * 256 + (b6 or 0)
 end
--- a > b, bytewise, for strings of one length.
+-- a > b, bytewise, for strings of one length. Two versions of a key nearly always differ in their first six
+-- bytes (an hlc's milliseconds), read by struct in one call each: half the time of number6 there.
 local function gt(a, b)
   if a == b then return false end
-  for i = 1, #a, 6 do
+  local from = 1
+  if #a >= 6 and #b >= 6 then
+    local x, y = sunpack('>I6', a), sunpack('>I6', b)
+    if x ~= y then return x > y end
+    from = 7
+  end
+  for i = from, #a, 6 do
     local x, y = number6(a, i), number6(b, i)
     if x ~= y then return x > y end
   end
@@ -370,7 +377,7 @@ for i = 1, #fields / 6 do
   -- lww and timestamp (0) read no vector and leave the context alone; only the vector policy (2) compares with the
   -- held vector
   local keeps, classify = reads ~= 0, reads == 2
-  local vector, held, held_vector, merged, top, state
+  local vector, held, held_vector, held_table, merged, top, state
   if not keeps then
     state = redis.call('HMGET', key, 'r', 'h')
     held, top = state[1], state[2]
@@ -391,8 +398,10 @@ for i = 1, #fields / 6 do
     code = 'D'
   else
     local wins = gt(rank, held)
-    if classify then vector = unpack_vector(packed) end
-    if classify and concurrent(vector, unpack_vector(held_vector)) then
+    if classify and packed ~= held_vector then  -- equal vectors are not concurrent
+      vector, held_table = unpack_vector(packed), unpack_vector(held_vector)
+    end
+    if held_table and concurrent(vector, held_table) then
       code = wins and 'C' or 'X'
       out[#out + 1] = i
       out[#out + 1] = held
@@ -405,7 +414,9 @@ for i = 1, #fields / 6 do
   if code ~= 'L' then
     if keeps and merged ~= packed then
       vector = vector or unpack_vector(packed)
-      local context, grew, covered = unpack_vector(merged), false, true
+      -- the context is most often the held version's vector, unpacked already (and read no more)
+      local context = held_table and merged == held_vector and held_table or unpack_vector(merged)
+      local grew, covered = false, true
       for region, counter in pairs(vector) do
         local known = context[region] or 0
         if known < counter then context[region] = counter; grew = true end

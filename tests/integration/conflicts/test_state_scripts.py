@@ -160,8 +160,8 @@ def test_the_scripts_compare_ranks_and_clocks_byte_by_byte(clients, state_settin
     @REDIS_EXAMPLES
     @given(data=st.data(), size=st.integers(1, 41))
     def check(data, size: int) -> None:
-        held, arriving = (data.draw(st.binary(min_size=size, max_size=size)) for _ in range(2))
-        held_hlc, arriving_hlc = (data.draw(st.binary(min_size=8, max_size=8)) for _ in range(2))
+        held, arriving = same_up_to_a_point(data, size)
+        held_hlc, arriving_hlc = same_up_to_a_point(data, 8)
         key = state.state_key(f"t{uuid.uuid4().hex[:8]}", b"k")
         columns = Claims()
         columns.add(key, held, held_hlc, vector, 0, RANKS_ONLY)
@@ -170,6 +170,14 @@ def test_the_scripts_compare_ranks_and_clocks_byte_by_byte(clients, state_settin
         assert state.client.hget(key, "h") == max(held_hlc, arriving_hlc)
 
     check()
+
+
+def same_up_to_a_point(data, size: int) -> tuple[bytes, bytes]:
+    """Two byte strings of `size` sharing a drawn prefix: their first difference falls anywhere, past the six
+    bytes the scripts read at once too."""
+    first = data.draw(st.binary(min_size=size, max_size=size))
+    shared = data.draw(st.integers(0, size))
+    return first, first[:shared] + data.draw(st.binary(min_size=size - shared, max_size=size - shared))
 
 
 @pytest.mark.parametrize("top", ["00000000000000fe", "00000000000000ff", "00000000ffffffff", "0001ffffffffffff"])
