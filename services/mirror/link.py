@@ -12,7 +12,8 @@ partition's records, its dead letters and its next source offset
 (amity.mirror.offsets); on assignment the consumer seeks to the stored offset.
 A batch's transactions commit while the next batch is read and routed; they are
 settled before that batch opens its own, and a partition whose commit failed is
-rewound and drops its share of that batch.
+rewound and drops its share of that batch. A link that has caught up (a small
+batch) settles them before it routes, and takes in what arrived meanwhile.
 
 Records of resolved topics are landed once acknowledged (after their
 transaction commits, under exactly-once), before the source offsets move on:
@@ -23,7 +24,7 @@ repaired there (amity.tails).
 import logging
 import threading
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import partial
@@ -55,6 +56,9 @@ DLQ_CONFIG = {"max.message.bytes": str(PRODUCER_MAX_BYTES), "retention.ms": str(
 DLQ_VALUE_LIMIT = 1024 * 1024
 STALL_S = 10.0
 COMMIT_THREADS = 8  # exactly-once: transactions of a batch committed side by side
+# Exactly-once: a batch of fewer records (a link that has caught up) waits for the commits in flight before it is
+# routed, and takes in what arrived meanwhile; a larger one (a backlog) is routed while they commit.
+LIGHT_BATCH = 1000
 SUSPECT_FLUSH_S = 30.0  # longest wait for a suspect (amity.mirror.refusals) and the records before it
 # Aligned with a list of forwarded records: a resolved record's (state hash, rank), None for the others.
 Versions = list[tuple[bytes, bytes] | None]
@@ -214,10 +218,10 @@ class LinkRunner:
         while not self.stopping:
             messages = self._next_batch()
             records = self._without_errors(messages)
+            if self._committing and len(messages) < min(LIGHT_BATCH, self._batch_size):
+                records = self._joined_after_commits(records)
             if records:
                 self._replicate(records)
-            elif self._committing:
-                self._settle_commits()
             if not self.exactly_once:
                 self._commit_acknowledged()
             self._take_discovered()
@@ -247,6 +251,24 @@ class LinkRunner:
         if first is None:
             return []
         return [first, *self.consumer.consume(self._batch_size - 1, timeout=0)]
+
+    def _joined_after_commits(self, records: list[Message]) -> list[Message]:
+        """Exactly-once with little to read: wait for the transactions in commit first, then take what arrived
+        meanwhile into this batch. Read first, as a backlog's batches are, those records would wait for this batch's
+        commit and then their own: a whole commit more.
+
+        A partition a failed commit rewound drops its records here: they are read again from its stored offset.
+        """
+        rewound = self._settle_commits()
+        if rewound:
+            dropped = Counter((msg.topic(), msg.partition()) for msg in records)
+            for tp in rewound:
+                self._log_rewound(tp, dropped[tp])
+            records = [msg for msg in records if (msg.topic(), msg.partition()) not in rewound]
+        room = self._batch_size - len(records)
+        if room <= 0:
+            return records
+        return records + self._without_errors(self.consumer.consume(room, timeout=0))
 
     def _without_errors(self, messages: list) -> list[Message]:
         records = []
@@ -314,14 +336,17 @@ class LinkRunner:
         timeout = self.settings.transaction_timeout_ms / 1000
         for tp, next_offset in positions.items():
             if tp in rewound:
-                log.info("link %s: %s[%d] was rewound while this batch was read: its %d records here are read "
-                         "again from the stored offset", self.id, tp[0], tp[1], len(forward.get(tp, ())))
+                self._log_rewound(tp, len(forward.get(tp, ())))
                 continue
             landings = self._stage_partition(tp, forward.get(tp, ()), dead.get(tp, ()), conflicts.get(tp, ()),
                                              next_offset, landed.get(tp))
             if landings is not None:
                 commit = self._committer.submit(self._txn_producers[tp].commit_transaction, timeout)
                 self._committing[tp] = (commit, landings, next_offset)
+
+    def _log_rewound(self, tp: tuple[str, int], records: int) -> None:
+        log.info("link %s: %s[%d] was rewound while this batch was read: its %d records here are read again from "
+                 "the stored offset", self.id, tp[0], tp[1], records)
 
     def _stage_partition(self, tp: tuple[str, int], forward, dead, conflicts, next_offset: int,
                          versions: Versions | None) -> list[Landing] | None:
