@@ -13,7 +13,7 @@ partition's records, its dead letters and its next source offset
 A batch's transactions commit while the next batch is read and routed; they are
 settled before that batch opens its own, and a partition whose commit failed is
 rewound and drops its share of that batch. A link that has caught up (a small
-batch) settles them before it routes, and takes in what arrived meanwhile.
+batch) waits for them before it routes, and takes in what arrived meanwhile.
 
 Records of resolved topics are landed once acknowledged (after their
 transaction commits, under exactly-once), before the source offsets move on:
@@ -24,7 +24,7 @@ repaired there (amity.tails).
 import logging
 import threading
 import time
-from collections import Counter, defaultdict, deque
+from collections import defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import partial
@@ -219,9 +219,11 @@ class LinkRunner:
             messages = self._next_batch()
             records = self._without_errors(messages)
             if self._committing and len(messages) < min(LIGHT_BATCH, self._batch_size):
-                records = self._joined_after_commits(records)
+                records += self._arrived_during_commits(len(messages))
             if records:
                 self._replicate(records)
+            elif self._committing:
+                self._settle_commits()
             if not self.exactly_once:
                 self._commit_acknowledged()
             self._take_discovered()
@@ -252,23 +254,13 @@ class LinkRunner:
             return []
         return [first, *self.consumer.consume(self._batch_size - 1, timeout=0)]
 
-    def _joined_after_commits(self, records: list[Message]) -> list[Message]:
-        """Exactly-once with little to read: wait for the transactions in commit first, then take what arrived
-        meanwhile into this batch. Read first, as a backlog's batches are, those records would wait for this batch's
-        commit and then their own: a whole commit more.
-
-        A partition a failed commit rewound drops its records here: they are read again from its stored offset.
-        """
-        rewound = self._settle_commits()
-        if rewound:
-            dropped = Counter((msg.topic(), msg.partition()) for msg in records)
-            for tp in rewound:
-                self._log_rewound(tp, dropped[tp])
-            records = [msg for msg in records if (msg.topic(), msg.partition()) not in rewound]
-        room = self._batch_size - len(records)
-        if room <= 0:
-            return records
-        return records + self._without_errors(self.consumer.consume(room, timeout=0))
+    def _arrived_during_commits(self, taken: int) -> list[Message]:
+        """Exactly-once with little to read: wait for the transactions in commit, then take what arrived meanwhile
+        into this batch. Read first, as a backlog's batches are, those records would wait for this batch's commit
+        and then their own: a whole commit more. The commits are settled as any batch settles them (a rewound
+        partition drops its share there)."""
+        wait([commit for commit, _, _ in self._committing.values()])
+        return self._without_errors(self.consumer.consume(self._batch_size - taken, timeout=0))
 
     def _without_errors(self, messages: list) -> list[Message]:
         records = []
@@ -336,17 +328,14 @@ class LinkRunner:
         timeout = self.settings.transaction_timeout_ms / 1000
         for tp, next_offset in positions.items():
             if tp in rewound:
-                self._log_rewound(tp, len(forward.get(tp, ())))
+                log.info("link %s: %s[%d] was rewound while this batch was read: its %d records here are read "
+                         "again from the stored offset", self.id, tp[0], tp[1], len(forward.get(tp, ())))
                 continue
             landings = self._stage_partition(tp, forward.get(tp, ()), dead.get(tp, ()), conflicts.get(tp, ()),
                                              next_offset, landed.get(tp))
             if landings is not None:
                 commit = self._committer.submit(self._txn_producers[tp].commit_transaction, timeout)
                 self._committing[tp] = (commit, landings, next_offset)
-
-    def _log_rewound(self, tp: tuple[str, int], records: int) -> None:
-        log.info("link %s: %s[%d] was rewound while this batch was read: its %d records here are read again from "
-                 "the stored offset", self.id, tp[0], tp[1], records)
 
     def _stage_partition(self, tp: tuple[str, int], forward, dead, conflicts, next_offset: int,
                          versions: Versions | None) -> list[Landing] | None:

@@ -40,7 +40,6 @@ def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes 
         raise KafkaException(f"produce to {topic} failed: {errors[:3]} ({len(errors)} errors)")
 
 
-
 def produce_in_background(bootstrap: str, topic: str, total: int, chunks: int = 12) -> threading.Thread:
     """Write `total` keyed records (values "0".."total-1") in `chunks` chunks 0.3 s apart, on a thread: a source
     that keeps writing while a test starts, stops or rebalances mirrors."""
