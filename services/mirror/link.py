@@ -98,6 +98,7 @@ class LinkRunner:
         self._subscribed: list[str] = []
         self._tracker = AckTracker()
         self._txn_producers: dict[tuple[str, int], Producer] = {}
+        self._revoked: set[tuple[str, int]] = set()  # partitions revoked during the read in progress (_read_more)
         # Exactly-once: transactions still committing, by partition: the commit, what it will land, its position.
         self._committing: dict[tuple[str, int], tuple[Future, list[Landing], int]] = {}
         self._offsets = OffsetStore(destination.kafka_config(), offsets_topic(link.source))
@@ -217,9 +218,9 @@ class LinkRunner:
         next_stats = time.monotonic() + self.settings.stats_interval_s
         while not self.stopping:
             messages = self._next_batch()
-            records = self._without_errors(messages)
             if self._committing and len(messages) < min(LIGHT_BATCH, self._batch_size):
-                records += self._arrived_during_commits(len(messages))
+                messages = self._arrived_during_commits(messages)
+            records = self._without_errors(messages)
             if records:
                 self._replicate(records)
             elif self._committing:
@@ -252,15 +253,28 @@ class LinkRunner:
         first = self.consumer.poll(self.settings.poll_timeout_s)
         if first is None:
             return []
-        return [first, *self.consumer.consume(self._batch_size - 1, timeout=0)]
+        return self._read_more([first], self._batch_size - 1)
 
-    def _arrived_during_commits(self, taken: int) -> list[Message]:
+    def _arrived_during_commits(self, messages: list) -> list:
         """Exactly-once with little to read: wait for the transactions in commit, then take what arrived meanwhile
         into this batch. Read first, as a backlog's batches are, those records would wait for this batch's commit
         and then their own: a whole commit more. The commits are settled as any batch settles them (a rewound
         partition drops its share there)."""
         wait([commit for commit, _, _ in self._committing.values()])
-        return self._without_errors(self.consumer.consume(self._batch_size - taken, timeout=0))
+        return self._read_more(messages, self._batch_size - len(messages))
+
+    def _read_more(self, read: list, wanted: int) -> list:
+        """`read` and up to `wanted` messages more, of those fetched already.
+
+        A read may serve a rebalance. librdkafka drops a revoked partition's records from that read, not from
+        the reads before it: those are dropped here, as their partition's next owner (maybe this link again)
+        reads them from the position stored for it. Kept, an exactly-once link found no transaction for them.
+        """
+        self._revoked.clear()
+        more = self.consumer.consume(wanted, timeout=0)
+        if self._revoked:
+            read = [msg for msg in read if (msg.topic(), msg.partition()) not in self._revoked]
+        return read + more
 
     def _without_errors(self, messages: list) -> list[Message]:
         records = []
@@ -661,6 +675,7 @@ class LinkRunner:
         log.info("link %s: assigned %s", self.id, _describe(partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._revoked.update((tp.topic, tp.partition) for tp in partitions)
         if self.exactly_once:
             self._settle_commits()  # the next owner starts from what they stored
             for tp in partitions:
