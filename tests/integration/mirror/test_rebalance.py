@@ -41,7 +41,11 @@ class RebalanceAfterFirstRecord:
         self._revoked = revoked
         self._join: Callable[[], None] | None = join
         self._record_polled = False
-        self.forced = False
+
+    @property
+    def forced(self) -> bool:
+        """Whether the second member was let in by this wrapper's read, as the test means it to be."""
+        return self._join is None
 
     def poll(self, timeout: float) -> Message | None:
         msg = self._consumer.poll(timeout)
@@ -55,7 +59,6 @@ class RebalanceAfterFirstRecord:
         self._consumer.pause(paused)
         self._join()
         self._join = None
-        self.forced = True
         deadline = time.monotonic() + 60
         while True:
             assert time.monotonic() < deadline, "the link's partitions were not revoked"
@@ -102,26 +105,25 @@ class OtherMember:
 @pytest.mark.parametrize("delivery", ["exactly-once", "at-least-once"])
 def test_records_read_before_a_revocation_are_left_to_the_next_owner(regions: dict[str, Region], topic: str,
                                                                      delivery: str) -> None:
-    """Exactly-once: no restart, every record once. At-least-once: no restart, and dropping them loses none."""
+    """No restart, and every record once: at-least-once too, since its revocations here commit all that was
+    acknowledged; a polled record written after its partition was revoked was read again, a duplicate."""
     us, eu = regions["us"], regions["eu"]
     create_topic(us.bootstrap, topic, partitions=2)
     produce(us.bootstrap, topic, [(b"k%d" % (i % 7), b"%d" % i) for i in range(RECORDS)])
     link = Link(source="us", destination="eu", delivery=delivery, include=[topic])
     runner = LinkRunner(link, us, eu, Router(link, [link], ["us", "eu"], 8), MirrorSettings(), LinkStats(link.name))
     other = OtherMember(us.bootstrap, runner._consumer_config()["group.id"], topic)
-    rebalances, revoked, rebalanced, problems = [], threading.Event(), threading.Event(), []
+    revoked, rebalanced, problems = threading.Event(), threading.Event(), []
     wrapped: list[RebalanceAfterFirstRecord] = []
     setup, on_revoke, on_assign, healthy = runner._setup, runner._on_revoke, runner._on_assign, runner.stats.healthy
 
     def revoke(consumer: Consumer, partitions: list) -> None:
         on_revoke(consumer, partitions)
-        rebalances.append("revoked")
         revoked.set()
 
     def assign(consumer: Consumer, partitions: list) -> None:
         on_assign(consumer, partitions)
-        rebalances.append("assigned")
-        if rebalances[-2:] == ["revoked", "assigned"]:
+        if revoked.is_set():
             rebalanced.set()
 
     def set_up() -> None:
@@ -150,8 +152,7 @@ def test_records_read_before_a_revocation_are_left_to_the_next_owner(regions: di
     assert wrapped[0].forced
     assert problems == [], f"the link restarted: {problems}"
     assert len(seen) == RECORDS, "gap: some source records are missing"
-    if delivery == "exactly-once":
-        assert set(seen.values()) == {1}, f"duplicates: {sum(v - 1 for v in seen.values())}"
+    assert set(seen.values()) == {1}, f"duplicates: {sum(v - 1 for v in seen.values())}"
 
 
 def _coordinates(bootstrap: str, topic: str, total: int) -> Counter | None:
