@@ -1,4 +1,4 @@
-"""A destination that goes down: the link waits, reports itself unhealthy, and resumes without loss."""
+"""A destination that goes down or stops answering: the link waits, reports itself unhealthy, and resumes without loss."""
 
 import json
 import os
@@ -11,6 +11,8 @@ from confluent_kafka import KafkaException
 
 from amity.dev.environment import DevEnvironment
 from amity.regions import Region
+from amity.rules import ConflictRule
+from amity.view import ResolvedView
 from tests.support import cluster
 from tests.support.kafka import create_topic, produce, read_all
 from tests.support.mirror import MirrorProcess, wait_for
@@ -23,9 +25,13 @@ def spare_region(regions) -> Region:
     return Region(name="sa", bootstrap=state.bootstrap, redis=state.redis)
 
 
-def kill_kafka(region: str) -> None:
+def region_pid(region: str, role: str) -> int:
     state = json.loads((cluster.test_settings().region_dir(region) / "region.json").read_text())
-    os.kill(state["kafka_pid"], signal.SIGKILL)
+    return state[f"{role}_pid"]
+
+
+def kill_kafka(region: str) -> None:
+    os.kill(region_pid(region, "kafka"), signal.SIGKILL)
 
 
 def test_destination_outage_is_waited_out_without_loss(regions, spare_region: Region, topic, tmp_path: Path) -> None:
@@ -45,6 +51,82 @@ def test_destination_outage_is_waited_out_without_loss(regions, spare_region: Re
                  message="link healthy again")
         assert worker.alive()
     assert set(values) == {str(n).encode() for n in range(5000)}
+
+
+def test_a_destination_broker_that_stops_answering_is_waited_out_without_loss(regions, spare_region: Region, topic,
+                                                                             tmp_path: Path) -> None:
+    """A frozen broker keeps its connections open and acknowledges nothing: no error reaches the link, which must
+    notice the stall itself, say so, and carry on once the broker answers."""
+    us = regions["us"]
+    for region in (us, spare_region):
+        create_topic(region.bootstrap, topic, partitions=2)
+    kafka_pid = region_pid("sa", "kafka")
+    with MirrorProcess(tmp_path, {"us": us, "sa": spare_region},
+                       [{"source": "us", "destination": "sa", "include": [topic]}]) as worker:
+        produce(us.bootstrap, topic, [(b"k", f"{n}".encode()) for n in range(1000)])
+        wait_for(lambda: worker.topic_stats("us-to-sa", topic).get("replicated") == 1000, message="first 1000")
+        os.kill(kafka_pid, signal.SIGSTOP)
+        try:
+            produce(us.bootstrap, topic, [(b"k", f"{n}".encode()) for n in range(1000, 3000)])
+            link = wait_for(lambda: (s := worker.stats().get("links", {}).get("us-to-sa", {})).get("healthy") is False
+                            and s, timeout_s=60, message="link reported unhealthy")
+            assert "acknowledged nothing" in link["problem"], link["problem"]
+            assert worker.alive()
+        finally:
+            os.kill(kafka_pid, signal.SIGCONT)
+        values = wait_for(lambda: _all(spare_region, topic, 3000), timeout_s=120, message="3000 in sa")
+        wait_for(lambda: worker.stats().get("links", {}).get("us-to-sa", {}).get("healthy") is True,
+                 message="link healthy again")
+        assert worker.alive()
+    assert set(values) == {str(n).encode() for n in range(3000)}
+
+
+@pytest.mark.parametrize("frozen", ["sa", "us"], ids=["destination", "source"])
+def test_a_redis_that_stops_answering_is_waited_out_without_loss(regions, spare_region: Region, topic, frozen: str,
+                                                                 tmp_path: Path) -> None:
+    """A frozen Redis accepts connections and answers nothing, as one behind a network partition does: the
+    resolved link must time out, report it, and resume once the Redis answers, not hang or lose a record.
+    The source's Redis stamps the plain writes at their first hop, the destination's decides them."""
+    us = regions["us"]
+    for region in (us, spare_region):
+        create_topic(region.bootstrap, topic, partitions=2)
+    worker = MirrorProcess(tmp_path, {"us": us, "sa": spare_region},
+                           [{"source": "us", "destination": "sa", "include": [topic]}],
+                           env={"AMITY_MIRROR_REDIS_TIMEOUT_S": "1", "AMITY_MIRROR_RETRY_BACKOFF_MAX_S": "2"})
+    worker.add_rules([{"topic": topic, "policy": "lww"}])
+    written = [(f"k{n % 50}".encode(), f"{n}".encode()) for n in range(3000)]
+    redis_pid = region_pid(frozen, "redis")
+    with worker:
+        produce(us.bootstrap, topic, written[:1000])
+        wait_for(lambda: worker.topic_stats("us-to-sa", topic).get("replicated") == 1000, message="first 1000")
+        os.kill(redis_pid, signal.SIGSTOP)
+        try:
+            produce(us.bootstrap, topic, written[1000:])
+            link = wait_for(lambda: (s := worker.stats().get("links", {}).get("us-to-sa", {})).get("healthy") is False
+                            and s, timeout_s=30, message="link reported unhealthy")
+            assert "Timeout" in link["problem"] or "timed out" in link["problem"], link["problem"]
+            assert worker.alive()
+        finally:
+            os.kill(redis_pid, signal.SIGCONT)
+        wait_for(lambda: worker.stats().get("links", {}).get("us-to-sa", {}).get("healthy") is True,
+                 timeout_s=60, message="link healthy again")
+        view = wait_for(lambda: _view_when_complete(spare_region, topic, 50), timeout_s=60, message="view in sa")
+        copied = {(m.key(), m.value()) for m in read_all(spare_region.bootstrap, topic)}
+        stale = worker.topic_stats("us-to-sa", topic).get("conflicts", {}).get("stale", 0)
+        assert worker.alive()
+    assert view == dict(written), "sa's resolved view is not the last write of each key"
+    # A script sent before the freeze may run once the Redis answers again, after the link gave up on it: the
+    # retry then finds later versions of a key held already, and drops the batch's earlier ones as stale.
+    missing = set(written) - copied
+    assert len(missing) <= stale
+    assert all(any(k == key and int(v) > int(value) for k, v in copied) for key, value in missing), \
+        "a record missing from sa was not superseded by a later write of its key"
+
+
+def _view_when_complete(region: Region, topic: str, keys: int) -> dict | None:
+    """sa's resolved view ({key: value}) once it holds the last of the 3000 writes of each key, else None."""
+    view = {key: record.value for key, record in ResolvedView(region, topic, ConflictRule(topic=topic)).read().items()}
+    return view if len(view) == keys and all(int(v) >= 3000 - keys for v in view.values()) else None
 
 
 def _all(region: Region, topic: str, total: int) -> Counter | None:
