@@ -260,7 +260,7 @@ class LinkRunner:
         into this batch. Read first, as a backlog's batches are, those records would wait for this batch's commit
         and then their own: a whole commit more. The commits are settled as any batch settles them (a rewound
         partition drops its share there)."""
-        wait([commit for commit, _, _ in self._committing.values()])
+        self._wait_for_commits([commit for commit, _, _ in self._committing.values()])
         return self._read_more(messages, self._batch_size - len(messages))
 
     def _read_more(self, read: list, wanted: int) -> list:
@@ -376,7 +376,7 @@ class LinkRunner:
         coordinator's round trip, while the replication thread reads and routes the next batch.
         """
         committing, self._committing = self._committing, {}
-        wait([commit for commit, _, _ in committing.values()])
+        self._wait_for_commits([commit for commit, _, _ in committing.values()])
         rewound, positions = set(), []
         for tp, (commit, landings, next_offset) in committing.items():
             producer = self._txn_producers[tp]  # revocation and teardown settle before they drop producers
@@ -391,7 +391,25 @@ class LinkRunner:
             positions.append(TopicPartition(tp[0], tp[1], next_offset))
         if positions:  # informational only (lag tools read it); the offsets stored in the destination rule
             self.consumer.commit(offsets=positions, asynchronous=True)
+            if not self.stats.is_healthy:
+                self.stats.healthy(True, "")
         return rewound
+
+    def _wait_for_commits(self, commits: list[Future]) -> None:
+        """Wait for transactions in commit, reporting the link unhealthy while they take longer than STALL_S.
+
+        A destination that stops answering without closing its connections fails a commit only at the
+        transaction timeout: the stall is reported long before that, as at-least-once reports unacknowledged
+        writes.
+        """
+        if wait(commits, timeout=STALL_S).not_done:
+            self._report_stall()
+            wait(commits)
+
+    def _report_stall(self) -> None:
+        if self.stats.is_healthy:
+            self.stats.healthy(False, f"{self.link.destination} has acknowledged nothing for {STALL_S:.0f}s")
+            log.warning("link %s: %s is not acknowledging writes; waiting for it", self.id, self.link.destination)
 
     def _abort_partition(self, tp: tuple[str, int], producer: Producer, exc: KafkaException) -> None:
         """Abort the partition's transaction and roll it back to its stored position; an error a transaction
@@ -599,10 +617,8 @@ class LinkRunner:
             self._progress_at = now
             if not self.stats.is_healthy:
                 self.stats.healthy(True, "")
-        elif now - self._progress_at > STALL_S and self.stats.is_healthy:
-            self.stats.healthy(False, f"{self.link.destination} has acknowledged nothing for {STALL_S:.0f}s")
-            log.warning("link %s: %s is not acknowledging writes; waiting for it", self.id,
-                        self.link.destination)
+        elif now - self._progress_at > STALL_S:
+            self._report_stall()
 
     def _recover_from(self, failures: list) -> None:
         """A write failed for good: rewind to the last committed offsets and write again (at-least-once)."""

@@ -53,8 +53,9 @@ def test_destination_outage_is_waited_out_without_loss(regions, spare_region: Re
     assert set(values) == {str(n).encode() for n in range(5000)}
 
 
+@pytest.mark.parametrize("delivery", ["at-least-once", "exactly-once"])
 def test_a_destination_broker_that_stops_answering_is_waited_out_without_loss(regions, spare_region: Region, topic,
-                                                                             tmp_path: Path) -> None:
+                                                                             delivery: str, tmp_path: Path) -> None:
     """A frozen broker keeps its connections open and acknowledges nothing: no error reaches the link, which must
     notice the stall itself, say so, and carry on once the broker answers."""
     us = regions["us"]
@@ -62,7 +63,7 @@ def test_a_destination_broker_that_stops_answering_is_waited_out_without_loss(re
         create_topic(region.bootstrap, topic, partitions=2)
     kafka_pid = region_pid("sa", "kafka")
     with MirrorProcess(tmp_path, {"us": us, "sa": spare_region},
-                       [{"source": "us", "destination": "sa", "include": [topic]}]) as worker:
+                       [{"source": "us", "destination": "sa", "include": [topic], "delivery": delivery}]) as worker:
         produce(us.bootstrap, topic, [(b"k", f"{n}".encode()) for n in range(1000)])
         wait_for(lambda: worker.topic_stats("us-to-sa", topic).get("replicated") == 1000, message="first 1000")
         os.kill(kafka_pid, signal.SIGSTOP)
