@@ -861,7 +861,9 @@ def _describe(partitions: list[TopicPartition]) -> str:
 
 
 def _reason(exc: Exception) -> str:
-    """What failed, in one line: a KafkaException's error, else the exception's own message or type."""
+    """What failed, in one line: a KafkaException's message and error name, else the exception's own message or
+    type."""
     if isinstance(exc, KafkaException) and exc.args:
-        return str(exc.args[0])
+        error = exc.args[0]
+        return f"{error.str()} ({error.name()})" if isinstance(error, KafkaError) else str(error)
     return str(exc) or type(exc).__name__

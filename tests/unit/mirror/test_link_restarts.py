@@ -9,7 +9,8 @@ from amity.mirror.settings import MirrorSettings
 
 
 @pytest.mark.parametrize(("failure", "reported"), [
-    (KafkaException(KafkaError(KafkaError._TRANSPORT, "broker down")), "broker down"),
+    (KafkaException(KafkaError(KafkaError._TRANSPORT, "broker down")), "broker down (_TRANSPORT)"),
+    (KafkaException("no error object"), "no error object"),
     (RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."), "Connection refused"),
     (RedisTimeoutError("Timeout reading from socket"), "Timeout reading from socket"),
     (TimeoutError(), "TimeoutError"),
