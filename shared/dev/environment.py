@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import redis as redis_client
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from amity.dev import kafka, processes
@@ -215,7 +216,7 @@ class DevEnvironment:
                 log = self.settings.region_dir(region) / f"{role}.log"
                 tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
                 raise DevEnvironmentError(f"{region}: {role} exited during start; last lines of {log}:\n" + "\n".join(tail))
-        return _redis_answers(state.redis) and _kafka_answers(state.bootstrap)
+        return _redis_answers(state.redis) and _kafka_answers(state.bootstrap) and _gives_producer_ids(state.bootstrap)
 
     def _write_regions_file(self, states: dict[str, RegionState]) -> None:
         self.settings.home.mkdir(parents=True, exist_ok=True)
@@ -244,3 +245,20 @@ def _kafka_answers(bootstrap: str) -> bool:
     except Exception:  # noqa: BLE001 - librdkafka raises KafkaException subclasses or a plain timeout; all mean "not yet"
         return False
     return metadata.controller_id >= 0 and bool(metadata.brokers)
+
+
+def _gives_producer_ids(bootstrap: str, timeout_s: float = 2.0) -> bool:
+    """Whether the broker hands out producer ids yet.
+
+    A broker answers metadata before it can: until then it refuses every idempotent producer ("Coordinator
+    load in progress"), which retries and logs a warning on the terminal of whatever started writing first.
+    """
+    found: dict = {}
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "log_level": 0,
+                         "statistics.interval.ms": 100, "stats_cb": lambda raw: found.update(json.loads(raw))})
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        producer.poll(0.1)
+        if found.get("eos", {}).get("idemp_state") == "Assigned":
+            return True
+    return False
