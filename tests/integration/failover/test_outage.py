@@ -185,6 +185,37 @@ def test_active_active_failover_and_failback(regions: dict[str, Region], spare: 
         assert again(in_af + in_eu, in_af_again) == redelivered(back)
 
 
+def test_failover_from_a_region_that_stops_answering(regions: dict[str, Region], spare: Region, topic: str,
+                                                     tmp_path: Path) -> None:
+    """A region cut off answers nothing, where a crashed one refuses connections: the failover gives up on it
+    after its probe timeout and moves the group from the checkpoint, nothing lost, nothing processed twice."""
+    af, eu = spare, regions["eu"]
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    create_topic(af.bootstrap, topic, partitions=PARTITIONS)
+    links = [{"source": SPARE, "destination": "eu", "include": [topic]}]
+    state = json.loads((cluster.test_settings().region_dir(SPARE) / "region.json").read_text())
+    frozen = [state["kafka_pid"], state["redis_pid"]]
+    with MirrorProcess(tmp_path, {SPARE: af, "eu": eu}, links) as mirror, \
+            CheckpointerProcess(tmp_path, mirror.config, group):
+        produce(af.bootstrap, topic, records("af", 0, 3000))
+        wait_for(lambda: holds(eu, topic, 3000), timeout_s=90, message="3000 in eu")
+        in_af = consume(af, group, topic, limit=1700)
+        wait_for_checkpoint(eu, af, group, topic)
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            over = move("failover", group, topic, SPARE, "eu", mirror.config)
+            in_eu = consume(eu, group, topic)
+        finally:
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
+    lost = values(eu, topic) - set(in_af) - set(in_eu)
+    assert over["basis"] == "checkpoint"
+    assert any(f"{SPARE} is unreachable" in warning for warning in over["warnings"]), over["warnings"]
+    assert lost == set()
+    assert duplicates(in_af, in_eu) == redelivered(over) == 0
+
+
 def _produce_in_both(af: Region, eu: Region, topic: str, start: int, stop: int) -> None:
     """Producers in both regions at once, so each region interleaves local and mirrored records its own way."""
     threads = [threading.Thread(target=produce, args=(region.bootstrap, topic, records(name, start, stop)))
