@@ -43,7 +43,7 @@ from amity.mirror.resolution import RegionStateLost, Resolution, conflict_header
 from amity.mirror.router import Message, Routed, Router
 from amity.mirror.settings import MirrorSettings
 from amity.mirror.stats import LinkStats
-from amity.mirror.topics import TopicPlan, TopicRefused, TopicSync
+from amity.mirror.topics import ClusterUnavailable, TopicPlan, TopicRefused, TopicSync
 from amity.regions import Region
 from amity.rules import RuleSet
 from amity.state import StateSettings
@@ -142,7 +142,7 @@ class LinkRunner:
                 log.error("link %s: %s", self.id, exc)
                 self._teardown(graceful=False)
                 self._recover_state(exc.region)
-            except (KafkaException, RedisError, OSError, TopicRefused) as exc:  # a cluster or a Redis away, say
+            except (KafkaException, RedisError, OSError, TopicRefused, ClusterUnavailable) as exc:  # a cluster away
                 backoff = self._restart_after(backoff, _reason(exc))
             except Exception as exc:  # a bug: restarting from the committed positions beats a silently dead link
                 log.exception("link %s: unexpected error", self.id)

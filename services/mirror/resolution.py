@@ -51,6 +51,13 @@ class RegionStateLost(StateLost):
         self.region = region
 
 
+class RegionRedisError(redis.RedisError):
+    """A Redis call of the resolver failed; says whose Redis, which the client's own error does not."""
+
+    def __init__(self, region: str, cause: redis.RedisError) -> None:
+        super().__init__(f"Redis of {region}: {cause}")
+
+
 @dataclass(slots=True)
 class Decided:
     """A resolved batch: what to write, what to record as a conflict, what to dead-letter, what to count."""
@@ -105,12 +112,16 @@ class Resolution:
             return self.stamper.stamp_batch(incoming)
         except StateLost as exc:
             raise RegionStateLost(self.link.source, exc) from None
+        except redis.RedisError as exc:
+            raise RegionRedisError(self.link.source, exc) from exc
 
     def _resolve(self, incoming: list[Incoming], stamped: Stamped) -> Resolved:
         try:
             return self.resolver.decide(incoming, stamped)
         except StateLost as exc:
             raise RegionStateLost(self.link.destination, exc) from None
+        except redis.RedisError as exc:
+            raise RegionRedisError(self.link.destination, exc) from exc
 
     def rebuild(self, region: str, topics: list[str], rules: RuleSet) -> bool:
         """Rebuild a lost region state unless another worker is at it; True once this process can resolve again."""

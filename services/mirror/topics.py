@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic, ResourceType
 
 from amity.errors import AmityError
@@ -29,6 +29,18 @@ ADMIN_TIMEOUT_S = 15.0
 class TopicRefused(AmityError):
     """The destination refused for good to create one of the link's own topics (a name it does not take, a
     policy, an ACL): retrying cannot help until someone changes the name or the cluster."""
+
+
+class ClusterUnavailable(AmityError):
+    """A region's Kafka did not answer the link's metadata request: down, cut off, or slower than ADMIN_TIMEOUT_S.
+
+    Says which region, which the client's own error does not: a link talks to two.
+    """
+
+    def __init__(self, region: str, exc: KafkaException) -> None:
+        error = exc.args[0] if exc.args else None
+        detail = f"{error.str()} ({error.name()})" if isinstance(error, KafkaError) else str(exc)
+        super().__init__(f"Kafka of {region} did not answer: {detail}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +98,12 @@ class TopicSync:
                 raise TopicRefused(f"link {self.link.name}: {self.link.destination} refused to create topic "
                                    f"{name!r}: {refused[name]}")
 
-    @staticmethod
-    def _partition_counts(admin: AdminClient) -> dict[str, int]:
-        metadata = admin.list_topics(timeout=ADMIN_TIMEOUT_S)
-        return {name: len(t.partitions) for name, t in metadata.topics.items() if t.error is None}
+    def _partition_counts(self, admin: AdminClient) -> dict[str, int]:
+        try:
+            return _partition_counts(admin)
+        except KafkaException as exc:
+            raise ClusterUnavailable(self.link.source if admin is self.source else self.link.destination,
+                                     exc) from None
 
     def _create_missing(self, selected: dict[str, int], existing: dict[str, int]) -> dict[str, str]:
         """Create the selected topics the destination lacks; the source topics it refused, with its reason."""
@@ -175,9 +189,14 @@ class TopicSync:
                 refused[name] = f"{error.name()}: {error.str()}"
         wanted = {topic.topic for topic in topics} - set(refused)
         deadline = time.monotonic() + ADMIN_TIMEOUT_S
-        while not wanted <= set(TopicSync._partition_counts(admin)) and time.monotonic() < deadline:
+        while not wanted <= set(_partition_counts(admin)) and time.monotonic() < deadline:
             time.sleep(0.1)
         return refused
+
+
+def _partition_counts(admin: AdminClient) -> dict[str, int]:
+    metadata = admin.list_topics(timeout=ADMIN_TIMEOUT_S)
+    return {name: len(t.partitions) for name, t in metadata.topics.items() if t.error is None}
 
 
 def _timestamp_window(entries: dict) -> tuple[int, int] | None:

@@ -1,4 +1,4 @@
-"""A destination that goes down or stops answering: the link waits, reports itself unhealthy, and resumes without loss."""
+"""A cluster or Redis that goes down or stops answering: the link waits, says which, and resumes without loss."""
 
 import json
 import os
@@ -82,6 +82,33 @@ def test_a_destination_broker_that_stops_answering_is_waited_out_without_loss(re
     assert set(values) == {str(n).encode() for n in range(3000)}
 
 
+def test_a_source_broker_that_stops_answering_is_named_and_waited_out(regions, spare_region: Region, topic,
+                                                                       tmp_path: Path) -> None:
+    """The link reads nothing from a frozen source, and its metadata requests time out: it says which region's
+    Kafka does not answer, and replicates what was written there once it answers again."""
+    eu = regions["eu"]
+    for region in (eu, spare_region):
+        create_topic(region.bootstrap, topic, partitions=2)
+    kafka_pid = region_pid("sa", "kafka")
+    with MirrorProcess(tmp_path, {"sa": spare_region, "eu": eu},
+                       [{"source": "sa", "destination": "eu", "include": [topic]}]) as worker:
+        produce(spare_region.bootstrap, topic, [(b"k", f"{n}".encode()) for n in range(1000)])
+        wait_for(lambda: worker.topic_stats("sa-to-eu", topic).get("replicated") == 1000, message="first 1000")
+        os.kill(kafka_pid, signal.SIGSTOP)
+        try:
+            link = wait_for(lambda: (s := worker.stats().get("links", {}).get("sa-to-eu", {})).get("healthy") is False
+                            and s, timeout_s=60, message="link reported unhealthy")
+            assert link["problem"].startswith("Kafka of sa did not answer: "), link["problem"]
+            assert worker.alive()
+        finally:
+            os.kill(kafka_pid, signal.SIGCONT)
+        produce(spare_region.bootstrap, topic, [(b"k", f"{n}".encode()) for n in range(1000, 3000)])
+        values = wait_for(lambda: _all(eu, topic, 3000), timeout_s=120, message="3000 in eu")
+        wait_for(lambda: worker.stats().get("links", {}).get("sa-to-eu", {}).get("healthy") is True,
+                 message="link healthy again")
+    assert set(values) == {str(n).encode() for n in range(3000)}
+
+
 @pytest.mark.parametrize("frozen", ["sa", "us"], ids=["destination", "source"])
 def test_a_redis_that_stops_answering_is_waited_out_without_loss(regions, spare_region: Region, topic, frozen: str,
                                                                  tmp_path: Path) -> None:
@@ -105,7 +132,7 @@ def test_a_redis_that_stops_answering_is_waited_out_without_loss(regions, spare_
             produce(us.bootstrap, topic, written[1000:])
             link = wait_for(lambda: (s := worker.stats().get("links", {}).get("us-to-sa", {})).get("healthy") is False
                             and s, timeout_s=30, message="link reported unhealthy")
-            assert "Timeout" in link["problem"] or "timed out" in link["problem"], link["problem"]
+            assert link["problem"].startswith(f"Redis of {frozen}: Timeout"), link["problem"]
             assert worker.alive()
         finally:
             os.kill(redis_pid, signal.SIGCONT)
