@@ -16,6 +16,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_COUNT = 2**53 - 1  # exact in every JSON reader, doubles included
+MAX_PROBLEM_CHARS = 1000
 
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -54,14 +55,27 @@ class TopicStats(BaseModel):
     lag_seconds: Seconds = Field(default=0.0, description="Gauge: age of the last record replicated")
 
 
+class LinkHealth(BaseModel):
+    """Whether one link of the worker replicates, or fails and retries, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    link: LinkId
+    healthy: bool
+    problem: str = Field(default="", max_length=MAX_PROBLEM_CHARS,
+                         description="What the link last failed on while unhealthy, e.g. which region does not answer")
+
+
 class StatsReport(BaseModel):
-    """Everything one worker run has counted so far, one entry per (link, topic)."""
+    """Everything one worker run has counted so far, one entry per (link, topic), and each running link's health."""
 
     model_config = ConfigDict(extra="forbid")
 
     run_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
                         description="New for every start of the worker process; counters restart from 0 with it")
     topics: list[TopicStats] = Field(default_factory=list, max_length=100_000)
+    links: list[LinkHealth] = Field(default_factory=list, max_length=10_000,
+                                    description="The links the worker runs now (older workers send none)")
 
     @model_validator(mode="after")
     def _one_entry_per_topic(self) -> "StatsReport":

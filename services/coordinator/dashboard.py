@@ -46,7 +46,8 @@ async def current_state(c: Coordinator) -> DashboardState:
     assignment = await c.assignment.current()
     stats = await c.stats.view(live, now)
     return DashboardState(at=now, workers_live=len(live),
-                          topology=topology(regions, health, links, assignment, live, stats.links), stats=stats,
+                          topology=topology(regions, health, links, assignment, live, stats.links,
+                                            await c.stats.health(live)), stats=stats,
                           rules=await c.rules.current(), rule_changes=await c.rules.history(None, RULE_CHANGES_SHOWN))
 
 

@@ -7,6 +7,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from amity.coordinator.schemas.regions import RegionHealth, Status
 from amity.coordinator.schemas.stats import LinkStatsView
+from amity.coordinator.schemas.topology import LinkEdge, LinkState
 
 
 class Metrics:
@@ -33,6 +34,11 @@ class Metrics:
         self.region_up.clear()
         for name, status in health.items():
             self.region_up.labels(name).set(1 if status.status is Status.UP else 0)
+
+    def link_states(self, edges: list[LinkEdge]) -> None:
+        """How many links are in each topology state; every state is exported, zero included, for the alerts."""
+        for state in LinkState:
+            self.links.labels(state.value).set(sum(edge.state is state for edge in edges))
 
     def link_stats(self, views: list[LinkStatsView]) -> None:
         for gauge in (self.replicated, self.throughput, self.lag):

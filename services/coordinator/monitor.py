@@ -9,6 +9,7 @@ from redis.exceptions import RedisError
 
 from amity.coordinator.context import Coordinator
 from amity.coordinator.probes import region_health
+from amity.coordinator.topology_view import topology
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,11 @@ class Monitor:
         c.metrics.workers_live.set(len(live))
         c.metrics.generation.set(snapshot.state.generation)
         c.metrics.rules_version.set((await c.rules.current()).version)
-        paused = sum(link.paused for link in snapshot.links.values())
-        c.metrics.links.labels("active").set(len(snapshot.links) - paused)
-        c.metrics.links.labels("paused").set(paused)
-        c.metrics.link_stats((await c.stats.view(live, now)).links)
+        stats = (await c.stats.view(live, now)).links
+        view = topology(await c.regions.all(), await c.regions.health(), snapshot.links, snapshot.state, live, stats,
+                        await c.stats.health(live))
+        c.metrics.link_states(view.links)
+        c.metrics.link_stats(stats)
 
     async def _every(self, interval_s: float, work: Callable[[], Awaitable[None]]) -> None:
         while not self._stopping.is_set():

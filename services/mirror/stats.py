@@ -11,7 +11,7 @@ from collections import defaultdict
 from prometheus_client import Counter, Gauge
 
 from amity.mirror.router import Message, Routed
-from amity.stats import TopicCounters, TopicStats
+from amity.stats import MAX_PROBLEM_CHARS, LinkHealth, TopicCounters, TopicStats
 
 RECORDS = Counter("amity_mirror_records", "Records written to the destination", ["link", "topic"])
 BYTES = Counter("amity_mirror_bytes", "Key and value bytes written to the destination", ["link", "topic"])
@@ -104,6 +104,10 @@ class LinkStats:
     def healthy(self, ok: bool, problem: str) -> None:
         self.is_healthy, self.problem = ok, problem
         HEALTHY.labels(self.link).set(1 if ok else 0)
+
+    def health(self) -> LinkHealth:
+        problem = self.problem if len(self.problem) <= MAX_PROBLEM_CHARS else self.problem[:MAX_PROBLEM_CHARS - 1] + "…"
+        return LinkHealth(link=self.link, healthy=self.is_healthy, problem=problem)
 
     def in_flight(self, records: int) -> None:
         IN_FLIGHT.labels(self.link).set(records)

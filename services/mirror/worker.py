@@ -118,16 +118,15 @@ class Worker:
 
     def report(self) -> StatsReport:
         return StatsReport(run_id=self.run_id,
-                           topics=[entry for r in self.running.values() for entry in r.runner.stats.snapshot()])
-
-    def health(self) -> dict[str, dict[str, object]]:
-        return {name: {"healthy": r.runner.stats.is_healthy, "problem": r.runner.stats.problem}
-                for name, r in self.running.items()}
+                           topics=[entry for r in self.running.values() for entry in r.runner.stats.snapshot()],
+                           links=[r.runner.stats.health() for r in self.running.values()])
 
     def write_stats(self) -> None:
         if self.settings.stats_file is None:
             return
-        payload = {"report": self.report().model_dump(), "links": self.health()}
+        report = self.report()
+        payload = {"report": report.model_dump(),
+                   "links": {h.link: {"healthy": h.healthy, "problem": h.problem} for h in report.links}}
         tmp = self.settings.stats_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(payload, indent=1))
         tmp.replace(self.settings.stats_file)

@@ -134,6 +134,9 @@ def topology(url: Url = DEFAULT_URL, json_out: JsonOut = False) -> None:
     table("Links", ["link", "route", "state", "worker", "records/s", "lag"],
           [(e["id"], f"{e['source']} -> {e['destination']}", e["state"], e["worker"] or "-",
             f"{e['records_per_s']:.1f}", e["lag_records"]) for e in view["links"]])
+    for edge in view["links"]:
+        if edge.get("problem"):
+            console.print(f"[red]{edge['id']}: {escape(edge['problem'])}[/]")
     for pair in view["unreachable"]:
         console.print(f"[yellow]writes in {pair['source']} never reach {pair['destination']}[/]")
 

@@ -1,5 +1,8 @@
 """The user's path: regions and a mesh through the CLI, workers assigned by the coordinator, stats back."""
 
+import json
+import os
+import signal
 import time
 from collections import Counter
 from pathlib import Path
@@ -7,6 +10,7 @@ from pathlib import Path
 from amity.headers import decode, find_provenance
 from amity.regions import Region
 from tests.e2e.conftest import TOKEN, Cli
+from tests.support import cluster
 from tests.support.kafka import create_topic, produce, read_all
 from tests.integration.coordinator.server import coordinator_process, free_port
 from tests.support.mirror import CoordinatedWorker, wait_for
@@ -95,6 +99,44 @@ def test_a_rule_set_with_the_cli_is_applied_by_the_running_mirror(regions, coord
         assert topic in str(history), "the rule change is in the history"
     finally:
         assert worker.stop() == 0
+
+
+def test_a_failing_link_shows_its_problem_in_the_topology(regions, coordinator: Cli, topic, tmp_path: Path) -> None:
+    """eu's Redis stops answering under a conflict rule: the worker's link fails and retries, and `amity topology`
+    says which link and why, until it replicates again."""
+    us, eu = regions["us"], regions["eu"]
+    for region in (us, eu):
+        create_topic(region.bootstrap, topic, partitions=1)
+        coordinator("region", "add", region.name, "--bootstrap", region.bootstrap, "--redis", region.redis)
+    coordinator("link", "add", "us", "eu", "--include", topic)
+    coordinator("rules", "set", topic, "--policy", "lww")
+    worker = CoordinatedWorker(tmp_path, coordinator.url, TOKEN)
+    worker.env["AMITY_MIRROR_REDIS_TIMEOUT_S"] = "1"
+    worker.start()
+    redis_pid = json.loads((cluster.test_settings().region_dir("eu") / "region.json").read_text())["redis_pid"]
+    try:
+        produce(us.bootstrap, topic, [(f"k{n}".encode(), b"before") for n in range(50)])
+        wait_for(lambda: stamped_count(eu, topic) == (0, 50), message="50 stamped copies in eu")
+        os.kill(redis_pid, signal.SIGSTOP)
+        try:
+            produce(us.bootstrap, topic, [(f"k{n}".encode(), b"during") for n in range(50)])
+            edge = wait_for(lambda: (e := _edge(coordinator, "us-to-eu"))["problem"] and e, timeout_s=30,
+                            message="the link's problem in the topology")
+            assert edge["problem"].startswith("Redis of eu: Timeout"), edge
+            assert edge["state"] in ("retrying", "degraded"), edge  # degraded once the coordinator's probe says eu is down
+            assert f"us-to-eu: {edge['problem']}" in coordinator("topology").stdout.replace("\n", " ")
+        finally:
+            os.kill(redis_pid, signal.SIGCONT)
+        wait_for(lambda: stamped_count(eu, topic) == (0, 100), timeout_s=60, message="100 stamped copies in eu")
+        edge = wait_for(lambda: (e := _edge(coordinator, "us-to-eu"))["state"] == "running" and e, timeout_s=30,
+                        message="the link running again")
+        assert edge["problem"] is None
+    finally:
+        assert worker.stop() == 0
+
+
+def _edge(cli: Cli, link: str) -> dict:
+    return next(edge for edge in cli.json("topology")["links"] if edge["id"] == link)
 
 
 def test_workers_keep_their_assignment_while_the_coordinator_is_down(regions, tmp_path: Path, topic) -> None:

@@ -25,6 +25,7 @@ import pytest
 import redis
 import yaml
 
+from amity.coordinator.schemas.topology import LinkState
 from amity.dev.settings import REPO_ROOT
 from amity.regions import Region
 from tests.integration.coordinator.server import free_port
@@ -416,3 +417,13 @@ def test_the_alert_rules_query_only_exported_metrics_and_say_what_happened() -> 
         assert queried_metrics(rule["expr"]) and queried_metrics(rule["expr"]) <= exported, rule["alert"]
         assert rule["labels"]["severity"] in {"critical", "warning", "info"}
         assert rule["annotations"]["summary"]
+
+
+def test_the_alert_rules_select_link_states_the_coordinator_exports() -> None:
+    """An alert on a state the coordinator does not export can never fire; it exports every LinkState
+    (tests/integration/coordinator/test_workers_api.py). Until 2026-12-06 it exported only active and paused."""
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "amity-alerts.yaml").read_text())["groups"]
+    selected = {state for group in rules for rule in group["rules"]
+                for state in re.findall(r'amity_links\{state="([^"]+)"\}', rule["expr"])}
+    assert selected, "no alert reads amity_links by state"
+    assert selected <= {state.value for state in LinkState}

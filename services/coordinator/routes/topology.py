@@ -16,4 +16,4 @@ async def get_topology(c: CoordinatorDep) -> TopologyView:
     regions, health, links = await c.regions.all(), await c.regions.health(), await c.links.all()
     state = await c.assignment.current()
     stats = await c.stats.view(live, c.clock())
-    return topology(regions, health, links, state, live, stats.links)
+    return topology(regions, health, links, state, live, stats.links, await c.stats.health(live))

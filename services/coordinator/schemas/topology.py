@@ -13,6 +13,7 @@ class LinkState(StrEnum):
     PAUSED = "paused"
     UNASSIGNED = "unassigned"  # no live worker holds it
     DEGRADED = "degraded"  # assigned, but a region it joins is down or unchecked
+    RETRYING = "retrying"  # both regions up, but its worker reports it failing and retrying (see `problem`)
 
 
 class RegionNode(BaseModel):
@@ -28,6 +29,7 @@ class LinkEdge(BaseModel):
     worker: str | None = None
     records_per_s: float = 0.0
     lag_records: int = 0
+    problem: str | None = Field(default=None, description="What the link's worker last saw fail, while it retries")
 
 
 class RegionPair(BaseModel):

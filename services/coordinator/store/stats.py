@@ -2,16 +2,21 @@
 
 from typing import TypeVar
 
+from pydantic import TypeAdapter
+
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from amity.coordinator import aggregation
 from amity.coordinator.keys import Keys
 from amity.coordinator.schemas.stats import StatsView
-from amity.stats import StatsReport, TopicStats
+from amity.stats import LinkHealth, StatsReport, TopicStats
 
 V = TypeVar("V")
 RUN_FIELD = "run"  # cannot clash with `link|topic` fields
+HEALTH_FIELD = "health"  # neither: the worker's links' health, as the report's `links` in JSON
+_NOT_TOPICS = (RUN_FIELD, HEALTH_FIELD)
+_HEALTH = TypeAdapter(list[LinkHealth])
 
 
 class StatsStore:
@@ -49,6 +54,7 @@ class StatsStore:
         async def write(pipe: Pipeline) -> None:
             stored = await pipe.hgetall(last_key)
             last_run = stored.pop(RUN_FIELD, None)
+            stored.pop(HEALTH_FIELD, None)
             last = {_key(name): aggregation.flatten(TopicStats.model_validate_json(raw))
                     for name, raw in stored.items()}
             increases = aggregation.report_increases(last, last_run, report)
@@ -61,7 +67,7 @@ class StatsStore:
             pipe.expire(bucket, aggregation.WINDOW_S + 2 * aggregation.BUCKET_S)
             if last_run != report.run_id:
                 pipe.delete(last_key)
-            pipe.hset(last_key, mapping={RUN_FIELD: report.run_id, **{
+            pipe.hset(last_key, mapping={RUN_FIELD: report.run_id, HEALTH_FIELD: _HEALTH.dump_json(report.links), **{
                 f"{e.link}{aggregation.SEPARATOR}{e.topic}": e.model_dump_json() for e in report.topics}})
             pipe.expire(last_key, int(self._forget_s) + 60)
 
@@ -81,10 +87,20 @@ class StatsStore:
         totals = _only(aggregation.group(replies[0]), link, topic)
         recent = _only(aggregation.group(_summed(windows)), link, topic)
         latest = [TopicStats.model_validate_json(raw) for reply in gauges for name, raw in reply.items()
-                  if name != RUN_FIELD]
+                  if name not in _NOT_TOPICS]
         lag = _only(aggregation.gauges(latest), link, topic)
         return StatsView(links=aggregation.link_views(totals, recent, lag, span_s),
                          topics=aggregation.topic_views(totals, recent, lag, span_s))
+
+
+    async def health(self, workers: list[str]) -> dict[str, dict[str, LinkHealth]]:
+        """Per worker, the health of each link it ran at its last report."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for worker_id in workers:
+                pipe.hget(self._keys.stats_last(worker_id), HEALTH_FIELD)
+            replies = await pipe.execute()
+        return {worker_id: {h.link: h for h in _HEALTH.validate_json(raw)}
+                for worker_id, raw in zip(workers, replies) if raw is not None}
 
 
 def _key(name: str) -> tuple[str, str]:

@@ -220,7 +220,8 @@ function renderDetail() {
   const badge = $("#detail-state");
   badge.hidden = !link;
   if (link) {
-    badge.textContent = link.worker ? `${link.state} · worker ${link.worker}` : link.state;
+    const state = link.problem ? `${link.state}: ${link.problem}` : link.state;
+    badge.textContent = link.worker ? `${state} · worker ${link.worker}` : state;
     badge.dataset.state = link.state;
   }
   const pause = $("#pause-button");

@@ -54,7 +54,8 @@ export function edgeClass(link, lagSeconds) {
 
 export function describe(link, lagSeconds, perSecond = link.records_per_s) {
   const state = { running: "running", paused: "paused", unassigned: "no worker holds it",
-                  degraded: "a region it joins is down" }[link.state] || link.state;
+                  degraded: "a region it joins is down",
+                  retrying: `failing and retrying (${link.problem || "no reason given"})` }[link.state] || link.state;
   return `${link.source} to ${link.destination}: ${state}, ${rate(perSecond)} records per second, ` +
     `${count(link.lag_records)} records behind${lagSeconds > LAGGING_S ? ", lagging" : ""}`;
 }
@@ -78,7 +79,7 @@ export function renderTopology(svg, topology, live, selected, onSelect) {
     edge.setAttribute("class", `link ${edgeClass(link, lag)}${selected === link.id ? " selected" : ""}`);
     edge.setAttribute("aria-label", describe(link, lag, perSecond));
     edge.setAttribute("aria-pressed", String(selected === link.id));
-    edge.querySelector("text").textContent = link.state === "running" || link.state === "degraded"
+    edge.querySelector("text").textContent = ["running", "degraded", "retrying"].includes(link.state)
       ? `${rate(perSecond)}/s` : link.state === "paused" ? "paused" : "no worker";
   }
 }
@@ -87,7 +88,7 @@ function build(svg, topology, names, onSelect) {
   svg.replaceChildren();
   svg.setAttribute("viewBox", `0 0 ${W} ${heightFor(names.length)}`);
   const defs = element("defs", {}, svg);
-  for (const kind of ["running", "lagging", "paused", "unassigned", "degraded"]) {
+  for (const kind of ["running", "lagging", "paused", "unassigned", "degraded", "retrying"]) {
     const marker = element("marker", { id: `arrow-${kind}`, viewBox: "0 0 10 10", refX: "8", refY: "5",
                                        markerWidth: "11", markerHeight: "11", markerUnits: "userSpaceOnUse", orient: "auto-start-reverse",
                                        class: `arrow ${kind}` }, defs);

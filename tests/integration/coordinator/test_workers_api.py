@@ -8,8 +8,9 @@ from fastapi.testclient import TestClient
 
 from amity.coordinator.settings import CoordinatorSettings
 from amity.regions import Region
-from amity.stats import StatsReport, TopicStats
+from amity.stats import LinkHealth, StatsReport, TopicStats
 from tests.integration.coordinator.conftest import Anonymous, register
+from tests.support.mirror import wait_for
 
 SECRET = "s3cret-sasl-password"
 
@@ -142,6 +143,41 @@ def test_topology_shows_regions_links_and_their_state(meshed: TestClient) -> Non
     states = {link["id"]: (link["state"], link["worker"]) for link in view["links"]}
     assert states == {"us-to-eu": ("running", worker), "eu-to-us": ("paused", None)}
     assert view["unreachable"] == [{"source": "eu", "destination": "us"}]
+
+
+def test_a_link_its_worker_reports_failing_is_retrying_with_the_problem(meshed: TestClient) -> None:
+    worker = join(meshed, "w1")
+    beat(meshed, worker)
+    failing = LinkHealth(link="us-to-eu", healthy=False, problem="Kafka of eu did not answer: timed out")
+    beat(meshed, worker, StatsReport(run_id="run-1", links=[failing, LinkHealth(link="eu-to-us", healthy=True)]))
+    links = {link["id"]: link for link in meshed.get("/v1/topology").json()["links"]}
+    assert (links["us-to-eu"]["state"], links["us-to-eu"]["problem"]) == ("retrying", failing.problem)
+    assert (links["eu-to-us"]["state"], links["eu-to-us"]["problem"]) == ("running", None)
+
+    beat(meshed, worker, StatsReport(run_id="run-1", links=[LinkHealth(link="us-to-eu", healthy=True)]))
+    links = {link["id"]: link for link in meshed.get("/v1/topology").json()["links"]}
+    assert (links["us-to-eu"]["state"], links["us-to-eu"]["problem"]) == ("running", None)
+
+
+def test_metrics_count_links_by_topology_state(meshed: TestClient) -> None:
+    """The alerts on unassigned, degraded and retrying links read these gauges."""
+    worker = join(meshed, "w1")
+    meshed.post("/v1/links/eu-to-us/pause")
+    failing = LinkHealth(link="us-to-eu", healthy=False, problem="Redis of eu: Timeout")
+    beat(meshed, worker, StatsReport(run_id="run-1", links=[failing]))
+
+    def gauges() -> dict[str, float]:
+        return {line.split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in meshed.get("/metrics").text.splitlines()
+                if line.startswith("amity_links{")}
+
+    found = wait_for(lambda: (g := gauges()).get("retrying") == 1 and g, timeout_s=10, message="the links gauges")
+    assert found == {"running": 0, "paused": 1, "unassigned": 0, "degraded": 0, "retrying": 1}
+
+
+def test_a_problem_longer_than_the_limit_is_refused(meshed: TestClient) -> None:
+    worker = join(meshed, "w1")
+    body = {"stats": {"run_id": "run-1", "links": [{"link": "us-to-eu", "healthy": False, "problem": "x" * 1001}]}}
+    assert meshed.post(f"/v1/workers/{worker}/heartbeat", json=body).status_code == 422
 
 
 def test_totals_stop_at_the_limit_instead_of_failing(meshed: TestClient, settings: CoordinatorSettings) -> None:

@@ -4,6 +4,7 @@ from amity.coordinator.schemas.links import LinkPublic
 from amity.coordinator.schemas.regions import RegionHealth, Status
 from amity.coordinator.store.assignment import AssignmentState
 from amity.coordinator.topology_view import topology, unreachable
+from amity.stats import LinkHealth
 
 
 def link(source: str, destination: str, paused: bool = False) -> LinkPublic:
@@ -39,3 +40,21 @@ def test_link_states() -> None:
         "ap-to-us": ("unassigned", None)}
     assert pairs(view.unreachable) == {("eu", "ap"), ("eu", "us")}
     assert view.generation == 3
+
+
+def test_a_link_its_owner_reports_failing_is_retrying_and_says_why() -> None:
+    links = {one.id: one for one in [link("us", "eu"), link("eu", "us"), link("us", "ap")]}
+    state = AssignmentState(generation=1, workers={"w1": ["us-to-eu", "us-to-ap"], "w2": ["eu-to-us"]})
+    health = {name: RegionHealth(status=Status.UP) for name in ("us", "eu")} | {"ap": RegionHealth(status=Status.DOWN)}
+    reports = {
+        "w1": {"us-to-eu": LinkHealth(link="us-to-eu", healthy=False, problem="Redis of eu: Timeout"),
+               "us-to-ap": LinkHealth(link="us-to-ap", healthy=False, problem="")},
+        "w2": {"eu-to-us": LinkHealth(link="eu-to-us", healthy=True)},
+        "w3": {"eu-to-us": LinkHealth(link="eu-to-us", healthy=False, problem="an old owner's last word")},
+    }
+    view = topology(["ap", "eu", "us"], health, links, state, ["w1", "w2", "w3"], [], reports)
+    assert {e.id: (e.state.value, e.problem) for e in view.links} == {
+        "us-to-eu": ("retrying", "Redis of eu: Timeout"),
+        "eu-to-us": ("running", None),
+        "us-to-ap": ("degraded", "failing"),
+    }
