@@ -3,7 +3,6 @@
 from typing import TypeVar
 
 from pydantic import TypeAdapter
-
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
@@ -91,7 +90,6 @@ class StatsStore:
         lag = _only(aggregation.gauges(latest), link, topic)
         return StatsView(links=aggregation.link_views(totals, recent, lag, span_s),
                          topics=aggregation.topic_views(totals, recent, lag, span_s))
-
 
     async def health(self, workers: list[str]) -> dict[str, dict[str, LinkHealth]]:
         """Per worker, the health of each link it ran at its last report."""
