@@ -109,9 +109,10 @@ def test_a_source_broker_that_stops_answering_is_named_and_waited_out(regions, s
     assert set(values) == {str(n).encode() for n in range(3000)}
 
 
+@pytest.mark.parametrize("delivery", ["at-least-once", "exactly-once"])
 @pytest.mark.parametrize("frozen", ["sa", "us"], ids=["destination", "source"])
 def test_a_redis_that_stops_answering_is_waited_out_without_loss(regions, spare_region: Region, topic, frozen: str,
-                                                                 tmp_path: Path) -> None:
+                                                                 delivery: str, tmp_path: Path) -> None:
     """A frozen Redis accepts connections and answers nothing, as one behind a network partition does: the
     resolved link must time out, report it, and resume once the Redis answers, not hang or lose a record.
     The source's Redis stamps the plain writes at their first hop, the destination's decides them."""
@@ -119,7 +120,7 @@ def test_a_redis_that_stops_answering_is_waited_out_without_loss(regions, spare_
     for region in (us, spare_region):
         create_topic(region.bootstrap, topic, partitions=2)
     worker = MirrorProcess(tmp_path, {"us": us, "sa": spare_region},
-                           [{"source": "us", "destination": "sa", "include": [topic]}],
+                           [{"source": "us", "destination": "sa", "include": [topic], "delivery": delivery}],
                            env={"AMITY_MIRROR_REDIS_TIMEOUT_S": "1", "AMITY_MIRROR_RETRY_BACKOFF_MAX_S": "2"})
     worker.add_rules([{"topic": topic, "policy": "lww"}])
     written = [(f"k{n % 50}".encode(), f"{n}".encode()) for n in range(3000)]
