@@ -39,7 +39,9 @@ from amity.mirror.acks import AckTracker, Batch
 from amity.mirror.offsets import CONFIG as OFFSETS_CONFIG
 from amity.mirror.offsets import OffsetStore, offsets_topic
 from amity.mirror.refusals import Refusals
-from amity.mirror.resolution import RegionStateLost, Resolution, conflict_headers, conflicts_topic
+from amity.mirror.resolution import (
+    RegionRedisError, RegionStateLost, Resolution, conflict_headers, conflicts_topic,
+)
 from amity.mirror.router import Message, Routed, Router
 from amity.mirror.settings import MirrorSettings
 from amity.mirror.stats import LinkStats
@@ -295,7 +297,10 @@ class LinkRunner:
         conflicts: list = []
         versions: Versions | None = None
         if routed.resolve:
-            self.tails.register(self._written_partitions(positions))
+            try:
+                self.tails.register(self._written_partitions(positions))
+            except RedisError as exc:
+                raise RegionRedisError(self.link.destination, exc) from exc
             decided = self.resolution.decide(routed.resolve)
             versions = [None] * len(routed.forward) + decided.versions
             routed.forward.extend(decided.forward)

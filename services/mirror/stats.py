@@ -106,7 +106,9 @@ class LinkStats:
         HEALTHY.labels(self.link).set(1 if ok else 0)
 
     def health(self) -> LinkHealth:
-        problem = self.problem if len(self.problem) <= MAX_PROBLEM_CHARS else self.problem[:MAX_PROBLEM_CHARS - 1] + "…"
+        problem = self.problem
+        if len(problem) > MAX_PROBLEM_CHARS:
+            problem = problem[:MAX_PROBLEM_CHARS - 1] + "…"
         return LinkHealth(link=self.link, healthy=self.is_healthy, problem=problem)
 
     def in_flight(self, records: int) -> None:

@@ -216,7 +216,8 @@ class DevEnvironment:
                 log = self.settings.region_dir(region) / f"{role}.log"
                 tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.exists() else []
                 raise DevEnvironmentError(f"{region}: {role} exited during start; last lines of {log}:\n" + "\n".join(tail))
-        return _redis_answers(state.redis) and _kafka_answers(state.bootstrap) and _gives_producer_ids(state.bootstrap)
+        return (_redis_answers(state.redis) and _kafka_answers(state.bootstrap)
+                and _gives_producer_ids(state.bootstrap))
 
     def _write_regions_file(self, states: dict[str, RegionState]) -> None:
         self.settings.home.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,9 @@ count would stay up by one and keep every later session from stopping the region
 """
 
 import fcntl
-import os
 import json
+import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,3 +85,22 @@ def release(settings: DevSettings) -> list[str]:
         env = DevEnvironment(settings)
         env.down()
         return [f"{row.region} {row.role} pid {row.pid}" for row in env.status() if row.alive]
+
+
+def region_pid(region: str, role: str) -> int:
+    """The pid of a test region's `kafka` or `redis`, as its launcher recorded it."""
+    state = json.loads((test_settings().region_dir(region) / "region.json").read_text())
+    return state[f"{role}_pid"]
+
+
+@contextmanager
+def frozen(*pids: int) -> Iterator[None]:
+    """The processes stopped (SIGSTOP) for the block: they keep their sockets and answer nothing, as servers cut
+    off by a network partition do. Always continued after it, or the session could not stop them."""
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)

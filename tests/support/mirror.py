@@ -90,6 +90,15 @@ class WorkerProcess(ChildProcess):
         except (FileNotFoundError, ValueError):
             return {}
 
+    def link_health(self, link: str) -> dict:
+        """{"healthy": bool, "problem": str} of a link at the last stats report, {} before it runs."""
+        return self.stats().get("links", {}).get(link, {})
+
+    def wait_until_healthy(self, link: str, healthy: bool, timeout_s: float = 60) -> dict:
+        """The link's health once it is (un)healthy."""
+        return wait_for(lambda: (h := self.link_health(link)).get("healthy") is healthy and h, timeout_s=timeout_s,
+                        message=f"link {link} {'healthy' if healthy else 'reported unhealthy'}")
+
     def topic_stats(self, link: str, topic: str) -> dict:
         for entry in self.stats().get("report", {}).get("topics", []):
             if entry["link"] == link and entry["topic"] == topic:

@@ -10,7 +10,6 @@ never processed (must be 0) and the records processed twice (target 0), and
 checks the duplicates against the count each translation predicted.
 """
 
-import json
 import os
 import signal
 import threading
@@ -28,6 +27,7 @@ from tests.integration.failover.support import (
     CheckpointerProcess, again, amity, checkpoint, committed, consume, duplicates, move,
 )
 from tests.support import cluster
+from tests.support.cluster import frozen, region_pid
 from tests.support.kafka import create_topic, produce, read_all
 from tests.support.mirror import MirrorProcess, wait_for
 
@@ -43,8 +43,7 @@ def spare(regions: dict[str, Region]) -> Region:
 
 
 def kill_kafka(region: str) -> None:
-    state = json.loads((cluster.test_settings().region_dir(region) / "region.json").read_text())
-    os.kill(state["kafka_pid"], signal.SIGKILL)
+    os.kill(region_pid(region, "kafka"), signal.SIGKILL)
 
 
 def restart(region: str, attempts: int = 4) -> None:
@@ -193,22 +192,15 @@ def test_failover_from_a_region_that_stops_answering(regions: dict[str, Region],
     group = f"g-{uuid.uuid4().hex[:8]}"
     create_topic(af.bootstrap, topic, partitions=PARTITIONS)
     links = [{"source": SPARE, "destination": "eu", "include": [topic]}]
-    state = json.loads((cluster.test_settings().region_dir(SPARE) / "region.json").read_text())
-    frozen = [state["kafka_pid"], state["redis_pid"]]
     with MirrorProcess(tmp_path, {SPARE: af, "eu": eu}, links) as mirror, \
             CheckpointerProcess(tmp_path, mirror.config, group):
         produce(af.bootstrap, topic, records("af", 0, 3000))
         wait_for(lambda: holds(eu, topic, 3000), timeout_s=90, message="3000 in eu")
         in_af = consume(af, group, topic, limit=1700)
         wait_for_checkpoint(eu, af, group, topic)
-        for pid in frozen:
-            os.kill(pid, signal.SIGSTOP)
-        try:
+        with frozen(region_pid(SPARE, "kafka"), region_pid(SPARE, "redis")):
             over = move("failover", group, topic, SPARE, "eu", mirror.config)
             in_eu = consume(eu, group, topic)
-        finally:
-            for pid in frozen:
-                os.kill(pid, signal.SIGCONT)
     lost = values(eu, topic) - set(in_af) - set(in_eu)
     assert over["basis"] == "checkpoint"
     assert any(f"{SPARE} is unreachable" in warning for warning in over["warnings"]), over["warnings"]

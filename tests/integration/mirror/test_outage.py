@@ -1,6 +1,5 @@
 """A cluster or Redis that goes down or stops answering: the link waits, says which, and resumes without loss."""
 
-import json
 import os
 import signal
 from collections import Counter
@@ -14,6 +13,7 @@ from amity.regions import Region
 from amity.rules import ConflictRule
 from amity.view import ResolvedView
 from tests.support import cluster
+from tests.support.cluster import frozen, region_pid
 from tests.support.kafka import create_topic, produce, read_all
 from tests.support.mirror import MirrorProcess, wait_for
 
@@ -23,11 +23,6 @@ def spare_region(regions) -> Region:
     """Region `sa`, started for a test that kills it; the session's teardown stops it with the rest."""
     state = DevEnvironment(cluster.test_settings()).up(["sa"])["sa"]
     return Region(name="sa", bootstrap=state.bootstrap, redis=state.redis)
-
-
-def region_pid(region: str, role: str) -> int:
-    state = json.loads((cluster.test_settings().region_dir(region) / "region.json").read_text())
-    return state[f"{role}_pid"]
 
 
 def kill_kafka(region: str) -> None:
@@ -43,12 +38,10 @@ def test_destination_outage_is_waited_out_without_loss(regions, spare_region: Re
         wait_for(lambda: len(read_all(spare_region.bootstrap, topic)) == 2000, message="first 2000 in sa")
         kill_kafka("sa")
         produce(us.bootstrap, topic, [(b"k", f"{n}".encode()) for n in range(2000, 5000)])
-        wait_for(lambda: worker.stats().get("links", {}).get("us-to-sa", {}).get("healthy") is False,
-                 timeout_s=60, message="link reported unhealthy")
+        worker.wait_until_healthy("us-to-sa", False)
         DevEnvironment(cluster.test_settings()).up(["sa"])
         values = wait_for(lambda: _all(spare_region, topic, 5000), timeout_s=120, message="5000 in sa")
-        wait_for(lambda: worker.stats().get("links", {}).get("us-to-sa", {}).get("healthy") is True,
-                 message="link healthy again")
+        worker.wait_until_healthy("us-to-sa", True)
         assert worker.alive()
     assert set(values) == {str(n).encode() for n in range(5000)}
 
@@ -61,23 +54,17 @@ def test_a_destination_broker_that_stops_answering_is_waited_out_without_loss(re
     us = regions["us"]
     for region in (us, spare_region):
         create_topic(region.bootstrap, topic, partitions=2)
-    kafka_pid = region_pid("sa", "kafka")
     with MirrorProcess(tmp_path, {"us": us, "sa": spare_region},
                        [{"source": "us", "destination": "sa", "include": [topic], "delivery": delivery}]) as worker:
         produce(us.bootstrap, topic, [(b"k", f"{n}".encode()) for n in range(1000)])
         wait_for(lambda: worker.topic_stats("us-to-sa", topic).get("replicated") == 1000, message="first 1000")
-        os.kill(kafka_pid, signal.SIGSTOP)
-        try:
+        with frozen(region_pid("sa", "kafka")):
             produce(us.bootstrap, topic, [(b"k", f"{n}".encode()) for n in range(1000, 3000)])
-            link = wait_for(lambda: (s := worker.stats().get("links", {}).get("us-to-sa", {})).get("healthy") is False
-                            and s, timeout_s=60, message="link reported unhealthy")
+            link = worker.wait_until_healthy("us-to-sa", False)
             assert "acknowledged nothing" in link["problem"], link["problem"]
             assert worker.alive()
-        finally:
-            os.kill(kafka_pid, signal.SIGCONT)
         values = wait_for(lambda: _all(spare_region, topic, 3000), timeout_s=120, message="3000 in sa")
-        wait_for(lambda: worker.stats().get("links", {}).get("us-to-sa", {}).get("healthy") is True,
-                 message="link healthy again")
+        worker.wait_until_healthy("us-to-sa", True)
         assert worker.alive()
     assert set(values) == {str(n).encode() for n in range(3000)}
 
@@ -89,29 +76,23 @@ def test_a_source_broker_that_stops_answering_is_named_and_waited_out(regions, s
     eu = regions["eu"]
     for region in (eu, spare_region):
         create_topic(region.bootstrap, topic, partitions=2)
-    kafka_pid = region_pid("sa", "kafka")
     with MirrorProcess(tmp_path, {"sa": spare_region, "eu": eu},
                        [{"source": "sa", "destination": "eu", "include": [topic]}]) as worker:
         produce(spare_region.bootstrap, topic, [(b"k", f"{n}".encode()) for n in range(1000)])
         wait_for(lambda: worker.topic_stats("sa-to-eu", topic).get("replicated") == 1000, message="first 1000")
-        os.kill(kafka_pid, signal.SIGSTOP)
-        try:
-            link = wait_for(lambda: (s := worker.stats().get("links", {}).get("sa-to-eu", {})).get("healthy") is False
-                            and s, timeout_s=60, message="link reported unhealthy")
+        with frozen(region_pid("sa", "kafka")):
+            link = worker.wait_until_healthy("sa-to-eu", False)
             assert link["problem"].startswith("Kafka of sa did not answer: "), link["problem"]
             assert worker.alive()
-        finally:
-            os.kill(kafka_pid, signal.SIGCONT)
         produce(spare_region.bootstrap, topic, [(b"k", f"{n}".encode()) for n in range(1000, 3000)])
         values = wait_for(lambda: _all(eu, topic, 3000), timeout_s=120, message="3000 in eu")
-        wait_for(lambda: worker.stats().get("links", {}).get("sa-to-eu", {}).get("healthy") is True,
-                 message="link healthy again")
+        worker.wait_until_healthy("sa-to-eu", True)
     assert set(values) == {str(n).encode() for n in range(3000)}
 
 
 @pytest.mark.parametrize("delivery", ["at-least-once", "exactly-once"])
-@pytest.mark.parametrize("frozen", ["sa", "us"], ids=["destination", "source"])
-def test_a_redis_that_stops_answering_is_waited_out_without_loss(regions, spare_region: Region, topic, frozen: str,
+@pytest.mark.parametrize("which", ["sa", "us"], ids=["destination", "source"])
+def test_a_redis_that_stops_answering_is_waited_out_without_loss(regions, spare_region: Region, topic, which: str,
                                                                  delivery: str, tmp_path: Path) -> None:
     """A frozen Redis accepts connections and answers nothing, as one behind a network partition does: the
     resolved link must time out, report it, and resume once the Redis answers, not hang or lose a record.
@@ -124,21 +105,15 @@ def test_a_redis_that_stops_answering_is_waited_out_without_loss(regions, spare_
                            env={"AMITY_MIRROR_REDIS_TIMEOUT_S": "1", "AMITY_MIRROR_RETRY_BACKOFF_MAX_S": "2"})
     worker.add_rules([{"topic": topic, "policy": "lww"}])
     written = [(f"k{n % 50}".encode(), f"{n}".encode()) for n in range(3000)]
-    redis_pid = region_pid(frozen, "redis")
     with worker:
         produce(us.bootstrap, topic, written[:1000])
         wait_for(lambda: worker.topic_stats("us-to-sa", topic).get("replicated") == 1000, message="first 1000")
-        os.kill(redis_pid, signal.SIGSTOP)
-        try:
+        with frozen(region_pid(which, "redis")):
             produce(us.bootstrap, topic, written[1000:])
-            link = wait_for(lambda: (s := worker.stats().get("links", {}).get("us-to-sa", {})).get("healthy") is False
-                            and s, timeout_s=30, message="link reported unhealthy")
-            assert link["problem"].startswith(f"Redis of {frozen}: Timeout"), link["problem"]
+            link = worker.wait_until_healthy("us-to-sa", False, timeout_s=30)
+            assert link["problem"].startswith(f"Redis of {which}: Timeout"), link["problem"]
             assert worker.alive()
-        finally:
-            os.kill(redis_pid, signal.SIGCONT)
-        wait_for(lambda: worker.stats().get("links", {}).get("us-to-sa", {}).get("healthy") is True,
-                 timeout_s=60, message="link healthy again")
+        worker.wait_until_healthy("us-to-sa", True)
         view = wait_for(lambda: _view_when_complete(spare_region, topic, 50), timeout_s=60, message="view in sa")
         copied = {(m.key(), m.value()) for m in read_all(spare_region.bootstrap, topic)}
         stale = worker.topic_stats("us-to-sa", topic).get("conflicts", {}).get("stale", 0)

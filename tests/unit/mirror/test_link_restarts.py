@@ -6,6 +6,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from amity.mirror.settings import MirrorSettings
+from amity.mirror.stats import LinkStats
+from amity.stats import MAX_PROBLEM_CHARS, LinkHealth
 
 
 @pytest.mark.parametrize(("failure", "reported"), [
@@ -34,3 +36,12 @@ def test_a_failure_restarts_the_link_and_is_reported(idle_runner, monkeypatch, f
     assert len(setups) == 3
     assert len(health) == 2
     assert all(not ok and reported in reason for ok, reason in health), health
+
+
+def test_a_problem_longer_than_a_heartbeat_takes_is_cut() -> None:
+    stats = LinkStats("us-to-eu")
+    stats.healthy(False, "x" * (MAX_PROBLEM_CHARS + 50))
+    health = stats.health()
+    assert (health.healthy, len(health.problem), health.problem[-1]) == (False, MAX_PROBLEM_CHARS, "…")
+    stats.healthy(True, "")
+    assert stats.health() == LinkHealth(link="us-to-eu", healthy=True, problem="")
