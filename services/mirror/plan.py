@@ -124,7 +124,7 @@ class CoordinatorPlan:
     def _unreachable(self, exc: Exception) -> None:
         if self._unreachable_since is None:
             self._unreachable_since = time.monotonic()
-            log.warning("coordinator unreachable (%s); running the last assignment", exc)
+            log.warning("%s; running the last assignment", _why(exc))
 
     def close(self) -> None:
         if self.worker_id is not None:
@@ -133,6 +133,20 @@ class CoordinatorPlan:
             except httpx.HTTPError as exc:
                 log.warning("could not tell the coordinator this worker leaves: %s", exc)
         self.client.close()
+
+
+def _why(exc: Exception) -> str:
+    """A refusal (a wrong token, a report an older coordinator does not take) says what the coordinator answered;
+    anything else is the coordinator out of reach."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        response = exc.response
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        detail = body.get("detail") if isinstance(body, dict) else None
+        return f"coordinator refused the worker's request ({response.status_code}: {detail or response.reason_phrase})"
+    return f"coordinator unreachable ({exc})"
 
 
 def _link(public: dict) -> Link:

@@ -1,12 +1,15 @@
 """The coordinator served by uvicorn in its own process, as `amity coordinator run` starts it."""
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from amity.mirror.plan import CoordinatorPlan
 from amity.regions import Region
+from amity.stats import StatsReport
 from tests.integration.coordinator.conftest import AUTH, TOKEN, fresh_namespace
 from tests.integration.coordinator.server import coordinator_process
 
@@ -61,6 +64,15 @@ def test_bad_input_gets_an_actionable_422(url: str, body: bytes, expected: str) 
     assert response.status_code == 422
     assert expected in response.json()["detail"]
     assert httpx.get(f"{url}/v1/regions").json() == []
+
+
+def test_a_worker_refused_by_the_coordinator_logs_what_it_answered(url: str, caplog: pytest.LogCaptureFixture) -> None:
+    plan = CoordinatorPlan(url, "not-the-token-0123456789")
+    with caplog.at_level(logging.WARNING, logger="amity.mirror.plan"):
+        assert plan.poll(StatsReport(run_id="run-1")) is None
+    plan.close()
+    assert "coordinator refused the worker's request (401: " in caplog.text, caplog.text
+    assert "unreachable" not in caplog.text
 
 
 def test_readiness_and_the_api_answer_503_when_redis_is_away(tmp_path: Path) -> None:
