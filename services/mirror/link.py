@@ -34,6 +34,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka.admin import AdminClient
 from redis import RedisError
 
+from amity.errors import one_line
 from amity.links import Delivery, Link
 from amity.mirror.acks import AckTracker, Batch
 from amity.mirror.offsets import CONFIG as OFFSETS_CONFIG
@@ -145,10 +146,10 @@ class LinkRunner:
                 self._teardown(graceful=False)
                 self._recover_state(exc.region)
             except (KafkaException, RedisError, OSError, TopicRefused, ClusterUnavailable) as exc:  # a cluster away
-                backoff = self._restart_after(backoff, _reason(exc))
+                backoff = self._restart_after(backoff, one_line(exc))
             except Exception as exc:  # a bug: restarting from the committed positions beats a silently dead link
                 log.exception("link %s: unexpected error", self.id)
-                backoff = self._restart_after(backoff, f"unexpected error: {_reason(exc)}")
+                backoff = self._restart_after(backoff, f"unexpected error: {one_line(exc)}")
         self._teardown(graceful=True)
         self._lander.shutdown()
         self.tails.close()
@@ -863,12 +864,3 @@ def _next_positions(records: list[Message]) -> dict[tuple[str, int], int]:
 
 def _describe(partitions: list[TopicPartition]) -> str:
     return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"
-
-
-def _reason(exc: Exception) -> str:
-    """What failed, in one line: a KafkaException's message and error name, else the exception's own message or
-    type."""
-    if isinstance(exc, KafkaException) and exc.args:
-        error = exc.args[0]
-        return f"{error.str()} ({error.name()})" if isinstance(error, KafkaError) else str(error)
-    return str(exc) or type(exc).__name__

@@ -11,10 +11,10 @@ import logging
 import time
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic, ResourceType
 
-from amity.errors import AmityError
+from amity.errors import AmityError, one_line
 from amity.links import Link
 
 log = logging.getLogger(__name__)
@@ -38,9 +38,7 @@ class ClusterUnavailable(AmityError):
     """
 
     def __init__(self, region: str, exc: KafkaException) -> None:
-        error = exc.args[0] if exc.args else None
-        detail = f"{error.str()} ({error.name()})" if isinstance(error, KafkaError) else str(exc)
-        super().__init__(f"Kafka of {region} did not answer: {detail}")
+        super().__init__(f"Kafka of {region} did not answer: {one_line(exc)}")
 
 
 @dataclass(frozen=True, slots=True)
