@@ -124,9 +124,7 @@ class Worker:
     def write_stats(self) -> None:
         if self.settings.stats_file is None:
             return
-        report = self.report()
-        payload = {"report": report.model_dump(),
-                   "links": {h.link: {"healthy": h.healthy, "problem": h.problem} for h in report.links}}
+        payload = {"report": self.report().model_dump()}
         tmp = self.settings.stats_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(payload, indent=1))
         tmp.replace(self.settings.stats_file)

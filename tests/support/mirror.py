@@ -91,11 +91,12 @@ class WorkerProcess(ChildProcess):
             return {}
 
     def link_health(self, link: str) -> dict:
-        """{"healthy": bool, "problem": str} of a link at the last stats report, {} before it runs."""
-        return self.stats().get("links", {}).get(link, {})
+        """{"link", "healthy", "problem"} of a link at the last stats report, {} before it runs."""
+        links = self.stats().get("report", {}).get("links", [])
+        return next((health for health in links if health["link"] == link), {})
 
-    def wait_until_healthy(self, link: str, healthy: bool, timeout_s: float = 60) -> dict:
-        """The link's health once it is (un)healthy."""
+    def wait_for_health(self, link: str, healthy: bool, timeout_s: float = 60) -> dict:
+        """The link's health once its report says `healthy`."""
         return wait_for(lambda: (h := self.link_health(link)).get("healthy") is healthy and h, timeout_s=timeout_s,
                         message=f"link {link} {'healthy' if healthy else 'reported unhealthy'}")
 

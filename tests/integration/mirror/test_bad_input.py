@@ -91,7 +91,7 @@ def test_a_topic_the_destination_refuses_waits_in_the_source_while_the_others_fl
         refused = wait_for(lambda: "refused to create" in worker.log.read_text(errors="replace"),
                            message="the refusal logged")
         assert worker.alive()
-        assert worker.stats()["links"]["us-to-eu"]["healthy"]
+        assert worker.link_health("us-to-eu")["healthy"] is True
     assert refused
     assert f"so {long_topic} is not replicated" in worker.log.read_text(errors="replace")
 

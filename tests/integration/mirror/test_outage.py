@@ -38,10 +38,10 @@ def test_destination_outage_is_waited_out_without_loss(regions, spare_region: Re
         wait_for(lambda: len(read_all(spare_region.bootstrap, topic)) == 2000, message="first 2000 in sa")
         kill_kafka("sa")
         produce(us.bootstrap, topic, [(b"k", f"{n}".encode()) for n in range(2000, 5000)])
-        worker.wait_until_healthy("us-to-sa", False)
+        worker.wait_for_health("us-to-sa", False)
         DevEnvironment(cluster.test_settings()).up(["sa"])
         values = wait_for(lambda: _all(spare_region, topic, 5000), timeout_s=120, message="5000 in sa")
-        worker.wait_until_healthy("us-to-sa", True)
+        worker.wait_for_health("us-to-sa", True)
         assert worker.alive()
     assert set(values) == {str(n).encode() for n in range(5000)}
 
@@ -60,11 +60,11 @@ def test_a_destination_broker_that_stops_answering_is_waited_out_without_loss(re
         wait_for(lambda: worker.topic_stats("us-to-sa", topic).get("replicated") == 1000, message="first 1000")
         with frozen(region_pid("sa", "kafka")):
             produce(us.bootstrap, topic, [(b"k", f"{n}".encode()) for n in range(1000, 3000)])
-            link = worker.wait_until_healthy("us-to-sa", False)
+            link = worker.wait_for_health("us-to-sa", False)
             assert "acknowledged nothing" in link["problem"], link["problem"]
             assert worker.alive()
         values = wait_for(lambda: _all(spare_region, topic, 3000), timeout_s=120, message="3000 in sa")
-        worker.wait_until_healthy("us-to-sa", True)
+        worker.wait_for_health("us-to-sa", True)
         assert worker.alive()
     assert set(values) == {str(n).encode() for n in range(3000)}
 
@@ -81,12 +81,12 @@ def test_a_source_broker_that_stops_answering_is_named_and_waited_out(regions, s
         produce(spare_region.bootstrap, topic, [(b"k", f"{n}".encode()) for n in range(1000)])
         wait_for(lambda: worker.topic_stats("sa-to-eu", topic).get("replicated") == 1000, message="first 1000")
         with frozen(region_pid("sa", "kafka")):
-            link = worker.wait_until_healthy("sa-to-eu", False)
+            link = worker.wait_for_health("sa-to-eu", False)
             assert link["problem"].startswith("Kafka of sa did not answer: "), link["problem"]
             assert worker.alive()
         produce(spare_region.bootstrap, topic, [(b"k", f"{n}".encode()) for n in range(1000, 3000)])
         values = wait_for(lambda: _all(eu, topic, 3000), timeout_s=120, message="3000 in eu")
-        worker.wait_until_healthy("sa-to-eu", True)
+        worker.wait_for_health("sa-to-eu", True)
     assert set(values) == {str(n).encode() for n in range(3000)}
 
 
@@ -110,11 +110,11 @@ def test_a_redis_that_stops_answering_is_waited_out_without_loss(regions, spare_
         wait_for(lambda: worker.topic_stats("us-to-sa", topic).get("replicated") == 1000, message="first 1000")
         with frozen(region_pid(which, "redis")):
             produce(us.bootstrap, topic, written[1000:])
-            link = worker.wait_until_healthy("us-to-sa", False, timeout_s=30)
+            link = worker.wait_for_health("us-to-sa", False, timeout_s=30)
             assert link["problem"].startswith(f"Redis of {which}: Timeout"), link["problem"]
             assert worker.alive()
-        worker.wait_until_healthy("us-to-sa", True)
-        view = wait_for(lambda: _view_when_complete(spare_region, topic, 50), timeout_s=60, message="view in sa")
+        worker.wait_for_health("us-to-sa", True)
+        view = wait_for(lambda: _view_when_complete(spare_region, topic, written), timeout_s=60, message="view in sa")
         copied = {(m.key(), m.value()) for m in read_all(spare_region.bootstrap, topic)}
         stale = worker.topic_stats("us-to-sa", topic).get("conflicts", {}).get("stale", 0)
         assert worker.alive()
@@ -127,10 +127,12 @@ def test_a_redis_that_stops_answering_is_waited_out_without_loss(regions, spare_
         "a record missing from sa was not superseded by a later write of its key"
 
 
-def _view_when_complete(region: Region, topic: str, keys: int) -> dict | None:
-    """sa's resolved view ({key: value}) once it holds the last of the 3000 writes of each key, else None."""
+def _view_when_complete(region: Region, topic: str, written: list[tuple[bytes, bytes]]) -> dict | None:
+    """The region's resolved view ({key: value}) once each key's winner is among the last round of `written`
+    (values are their indexes), else None: the caller compares it with the last write of each key."""
+    keys = len({key for key, _ in written})
     view = {key: record.value for key, record in ResolvedView(region, topic, ConflictRule(topic=topic)).read().items()}
-    return view if len(view) == keys and all(int(v) >= 3000 - keys for v in view.values()) else None
+    return view if len(view) == keys and all(int(v) >= len(written) - keys for v in view.values()) else None
 
 
 def _all(region: Region, topic: str, total: int) -> Counter | None:
