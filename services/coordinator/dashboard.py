@@ -44,10 +44,10 @@ async def current_state(c: Coordinator) -> DashboardState:
     now = c.clock()
     regions, health, links = await c.regions.all(), await c.regions.health(), await c.links.all()
     assignment = await c.assignment.current()
-    stats = await c.stats.view(live, now)
+    stats, link_health = await c.stats.read(live, now)
     return DashboardState(at=now, workers_live=len(live),
-                          topology=topology(regions, health, links, assignment, live, stats.links,
-                                            await c.stats.health(live)), stats=stats,
+                          topology=topology(regions, health, links, assignment, live, stats.links, link_health),
+                          stats=stats,
                           rules=await c.rules.current(), rule_changes=await c.rules.history(None, RULE_CHANGES_SHOWN))
 
 

@@ -53,11 +53,11 @@ class Monitor:
         c.metrics.workers_live.set(len(live))
         c.metrics.generation.set(snapshot.state.generation)
         c.metrics.rules_version.set((await c.rules.current()).version)
-        stats = (await c.stats.view(live, now)).links
-        view = topology(await c.regions.all(), await c.regions.health(), snapshot.links, snapshot.state, live, stats,
-                        await c.stats.health(live))
+        stats, link_health = await c.stats.read(live, now)
+        view = topology(await c.regions.all(), await c.regions.health(), snapshot.links, snapshot.state, live,
+                        stats.links, link_health)
         c.metrics.link_states(view.links)
-        c.metrics.link_stats(stats)
+        c.metrics.link_stats(stats.links)
 
     async def _every(self, interval_s: float, work: Callable[[], Awaitable[None]]) -> None:
         while not self._stopping.is_set():

@@ -15,5 +15,5 @@ async def get_topology(c: CoordinatorDep) -> TopologyView:
     live = await c.live_workers()
     regions, health, links = await c.regions.all(), await c.regions.health(), await c.links.all()
     state = await c.assignment.current()
-    stats = await c.stats.view(live, c.clock())
-    return topology(regions, health, links, state, live, stats.links, await c.stats.health(live))
+    stats, link_health = await c.stats.read(live, c.clock())
+    return topology(regions, health, links, state, live, stats.links, link_health)

@@ -52,10 +52,9 @@ class StatsStore:
 
         async def write(pipe: Pipeline) -> None:
             stored = await pipe.hgetall(last_key)
-            last_run = stored.pop(RUN_FIELD, None)
-            stored.pop(HEALTH_FIELD, None)
+            last_run = stored.get(RUN_FIELD)
             last = {_key(name): aggregation.flatten(TopicStats.model_validate_json(raw))
-                    for name, raw in stored.items()}
+                    for name, raw in _topic_entries(stored)}
             increases = aggregation.report_increases(last, last_run, report)
             bucket = self._keys.stats_bucket(int(now // aggregation.BUCKET_S))
             increments = [part for key, added in increases.items() for metric, count in added.items()
@@ -74,6 +73,12 @@ class StatsStore:
 
     async def view(self, live_workers: list[str], now: float, link: str | None = None,
                    topic: str | None = None) -> StatsView:
+        return (await self.read(live_workers, now, link, topic))[0]
+
+    async def read(self, live_workers: list[str], now: float, link: str | None = None,
+                   topic: str | None = None) -> tuple[StatsView, dict[str, dict[str, LinkHealth]]]:
+        """The stats view, and per live worker the health of each link it ran at its last report: both come
+        from the same reports, read in one round trip."""
         buckets, span_s = aggregation.window(now)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(self._keys.stats_totals)
@@ -82,23 +87,20 @@ class StatsStore:
             for worker_id in live_workers:
                 pipe.hgetall(self._keys.stats_last(worker_id))
             replies = await pipe.execute()
-        windows, gauges = replies[1:1 + len(buckets)], replies[1 + len(buckets):]
+        windows, reports = replies[1:1 + len(buckets)], replies[1 + len(buckets):]
         totals = _only(aggregation.group(replies[0]), link, topic)
         recent = _only(aggregation.group(_summed(windows)), link, topic)
-        latest = [TopicStats.model_validate_json(raw) for reply in gauges for name, raw in reply.items()
-                  if name not in _NOT_TOPICS]
+        latest = [TopicStats.model_validate_json(raw) for reply in reports for _, raw in _topic_entries(reply)]
         lag = _only(aggregation.gauges(latest), link, topic)
+        health = {worker_id: {h.link: h for h in _HEALTH.validate_json(reply[HEALTH_FIELD])}
+                  for worker_id, reply in zip(live_workers, reports) if HEALTH_FIELD in reply}
         return StatsView(links=aggregation.link_views(totals, recent, lag, span_s),
-                         topics=aggregation.topic_views(totals, recent, lag, span_s))
+                         topics=aggregation.topic_views(totals, recent, lag, span_s)), health
 
-    async def health(self, workers: list[str]) -> dict[str, dict[str, LinkHealth]]:
-        """Per worker, the health of each link it ran at its last report."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for worker_id in workers:
-                pipe.hget(self._keys.stats_last(worker_id), HEALTH_FIELD)
-            replies = await pipe.execute()
-        return {worker_id: {h.link: h for h in _HEALTH.validate_json(raw)}
-                for worker_id, raw in zip(workers, replies) if raw is not None}
+
+def _topic_entries(report: dict[str, str]) -> list[tuple[str, str]]:
+    """The `link|topic` fields of a stored report, without its run id and link health."""
+    return [(name, raw) for name, raw in report.items() if name not in _NOT_TOPICS]
 
 
 def _key(name: str) -> tuple[str, str]:
