@@ -397,8 +397,7 @@ class LinkRunner:
             positions.append(TopicPartition(tp[0], tp[1], next_offset))
         if positions:  # informational only (lag tools read it); the offsets stored in the destination rule
             self.consumer.commit(offsets=positions, asynchronous=True)
-            if not self.stats.is_healthy:
-                self.stats.healthy(True, "")
+            self.stats.progressed()
         return rewound
 
     def _wait_for_commits(self, commits: list[Future]) -> None:
@@ -621,8 +620,7 @@ class LinkRunner:
         now = time.monotonic()
         if progressed or self._tracker.in_flight == 0:
             self._progress_at = now
-            if not self.stats.is_healthy:
-                self.stats.healthy(True, "")
+            self.stats.progressed()
         elif now - self._progress_at > STALL_S:
             self._report_stall()
 

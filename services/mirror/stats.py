@@ -105,6 +105,11 @@ class LinkStats:
         self.is_healthy, self.problem = ok, problem
         HEALTHY.labels(self.link).set(1 if ok else 0)
 
+    def progressed(self) -> None:
+        """The link's writes are acknowledged again: whatever it reported failing is over."""
+        if not self.is_healthy:
+            self.healthy(True, "")
+
     def health(self) -> LinkHealth:
         problem = self.problem
         if len(problem) > MAX_PROBLEM_CHARS:
