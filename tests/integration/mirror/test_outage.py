@@ -95,7 +95,7 @@ def test_a_source_broker_that_stops_answering_is_named_and_waited_out(regions, s
 def test_a_redis_that_stops_answering_is_waited_out_without_loss(regions, spare_region: Region, topic, which: str,
                                                                  delivery: str, tmp_path: Path) -> None:
     """A frozen Redis accepts connections and answers nothing, as one behind a network partition does: the
-    resolved link must time out, report it, and resume once the Redis answers, not hang or lose a record.
+    resolved link must time out, report it, and resume once the Redis answers, not hang or lose a write.
     The source's Redis stamps the plain writes at their first hop, the destination's decides them."""
     us = regions["us"]
     for region in (us, spare_region):
