@@ -18,7 +18,7 @@ from amity.bench.child import Child
 from amity.bench.data import payloads
 from amity.bench.meter import ProcessMeter, Reading
 from amity.bench.mm2 import MirrorMaker2
-from amity.bench.probe import HEADER_BYTES, percentile, stamp, unstamp
+from amity.bench.probe import HEADER_BYTES, PRIME, percentile, stamp, unstamp
 from amity.bench.runner import BenchRunner
 from amity.bench.results import (
     BenchResults, Latency, Machine, Options, RunResult, Status, Throughput, Tool,
@@ -49,6 +49,11 @@ def test_records_that_are_not_probe_records_are_ignored(value: bytes) -> None:
     if not value.startswith(b"AMBP"):
         assert unstamp(value, value[4] if len(value) > 4 else 0) is None
     assert unstamp(None, 1) is None
+
+
+@given(st.integers(0, 255))
+def test_the_senders_priming_record_is_timed_by_no_receiver(probe_id: int) -> None:
+    assert unstamp(PRIME, probe_id) is None
 
 
 @given(st.lists(st.integers(0, 10**9), min_size=1), st.floats(0.0, 1.0))
