@@ -93,6 +93,11 @@ def region_pid(region: str, role: str) -> int:
     return state[f"{role}_pid"]
 
 
+def kill_kafka(region: str) -> None:
+    """The test region's broker killed outright (SIGKILL): connections refused at once, as a crashed host."""
+    os.kill(region_pid(region, "kafka"), signal.SIGKILL)
+
+
 @contextmanager
 def frozen(*pids: int) -> Iterator[None]:
     """The processes stopped (SIGSTOP) for the block: they keep their sockets and answer nothing, as servers cut

@@ -10,8 +10,6 @@ never processed (must be 0) and the records processed twice (target 0), and
 checks the duplicates against the count each translation predicted.
 """
 
-import os
-import signal
 import threading
 import time
 import uuid
@@ -27,7 +25,7 @@ from tests.integration.failover.support import (
     CheckpointerProcess, again, amity, checkpoint, committed, consume, duplicates, move,
 )
 from tests.support import cluster
-from tests.support.cluster import frozen, region_pid
+from tests.support.cluster import frozen, kill_kafka, region_pid
 from tests.support.kafka import create_topic, produce, read_all
 from tests.support.mirror import MirrorProcess, wait_for
 
@@ -40,10 +38,6 @@ def spare(regions: dict[str, Region]) -> Region:
     """Region af, started (or restarted) for a test that kills it; the session's teardown stops it."""
     state = DevEnvironment(cluster.test_settings()).up([SPARE])[SPARE]
     return Region(name=SPARE, bootstrap=state.bootstrap, redis=state.redis)
-
-
-def kill_kafka(region: str) -> None:
-    os.kill(region_pid(region, "kafka"), signal.SIGKILL)
 
 
 def restart(region: str, attempts: int = 4) -> None:

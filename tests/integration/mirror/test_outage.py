@@ -1,7 +1,5 @@
 """A cluster or Redis that goes down or stops answering: the link waits, says which, and resumes without loss."""
 
-import os
-import signal
 from collections import Counter
 from pathlib import Path
 
@@ -13,7 +11,7 @@ from amity.regions import Region
 from amity.rules import ConflictRule
 from amity.view import ResolvedView
 from tests.support import cluster
-from tests.support.cluster import frozen, region_pid
+from tests.support.cluster import frozen, kill_kafka, region_pid
 from tests.support.kafka import create_topic, produce, read_all
 from tests.support.mirror import MirrorProcess, wait_for
 
@@ -23,10 +21,6 @@ def spare_region(regions) -> Region:
     """Region `sa`, started for a test that kills it; the session's teardown stops it with the rest."""
     state = DevEnvironment(cluster.test_settings()).up(["sa"])["sa"]
     return Region(name="sa", bootstrap=state.bootstrap, redis=state.redis)
-
-
-def kill_kafka(region: str) -> None:
-    os.kill(region_pid(region, "kafka"), signal.SIGKILL)
 
 
 def test_destination_outage_is_waited_out_without_loss(regions, spare_region: Region, topic, tmp_path: Path) -> None:
