@@ -13,12 +13,9 @@ to exactly the benchmark's record size; the receiver ignores any other record
 The sender primes its producer first: it sends one record too short to be a
 probe record (`PRIME`) and waits for it to be acknowledged before the timed
 records. An idempotent producer holds its first records until the broker has
-given it a producer id, and on these brokers that sometimes took 500 ms
-(2026-12-07, the probe alone on an idle cluster: 12 of 32 starts delayed the
-first ~900 records by up to 500 ms, none of 64 with the priming record, none of
-16 without idempotence). At 2,000 records/s that is over 1% of a 30-s probe: it
-moved p99 from about 30 ms to about 450 in whichever tool's round it fell on,
-the ceiling's too.
+given it a producer id, which here sometimes took 500 ms: at 2,000 records/s
+enough records to set the p99 of any tool's round, the ceiling's too
+(docs/benchmarks.md, "The probe's own start").
 
 The receiver prints READY once it is positioned at the topic's end, and its
 result as one JSON line when it has every record or its deadline passes.
