@@ -211,13 +211,21 @@ def markdown(results: BenchResults) -> str:
         + (f" {o.rounds} rounds per scenario, the tools taking turns, each round on data of its own; a row is the "
            f"median of its tool's rounds." if o.rounds > 1 else ""),
         f"- Processes: Amity {o.amity_processes} `amity mirror run` (every link in each, partitions shared through "
-        f"the consumer groups); MirrorMaker 2 one JVM with tasks.max = {MM2_TASKS}.",
+        f"the consumer groups); MirrorMaker 2 one JVM with tasks.max = {MM2_TASKS}." + _placement(results),
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "|".join("---" if c in ("scenario", "tool", "notes") else "---:" for c in COLUMNS) + "|",
     ]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows(results)]
     return "\n".join(lines) + "\n"
+
+
+def _placement(results: BenchResults) -> str:
+    where = results.placement
+    if where is None:
+        return ""
+    return (f" The regions' Redis servers alone on CPU {', '.join(map(str, where.state_cpus))}, every other process "
+            f"on CPU {', '.join(map(str, where.other_cpus))} (`--state-cpus {len(where.state_cpus)}`).")
 
 
 def _load(results: BenchResults) -> str:

@@ -110,6 +110,17 @@ class Options(BaseModel):
     rounds: int = Field(default=1, ge=1, le=9, description="Runs of each tool per scenario, the scenarios and within "
                         "them the tools taking turns round after round, each round on source data of its own; a "
                         "table row is the median")
+    state_cpus: int = Field(default=0, ge=0, le=64, description="CPUs the regions' Redis servers run on alone, every "
+                            "other process on the rest (amity.bench.placement); 0: every process shares every CPU")
+
+
+class Placement(BaseModel):
+    """Which CPUs the Redis servers and every other process ran on (`--state-cpus`), read back from the kernel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state_cpus: list[int]
+    other_cpus: list[int]
 
 
 class BenchResults(BaseModel):
@@ -125,6 +136,7 @@ class BenchResults(BaseModel):
     conditions: str = Field(default="", description="What else ran on the machine, in the operator's words")
     load_start: tuple[float, float, float] | None = Field(default=None, description="1/5/15-min load average")
     load_end: tuple[float, float, float] | None = None
+    placement: Placement | None = Field(default=None, description="None: every process shared every CPU")
     runs: list[RunResult] = Field(default_factory=list)
 
     def rounds_of(self, scenario: str, tool: Tool) -> list[RunResult]:

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from confluent_kafka import KafkaException
 
-from amity.bench import ceiling, data, results, tuning
+from amity.bench import ceiling, data, placement, results, tuning
 from amity.bench.amity_worker import AmityMirror, resolver_unavailable
 from amity.bench.machine import describe
 from amity.bench.meter import ProcessMeter
@@ -96,13 +96,18 @@ class BenchRunner:
         self._redis_pids: list[int] = []
 
     def run(self) -> BenchResults:
-        with _exclusive(self.settings.home):
+        with _exclusive(self.settings.home), placement.others_apart(self.options.state_cpus) as state_cpus:
             env = DevEnvironment(self.settings, self.progress.note)
             self._fresh_regions(env)
             try:
                 states = self._up(env)
                 self.regions = {n: Region(name=n, bootstrap=s.bootstrap, redis=s.redis) for n, s in states.items()}
                 self._redis_pids = [s.redis_pid for s in states.values()]
+                if state_cpus:
+                    placement.move(self._redis_pids, state_cpus)
+                    self.results.placement = placement.read_back(self._redis_pids)
+                    self.progress.note(f"Redis on CPU {_cpus(self.results.placement.state_cpus)} alone, every other "
+                                       f"process on CPU {_cpus(self.results.placement.other_cpus)}")
                 self._measure_all()
             finally:
                 self.progress.step("stopping the benchmark regions")
@@ -335,6 +340,10 @@ class BenchRunner:
 def _with_log(exc: AmityError, mirror: MirrorTool) -> AmityError:
     tail = mirror.log_tail(15)
     return type(exc)(f"{exc}; last lines of {mirror.log_path}:\n{tail}" if tail else str(exc))
+
+
+def _cpus(cpus: list[int]) -> str:
+    return ", ".join(map(str, cpus))
 
 
 @contextmanager

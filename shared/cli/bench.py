@@ -69,6 +69,10 @@ def bench(
              f"tasks.max = {MM2_TASKS}.")] = MM2_TASKS,
     rounds: Annotated[int, typer.Option(
         help="Runs of each tool per scenario, taking turns on fresh data; the table shows the medians.")] = 1,
+    state_cpus: Annotated[int, typer.Option(
+        help="CPUs to set aside for the regions' Redis servers, which then run there alone and every other process "
+             "on the rest: the version state's work off the brokers' and mirrors' CPUs, as on a Redis host of its "
+             "own. 0 shares every CPU.")] = 0,
     out: Annotated[Path | None, typer.Option(help="Also write the results JSON here.")] = None,
     results_files: Annotated[list[Path] | None, typer.Option(
         "--results", help="Show (and with --write-docs, publish) these results JSON files instead of running; "
@@ -87,7 +91,7 @@ def bench(
             measured = [results.load(path) for path in results_files]
         else:
             options = _options(records, record_size, partitions, scenarios, tools, rate, duration, amity_processes,
-                               rounds)
+                               rounds, state_cpus)
             _stop_on_sigterm()
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                           TimeElapsedColumn(), console=console, transient=True) as live:
@@ -103,7 +107,7 @@ def bench(
 
 
 def _options(records: int, record_size: int, partitions: int, scenarios: str, tools: str, rate: int,
-             duration: float, amity_processes: int, rounds: int):  # noqa: ANN202 - Options is imported lazily to keep `amity --help` fast
+             duration: float, amity_processes: int, rounds: int, state_cpus: int):  # noqa: ANN202 - Options is imported lazily to keep `amity --help` fast
     from amity.bench.results import Options, Tool
 
     names = _split(tools)
@@ -113,7 +117,7 @@ def _options(records: int, record_size: int, partitions: int, scenarios: str, to
     try:
         return Options(records=records, record_size=record_size, partitions=partitions, scenarios=_split(scenarios),
                        tools=[Tool(name) for name in names], rate=rate, duration_s=duration,
-                       amity_processes=amity_processes, rounds=rounds)
+                       amity_processes=amity_processes, rounds=rounds, state_cpus=state_cpus)
     except ValidationError as exc:
         fail("; ".join(f"--{_flag(e['loc'])}: {e['msg']}" for e in exc.errors()))
 

@@ -118,3 +118,23 @@ def test_bench_rounds_run_each_tool_again_on_fresh_data_and_show_the_median(tmp_
     median = f"{sum(rates) / 2:,.0f}"
     assert row[2] == median and row[-1].startswith(f"2 rounds: {rates[0]:,.0f}-{rates[1]:,.0f}/s")
     assert median in result.stdout and "2 rounds: " in result.stdout
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="setting a CPU aside for Redis needs two CPUs to use")
+def test_bench_with_cpus_set_aside_runs_redis_alone_there(tmp_path: Path) -> None:
+    home, out, docs = tmp_path / "bench", tmp_path / "results.json", tmp_path / "benchmarks.md"
+    cpus = sorted(os.sched_getaffinity(0))
+
+    result = _run(["bench", "--records", "2000", "--scenarios", "lww", "--tools", "amity", "--rate", "200",
+                   "--duration", "1", "--state-cpus", "1", "--out", str(out)], _bench_env(home, docs))
+
+    assert _ours_alive(home) == []
+    assert result.returncode == 0, result.stdout[-3000:]
+    measured = json.loads(out.read_text())
+    assert measured["options"]["state_cpus"] == 1
+    assert measured["placement"] == {"state_cpus": cpus[-1:], "other_cpus": cpus[:-1]}
+    [run] = measured["runs"]
+    assert run["status"] == "ok", run["note"]
+    assert run["throughput"]["records"] == run["throughput"]["expected"] == 4000
+    assert run["throughput"]["state_cpu_s_per_million"] is not None
+    assert f"Redis on CPU {cpus[-1]} alone" in result.stdout
