@@ -224,8 +224,8 @@ def _placement(results: BenchResults) -> str:
     where = results.placement
     if where is None:
         return ""
-    return (f" The regions' Redis servers alone on CPU {', '.join(map(str, where.state_cpus))}, every other process "
-            f"on CPU {', '.join(map(str, where.other_cpus))} (`--state-cpus {len(where.state_cpus)}`).")
+    said = where.describe()
+    return f" {said[0].upper()}{said[1:]} (`--state-cpus {results.options.state_cpus}`)."
 
 
 def _load(results: BenchResults) -> str:

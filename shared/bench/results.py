@@ -122,6 +122,11 @@ class Placement(BaseModel):
     state_cpus: list[int]
     other_cpus: list[int]
 
+    def describe(self) -> str:
+        """As the progress display and the table's Processes line say it."""
+        return (f"the regions' Redis servers alone on CPU {', '.join(map(str, self.state_cpus))}, every other process "
+                f"on CPU {', '.join(map(str, self.other_cpus))}")
+
 
 class BenchResults(BaseModel):
     """Everything one `amity bench` run measured."""

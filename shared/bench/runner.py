@@ -106,8 +106,7 @@ class BenchRunner:
                 if state_cpus:
                     placement.move(self._redis_pids, state_cpus)
                     self.results.placement = placement.read_back(self._redis_pids)
-                    self.progress.note(f"Redis on CPU {_cpus(self.results.placement.state_cpus)} alone, every other "
-                                       f"process on CPU {_cpus(self.results.placement.other_cpus)}")
+                    self.progress.note(self.results.placement.describe())
                 self._measure_all()
             finally:
                 self.progress.step("stopping the benchmark regions")
@@ -340,10 +339,6 @@ class BenchRunner:
 def _with_log(exc: AmityError, mirror: MirrorTool) -> AmityError:
     tail = mirror.log_tail(15)
     return type(exc)(f"{exc}; last lines of {mirror.log_path}:\n{tail}" if tail else str(exc))
-
-
-def _cpus(cpus: list[int]) -> str:
-    return ", ".join(map(str, cpus))
 
 
 @contextmanager

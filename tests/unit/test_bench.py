@@ -325,6 +325,7 @@ def test_markdown_has_the_machine_the_command_and_one_table_line_per_row() -> No
 
 def test_markdown_says_where_redis_ran_when_cpus_were_set_aside_for_it() -> None:
     shared, apart = _results(), _results()
+    apart.options.state_cpus = 1
     apart.placement = results.Placement(state_cpus=[1], other_cpus=[0])
     assert "alone on CPU" not in report.markdown(shared)
     assert ("The regions' Redis servers alone on CPU 1, every other process on CPU 0 (`--state-cpus 1`)."
