@@ -135,7 +135,10 @@ def test_bench_with_cpus_set_aside_runs_redis_alone_there(tmp_path: Path) -> Non
     assert measured["placement"] == {"state_cpus": cpus[-1:], "other_cpus": cpus[:-1]}
     [run] = measured["runs"]
     assert run["status"] == "ok", run["note"]
-    assert run["throughput"]["records"] == run["throughput"]["expected"] == 4000
+    # Both regions write keys k0..k1999, so how many versions lww finds stale depends on how the links interleave.
+    throughput = run["throughput"]
+    assert throughput["records"] > 0
+    assert throughput["records"] + throughput["withheld"] == throughput["expected"] == 4000
     assert run["throughput"]["state_cpu_s_per_million"] is not None
     others = ", ".join(map(str, cpus[:-1]))
     assert f"the regions' Redis servers alone on CPU {cpus[-1]}, every other process on CPU {others}" in result.stdout
