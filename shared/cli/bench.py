@@ -18,7 +18,7 @@ from rich.progress import (
 
 from amity.bench.scenarios import SCENARIOS
 from amity.bench.tuning import MM2_TASKS
-from amity.cli.output import console, fail, user_errors
+from amity.cli.output import console, fail, show, user_errors
 
 class RichProgress:
     """The run's steps as a live progress display; each finished step and every note stays printed above it."""
@@ -99,7 +99,7 @@ def bench(
                 measured = [runner.run()]
             console.print(f"results: {runner.results_path}" + (f" and {out}" if out else ""))
         for shown in report.superseded(measured):
-            console.print(report.rich_table(shown))
+            show(report.rich_table(shown))
         if write_docs:
             page = settings.docs
             page.write_text(report.replace_section(page.read_text(), report.markdown_all(measured)))

@@ -9,7 +9,7 @@ from rich.live import Live
 from rich.table import Table
 
 from amity.cli.api import DEFAULT_URL, JsonOut, Url, connect
-from amity.cli.output import console, emit_json, user_errors
+from amity.cli.output import console, emit_json, show, user_errors
 
 
 def stats(link: Annotated[str | None, typer.Option(help="Only this link.")] = None,
@@ -24,7 +24,7 @@ def stats(link: Annotated[str | None, typer.Option(help="Only this link.")] = No
             emit_json(api.get("/v1/stats", link=link, topic=topic))
             return
         if not watch:
-            console.print(_tables(api.get("/v1/stats", link=link, topic=topic)))
+            show(_tables(api.get("/v1/stats", link=link, topic=topic)))
             return
         with Live(console=console, auto_refresh=False) as live:
             shown = 0

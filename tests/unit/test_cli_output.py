@@ -1,5 +1,6 @@
 """The CLI's one-line errors and tables: user text shown as typed, refusals and odd replies without tracebacks."""
 
+import io
 import json
 import threading
 from collections.abc import Iterator
@@ -7,9 +8,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import typer
+from rich.console import Console
 
 from amity.cli.api import ApiError, CoordinatorClient
 from amity.cli.failover import _regions_file
+from amity.cli import output
 from amity.cli.output import table, user_errors
 from amity.coordinator.settings import CoordinatorSettings
 from amity.errors import ConfigError
@@ -19,6 +22,28 @@ def test_a_table_shows_topic_patterns_as_typed(capsys: pytest.CaptureFixture[str
     table("Rules", ["topic"], [("orders-[a-z]+",), ("logs[/_-]x",)])
     shown = capsys.readouterr().out
     assert "orders-[a-z]+" in shown and "logs[/_-]x" in shown
+
+
+LONG_NOTE = "3 rounds: 91,566-115,274/s; startup 2.9 s; idle 2.1 s after the last record; Redis 0.0 CPU s / M"
+WIDE = ["scenario", "tool", "records/s", "MB/s", "p50 ms", "p99 ms", "max ms", "CPU s / M records", "notes"]
+
+
+def test_a_table_printed_to_a_file_or_pipe_keeps_every_cell_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe = io.StringIO()
+    monkeypatch.setattr(output, "console", Console(file=pipe, width=80, force_terminal=False))
+    table("Bench", WIDE, [("lww-from-timestamp", "Amity / none", "1,234,567", "18.4", "47.4", "600.3", "1018.0",
+                           "13.2", LONG_NOTE)])
+    shown = pipe.getvalue()
+    assert "lww-from-timestamp" in shown and "1,234,567" in shown and LONG_NOTE in shown and "…" not in shown
+    assert max(map(len, shown.splitlines())) > 80 == output.console.width
+
+
+def test_a_table_printed_to_a_terminal_is_fitted_to_its_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    screen = io.StringIO()
+    monkeypatch.setattr(output, "console", Console(file=screen, width=80, force_terminal=True, color_system=None))
+    table("Bench", WIDE, [("lww-from-timestamp", "Amity / none", "1,234,567", "18.4", "47.4", "600.3", "1018.0",
+                           "13.2", LONG_NOTE)])
+    assert max(map(len, screen.getvalue().splitlines())) == 80
 
 
 def test_a_refused_setting_is_one_line_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
