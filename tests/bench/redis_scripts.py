@@ -8,9 +8,7 @@ first-hops script that replaces the stamp. Two regions, 10,000 keys, batches of 
 as a link sends them; the destination already holds a version of every key stamped in the other
 region, as in a running active-active pair. CPU is read from the Redis process (/proc), so work in
 this Python process does not count. The floor is a script that only reads four fields of each key's
-state hash and writes them back: what any script touching a key once costs, before its logic; and the
-same with each key's four fields packed into one string (GET and SET), what another layout of the state
-would start from.
+state hash and writes them back: what any script touching a key once costs, before its logic.
 
     python tests/bench/redis_scripts.py [--policy lww|vector] [--port 21190] [--rounds 5]
 
@@ -107,22 +105,10 @@ return #keys
 """
 
 
-_FLOOR_STRING_LUA = """
-local keys = cmsgpack.unpack(ARGV[1])
-for i = 1, #keys do
-  redis.call('SET', keys[i], redis.call('GET', keys[i]))
-end
-return #keys
-"""
-
-
-def floor_per_key(port: int, redis_cpu: ProcessMeter, seed: int, packed: bool = False) -> float:
-    """Redis CPU µs per key of reading four fields of its state hash and writing them back, in batches; `packed`:
-    of reading and writing one string of the same bytes instead."""
+def floor_per_key(port: int, redis_cpu: ProcessMeter, seed: int) -> float:
+    """Redis CPU µs per key of reading four fields of its state hash and writing them back, in batches."""
     client = redis.Redis(port=port, db=1)  # eu's state as one_round left it
-    if packed:
-        client = _packed_copy(client, redis.Redis(port=port, db=3))
-    script, rng = client.register_script(_FLOOR_STRING_LUA if packed else _FLOOR_LUA), random.Random(seed)
+    script, rng = client.register_script(_FLOOR_LUA), random.Random(seed)
     state = VersionState(client)
     spent = 0.0
     for _ in range(BATCHES):
@@ -132,20 +118,6 @@ def floor_per_key(port: int, redis_cpu: ProcessMeter, seed: int, packed: bool = 
         script(args=[keys])
         spent += redis_cpu.read().cpu_s - before
     return 1e6 * spent / (BATCH * BATCHES)
-
-
-def _packed_copy(hashes: redis.Redis, strings: redis.Redis) -> redis.Redis:
-    """Each state hash of `hashes` as one string in `strings`, its four fields' values joined, under the same name."""
-    strings.flushdb()
-    names = list(hashes.scan_iter(match=VersionState(hashes).state_key("t", b"") + b"*", count=1000))
-    reading = hashes.pipeline(transaction=False)
-    for name in names:
-        reading.hmget(name, "r", "v", "m", "h")
-    writing = strings.pipeline(transaction=False)
-    for name, fields in zip(names, reading.execute()):
-        writing.set(name, b"".join(f or b"" for f in fields))
-    writing.execute()
-    return strings
 
 
 def memo_bytes_per_record(port: int, rule: ConflictRule) -> float:
@@ -183,11 +155,9 @@ def main() -> None:
                     time.sleep(0.05)
             redis_cpu = ProcessMeter(server.pid)
             rounds = [{**one_round(args.port, rule, redis_cpu, seed),
-                       "floor": floor_per_key(args.port, redis_cpu, seed),
-                       "string": floor_per_key(args.port, redis_cpu, seed, packed=True)}
-                      for seed in range(args.rounds)]
+                       "floor": floor_per_key(args.port, redis_cpu, seed)} for seed in range(args.rounds)]
             best = {name: min(r[name] for r in rounds) for name in rounds[0]}
-            floor, string_floor = best.pop("floor"), best.pop("string")
+            floor = best.pop("floor")
             tick = 1e6 / CLOCK_TICKS / (BATCH * BATCHES)
             print(f"policy {args.policy}: Redis CPU per first-hop record, best of {args.rounds} rounds of "
                   f"{BATCHES} x {BATCH} records (resolution {tick:.2f} µs)")
@@ -200,7 +170,6 @@ def main() -> None:
             print(f"  stamp  {from_timestamp:6.2f} µs under first_hop: timestamp (the first-hops script): total "
                   f"{sum(best.values()) - best['land'] + alone - best['stamp'] + from_timestamp:.2f} µs")
             print(f"  floor  {floor:6.2f} µs per script: read four fields of a key's state hash and write them back")
-            print(f"  floor  {string_floor:6.2f} µs per script with the four fields packed in one string (GET, SET)")
             print(f"memo: {memo_bytes_per_record(args.port, rule):.1f} bytes of Redis memory per first-hop record")
         finally:
             server.terminate()
