@@ -135,10 +135,11 @@ def test_bench_with_cpus_set_aside_runs_redis_alone_there(tmp_path: Path) -> Non
     assert measured["placement"] == {"state_cpus": cpus[-1:], "other_cpus": cpus[:-1]}
     [run] = measured["runs"]
     assert run["status"] == "ok", run["note"]
-    # Both regions write keys k0..k1999, so how many versions lww finds stale depends on how the links interleave.
+    # Both regions write keys k0..k1999 once each, so how many versions lww finds stale depends on how the links
+    # interleave; but of a key's two versions only the older can be withheld, so every key is written at least once.
     throughput = run["throughput"]
-    assert throughput["records"] > 0
+    assert throughput["records"] >= 2000
     assert throughput["records"] + throughput["withheld"] == throughput["expected"] == 4000
-    assert run["throughput"]["state_cpu_s_per_million"] is not None
+    assert throughput["state_cpu_s_per_million"] is not None
     others = ", ".join(map(str, cpus[:-1]))
     assert f"the regions' Redis servers alone on CPU {cpus[-1]}, every other process on CPU {others}" in result.stdout

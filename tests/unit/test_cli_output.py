@@ -10,9 +10,9 @@ import pytest
 import typer
 from rich.console import Console
 
+from amity.cli import output
 from amity.cli.api import ApiError, CoordinatorClient
 from amity.cli.failover import _regions_file
-from amity.cli import output
 from amity.cli.output import table, user_errors
 from amity.coordinator.settings import CoordinatorSettings
 from amity.errors import ConfigError
@@ -26,13 +26,13 @@ def test_a_table_shows_topic_patterns_as_typed(capsys: pytest.CaptureFixture[str
 
 LONG_NOTE = "3 rounds: 91,566-115,274/s; startup 2.9 s; idle 2.1 s after the last record; Redis 0.0 CPU s / M"
 WIDE = ["scenario", "tool", "records/s", "MB/s", "p50 ms", "p99 ms", "max ms", "CPU s / M records", "notes"]
+WIDE_ROW = ("lww-from-timestamp", "Amity / none", "1,234,567", "18.4", "47.4", "600.3", "1018.0", "13.2", LONG_NOTE)
 
 
 def test_a_table_printed_to_a_file_or_pipe_keeps_every_cell_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     pipe = io.StringIO()
     monkeypatch.setattr(output, "console", Console(file=pipe, width=80, force_terminal=False))
-    table("Bench", WIDE, [("lww-from-timestamp", "Amity / none", "1,234,567", "18.4", "47.4", "600.3", "1018.0",
-                           "13.2", LONG_NOTE)])
+    table("Bench", WIDE, [WIDE_ROW])
     shown = pipe.getvalue()
     assert "lww-from-timestamp" in shown and "1,234,567" in shown and LONG_NOTE in shown and "…" not in shown
     assert max(map(len, shown.splitlines())) > 80 == output.console.width
@@ -41,8 +41,7 @@ def test_a_table_printed_to_a_file_or_pipe_keeps_every_cell_whole(monkeypatch: p
 def test_a_table_printed_to_a_terminal_is_fitted_to_its_width(monkeypatch: pytest.MonkeyPatch) -> None:
     screen = io.StringIO()
     monkeypatch.setattr(output, "console", Console(file=screen, width=80, force_terminal=True, color_system=None))
-    table("Bench", WIDE, [("lww-from-timestamp", "Amity / none", "1,234,567", "18.4", "47.4", "600.3", "1018.0",
-                           "13.2", LONG_NOTE)])
+    table("Bench", WIDE, [WIDE_ROW])
     assert max(map(len, screen.getvalue().splitlines())) == 80
 
 
