@@ -307,8 +307,8 @@ class _Topics(dict[str, _Topic]):
         return found
 
 
-class Resolver:
-    """Decides arriving records against one region's version state."""
+class _OnRegionState:
+    """What the resolver and the stamper share: one region's version state, the rules in force, the skew guard."""
 
     def __init__(self, client: redis.Redis, rules: RuleSet, region: str, *,
                  now_ms: Callable[[], int] = wall_clock_ms, settings: StateSettings | None = None,
@@ -317,6 +317,14 @@ class Resolver:
         self.rules = rules
         self.state = VersionState(client, settings, expected_epoch)
         self.guard = SkewGuard(now_ms)
+
+    def resume(self) -> str:
+        """Accept the state's current epoch after a rebuild; StateLost while the rebuild has not finished."""
+        return self.state.adopt()
+
+
+class Resolver(_OnRegionState):
+    """Decides arriving records against one region's version state."""
 
     def resolve(self, batch: Sequence[Incoming]) -> list[Outcome]:
         """One outcome per record, in batch order; raises StateLost (and changes nothing) on a lost state."""
@@ -375,10 +383,6 @@ class Resolver:
             outcomes[index] = outcome
         return Resolved(outcomes, hlcs, vectors, keys, ranks)
 
-    def resume(self) -> str:
-        """Accept the state's current epoch after a rebuild; StateLost while the rebuild has not finished."""
-        return self.state.adopt()
-
     def _refuse(self, rule: ConflictRule, record: Incoming, hlc: int | None) -> None:
         if hlc is None:
             raise Unstamped(f"a record from {record.origin} in {record.topic} has no hybrid timestamp; "
@@ -393,7 +397,7 @@ class Resolver:
                     f"{rule.policy}; a policy change needs a barrier (docs/conflicts.md)")
 
 
-class Stamper:
+class Stamper(_OnRegionState):
     """Stamps records written in its region by plain Kafka clients, at their first hop out of it.
 
     A source record gets one stamp, whichever link reads it first: the stamp is
@@ -410,10 +414,7 @@ class Stamper:
     def __init__(self, client: redis.Redis, rules: RuleSet, region: str, *,
                  now_ms: Callable[[], int] = wall_clock_ms, settings: StateSettings | None = None,
                  expected_epoch: str | None = None) -> None:
-        self.region = region
-        self.rules = rules
-        self.state = VersionState(client, settings, expected_epoch)
-        self.guard = SkewGuard(now_ms)
+        super().__init__(client, rules, region, now_ms=now_ms, settings=settings, expected_epoch=expected_epoch)
         self.own_vector = pack_vector(((region, 1),))  # every stamp from a timestamp: the region's first write
 
     def stamp(self, batch: Sequence[Incoming]) -> list[Incoming | Outcome]:
@@ -517,9 +518,6 @@ class Stamper:
                 hlcs[index], vectors[index] = pack(record.timestamp_ms, 0), self.own_vector
             else:  # stamped from the state (a rule change on its way to this link): that stamp
                 hlcs[index], vectors[index] = _HLC.unpack_from(memo)[0], pack_vector(unpack_vector(memo[8:]))
-
-    def resume(self) -> str:
-        return self.state.adopt()
 
     def _hold(self, topic: _Topic, record: Incoming) -> Hold:
         """How the record's stamp becomes the held version; kept in `topic.holds` for the batch's other records
