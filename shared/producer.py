@@ -21,20 +21,22 @@ Each acknowledged write is also landed (amity.tails), in the same `poll` or
 log, the winner is appended again so that it is the key's last record.
 """
 
+import struct
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import confluent_kafka
 import redis
 
 from amity.clock import pack, wall_clock_ms
-from amity.headers import Provenance, encode, with_provenance
+from amity.headers import encode_stamped, with_provenance
 from amity.ordering import Headers
-from amity.policies import Version
+from amity.policies import Head, RankTemplate, rank_template
 from amity.regions import Region
-from amity.resolver import claim, passing
+from amity.resolver import passing
 from amity.rules import ConflictRule, Policy, RuleSet
-from amity.state import Claim, StampRequest, StateSettings, VersionState
+from amity.state import Claims, StampRequests, StateSettings, VersionState, may_expire, reads_of, unpack_vector
 from amity.tails import ANY_PARTITION, Landing, Tails, landing_of
 
 # Stamped at produce time, a record's partition and offset are not known yet: the
@@ -44,6 +46,10 @@ UNKNOWN_COORDINATE = 0
 HeadersIn = Headers | dict[str, bytes | None]  # what confluent-kafka's produce takes
 Record = tuple[bytes | None, bytes | None] | tuple[bytes | None, bytes | None, HeadersIn]
 DeliveryCallback = Callable[[confluent_kafka.KafkaError | None, confluent_kafka.Message], None]
+# A write's claim until Kafka acknowledges it, as `Claims.add` takes it: state hash, rank, hlc (8 bytes), packed
+# vector, tombstone ttl, what the apply script reads.
+Pending = tuple[bytes, bytes, bytes, bytes, int, int]
+_HLC = struct.Struct(">Q")
 
 
 class Producer:
@@ -68,7 +74,7 @@ class Producer:
             "partitioner": "murmur2_random", **(config or {}),
         })
         self._now_ms = now_ms
-        self._acknowledged: list[tuple[Claim, Landing]] = []
+        self._acknowledged: list[tuple[Pending, Landing]] = []
         self._lock = threading.Lock()
 
     def produce(self, topic: str, key: bytes | None = None, value: bytes | None = None, headers: HeadersIn = None,
@@ -88,21 +94,38 @@ class Producer:
         now = self._now_ms()
         writes = [(r[0], r[1], _header_list(r[2]) if len(r) > 2 else []) for r in records]
         stamped = [i for i, (key, _, _) in enumerate(writes) if passing(rule, key) is None]
-        if stamped:  # the partitioner picks the partition: registered as a writer of any of them
-            self.tails.register([(topic, ANY_PARTITION)])
+        if not stamped:
+            for key, value, headers in writes:
+                self._send(topic, key, value, headers, partition, 0, None, on_delivery)
+            return
+        # the partitioner picks the partition: registered as a writer of any of them
+        self.tails.register([(topic, ANY_PARTITION)])
         fields = {i: self._ordering_field(rule, now, *writes[i][1:]) for i in stamped}
-        requests = [StampRequest(self.state.state_key(topic, writes[i][0]), pack(now, 0)) for i in stamped]
-        stamps = dict(zip(stamped, zip(requests, self.state.stamp(requests, self.region))))
+        state_keys = [self.state.state_key(topic, writes[i][0]) for i in stamped]
+        requests, floor = StampRequests(), pack(now, 0)
+        for state_key in state_keys:
+            requests.add(state_key, floor)
+        stamps = self.state.stamp_batch(requests, self.region)
+        claims = iter(zip(state_keys, stamps.hlcs, stamps.vectors))
+        templates: dict[bool, RankTemplate] = {}
+        ttl = self.state.settings.tombstone_ttl_ms if may_expire(rule) else 0
+        reads, path = reads_of(rule), (self.region,)
         for index, (key, value, headers) in enumerate(writes):
-            request, stamp = stamps.get(index, (None, None))
-            if stamp is None:
+            if index not in fields:
                 self._send(topic, key, value, headers, partition, 0, None, on_delivery)
                 continue
-            provenance = Provenance(self.region, topic, UNKNOWN_COORDINATE, UNKNOWN_COORDINATE, now,
-                                    (self.region,), stamp.hlc, stamp.vector)
-            version = Version(stamp.hlc, self.region, stamp.vector, value is None, fields[index])
-            self._send(topic, key, value, with_provenance(headers, encode(provenance)), partition, now,
-                       claim(self.state, rule, request.key, version), on_delivery)
+            state, hlc, vector = next(claims)
+            stamp, deleted, field = _HLC.unpack(hlc)[0], value is None, fields[index]
+            template = templates.get(deleted) if field is None else None
+            if template is None:
+                template = rank_template(rule, self.region, deleted, field)
+                if field is None:
+                    templates[deleted] = template
+            rank = template.fill(stamp, unpack_vector(vector) if template.kind is Head.DEPTH else ())
+            header = encode_stamped(self.region, topic, UNKNOWN_COORDINATE, UNKNOWN_COORDINATE, now, path, stamp,
+                                    vector)
+            self._send(topic, key, value, with_provenance(headers, header), partition, now,
+                       (state, rank, hlc, vector, ttl if deleted else 0, reads), on_delivery)
 
     def poll(self, timeout: float = 0) -> int:
         """Serve delivery callbacks, then advance the held versions of what Kafka acknowledged."""
@@ -132,29 +155,33 @@ class Producer:
         return rule.ordering_field.read(now, headers, value)
 
     def _send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers, partition: int,
-              timestamp: int, pending: Claim | None, on_delivery: DeliveryCallback | None) -> None:
-        def delivered(err: confluent_kafka.KafkaError | None, msg: confluent_kafka.Message) -> None:
-            if err is None and pending is not None:
-                with self._lock:
-                    self._acknowledged.append((pending, landing_of(pending.key, pending.rank, msg)))
-            if on_delivery is not None:
-                on_delivery(err, msg)
-
+              timestamp: int, pending: Pending | None, on_delivery: DeliveryCallback | None) -> None:
+        delivered = partial(self._delivered, pending, on_delivery)
         while True:
             try:
-                self.kafka.produce(topic, value=value, key=key, headers=headers, partition=partition,
-                                   timestamp=timestamp, on_delivery=delivered)
+                self.kafka.produce(topic, value, key, partition, delivered, None, timestamp, headers)
                 return
             except BufferError:
                 self.poll(0.1)
+
+    def _delivered(self, pending: Pending | None, on_delivery: DeliveryCallback | None,
+                   err: confluent_kafka.KafkaError | None, msg: confluent_kafka.Message) -> None:
+        if err is None and pending is not None:
+            with self._lock:
+                self._acknowledged.append((pending, landing_of(pending[0], pending[1], msg)))
+        if on_delivery is not None:
+            on_delivery(err, msg)
 
     def _apply_acknowledged(self) -> None:
         """Advance the held versions, then land the records; when either fails, the next `poll` or `flush` does both
         again (a claim applied twice is a duplicate, a record landed twice lands once), so none is left unlanded."""
         with self._lock:
             acknowledged, self._acknowledged = self._acknowledged, []
+        claims = Claims()
+        for pending, _ in acknowledged:
+            claims.add(*pending)
         try:
-            self.state.apply([claim for claim, _ in acknowledged])
+            self.state.apply(claims)
             self.tails.land([landing for _, landing in acknowledged])
         except Exception:
             with self._lock:

@@ -35,7 +35,7 @@ from amity.ordering import Headers, MissingOrderingField
 from amity.policies import InvalidVersion, Version, clock_ranked, rank_bytes, rank_tail, rank_template
 from amity.rules import ConflictRule, FirstHop, Policy, RuleSet
 from amity.state import (
-    CONCURRENCY, MEMO_BUCKET, Claim, Claims, FirstHops, Hold, Passed, StampRequests, StateSettings, VersionState,
+    CONCURRENCY, MEMO_BUCKET, Claims, FirstHops, Hold, Passed, StampRequests, StateSettings, VersionState,
     held_version, may_expire, pack_vector, reads_of, unpack_vector,
 )
 from amity.vectors import EMPTY, Vector
@@ -242,12 +242,6 @@ def version_of(rule: ConflictRule, record: Incoming, hlc: int) -> Version:
     if rule.policy is Policy.TIMESTAMP and not deleted:
         field = rule.ordering_field.read(record.timestamp_ms, record.headers, record.value)
     return Version(hlc, record.origin, record.vector or EMPTY, deleted, field)
-
-
-def claim(state: VersionState, rule: ConflictRule, state_key: bytes, version: Version) -> Claim:
-    """What the apply script needs to decide `version` of the key whose state is at `state_key`."""
-    ttl = state.settings.tombstone_ttl_ms if version.deleted and may_expire(rule) else 0
-    return Claim(state_key, rank_bytes(rule, version), version.hlc, version.vector, ttl, reads_of(rule))
 
 
 @dataclass(slots=True)

@@ -19,11 +19,10 @@ from amity import vectors
 from amity.clock import pack
 from amity.headers import Provenance, decode, encode
 from amity.policies import Decision, Version, decide, rank_bytes, rank_template
-from amity.resolver import claim
 from amity.rules import ConflictRule
 from amity.state import (
-    RANKS_ONLY, REBUILDING, Claims, Hold, Stamp, StampRequest, StateLost, StateSettings, VersionState, may_expire,
-    pack_vector, reads_of, unpack_vector,
+    RANKS_ONLY, REBUILDING, Claim, Claims, Hold, Stamp, StampRequest, StateLost, StateSettings, VersionState,
+    may_expire, pack_vector, reads_of, unpack_vector,
 )
 from amity.vectors import Vector, checked, merge
 
@@ -62,6 +61,12 @@ def fresh_state(client: redis.Redis, state_settings: StateSettings) -> VersionSt
     state = VersionState(client, state_settings)
     state.open()
     return state
+
+
+def claim(state: VersionState, rule: ConflictRule, state_key: bytes, version: Version) -> Claim:
+    """What the apply script needs to decide `version` of the key whose state is at `state_key`."""
+    ttl = state.settings.tombstone_ttl_ms if version.deleted and may_expire(rule) else 0
+    return Claim(state_key, rank_bytes(rule, version), version.hlc, version.vector, ttl, reads_of(rule))
 
 
 @pytest.mark.parametrize("policy", sorted(RULES))
