@@ -15,6 +15,7 @@ from amity.headers import decode, find_provenance
 from amity.ordering import MissingOrderingField
 from amity.policies import Version, rank_bytes
 from amity.rules import ConflictRule, RuleSet
+from amity.state import may_expire
 from tests.integration.conflicts.exchange import Link
 from tests.support.kafka import create_topic, read_all
 
@@ -48,6 +49,33 @@ def test_writes_are_stamped_with_the_region_clock_and_the_keys_vector(regions, c
     assert records[0].timestamp()[1] == stamped[0].timestamp_ms
     state = producer.state.read(topic, b"k")
     assert state[b"r"] == rank_bytes(rules_for(topic).rules[0], Version(stamped[3].hlc, "us", (("us", 3),), True))
+
+
+RULE_OPTIONS = {"lww": {}, "timestamp": {"field": "json:at"}, "region-priority": {"regions": ["eu", "us"]},
+                "vector": {}, "vector-by-priority": {"fallback": "region-priority", "regions": ["eu", "us"]}}
+
+
+@pytest.mark.parametrize("name", sorted(RULE_OPTIONS))
+def test_the_held_version_is_the_one_the_header_carries_under_every_policy(regions, clients, state_settings, topic,
+                                                                             name) -> None:
+    us = regions["us"]
+    create_topic(us.bootstrap, topic)
+    rules = rules_for(topic, name.removesuffix("-by-priority"), **RULE_OPTIONS[name])
+    # Each key's writes in rising order under every policy (the delete last), so its last record is its winner.
+    writes = [(f"k{i % 3}".encode(), json.dumps({"at": 100 + i}).encode()) for i in range(7)] + [(b"k1", None)]
+    with Producer(us, rules, client=clients["us"], settings=state_settings) as producer:
+        producer.produce_batch(topic, writes[:4])
+        producer.produce_batch(topic, writes[4:])
+    last = {key: (value, provenance) for key, value, provenance in provenances(us.bootstrap, topic)}
+    assert sorted(last) == [b"k0", b"k1", b"k2"]
+    for key, (value, provenance) in last.items():
+        field = json.loads(value)["at"] if name == "timestamp" and value is not None else None
+        version = Version(provenance.hlc, "us", provenance.vector, value is None, field)
+        state = producer.state.read(topic, key)
+        assert state[b"r"] == rank_bytes(rules.rules[0], version), f"{key!r}: held rank is the header's version's"
+        assert dict(msgpack.unpackb(state[b"v"], raw=False)) == dict(provenance.vector)
+        expires = value is None and may_expire(rules.rules[0])
+        assert (clients["us"].pttl(producer.state.state_key(topic, key)) > 0) == expires, "only a tombstone expires"
 
 
 def test_the_held_version_advances_only_once_kafka_acknowledged_the_write(regions, clients, state_settings, topic):
