@@ -156,6 +156,9 @@ def test_workers_keep_their_assignment_while_the_coordinator_is_down(regions, tm
     try:
         produce(us.bootstrap, topic, [(b"k", f"{n}".encode()) for n in range(100)])
         wait_for(lambda: sum(counts(eu, topic).values()) == 100, message="replicated with the coordinator down")
+        # Waited for, not read at the end: 100 records can be replicated before the next heartbeat finds it gone.
+        wait_for(lambda: "coordinator unreachable" in worker.log.read_text(), timeout_s=30,
+                 message="the worker noticing the coordinator is gone")
         assert worker.alive()
         with coordinator_process(env, tmp_path / "second.log", port=port):
             wait_for(lambda: any(w["live"] for w in cli.json("coordinator", "workers")), timeout_s=30,
@@ -164,4 +167,3 @@ def test_workers_keep_their_assignment_while_the_coordinator_is_down(regions, tm
             wait_for(lambda: sum(counts(eu, topic).values()) == 150, message="replicating after the return")
     finally:
         assert worker.stop() == 0
-    assert "coordinator unreachable" in worker.log.read_text()
