@@ -93,34 +93,30 @@ class Producer:
         rule = self.rules.rule_for(topic)
         now = self._now_ms()
         writes = [(r[0], r[1], _header_list(r[2]) if len(r) > 2 else []) for r in records]
-        stamped = [i for i, (key, _, _) in enumerate(writes) if passing(rule, key) is None]
-        if not stamped:
-            for key, value, headers in writes:
-                self._send(topic, key, value, headers, partition, 0, None, on_delivery)
-            return
-        # the partitioner picks the partition: registered as a writer of any of them
-        self.tails.register([(topic, ANY_PARTITION)])
-        fields = {i: self._ordering_field(rule, now, *writes[i][1:]) for i in stamped}
-        state_keys = [self.state.state_key(topic, writes[i][0]) for i in stamped]
+        # The writes to stamp, by index, with their ordering fields (timestamp policy): all of them read before
+        # anything is registered, stamped or sent.
+        fields = {i: self._ordering_field(rule, now, value, headers)
+                  for i, (key, value, headers) in enumerate(writes) if passing(rule, key) is None}
+        if fields:  # the partitioner picks the partition: registered as a writer of any of them
+            self.tails.register([(topic, ANY_PARTITION)])
+        state_keys = [self.state.state_key(topic, writes[i][0]) for i in fields]
         requests, floor = StampRequests(), pack(now, 0)
         for state_key in state_keys:
             requests.add(state_key, floor)
-        stamps = self.state.stamp_batch(requests, self.region)
-        claims = iter(zip(state_keys, stamps.hlcs, stamps.vectors))
-        templates: dict[bool, RankTemplate] = {}
+        answer = self.state.stamp_batch(requests, self.region)
+        stamps = iter(zip(state_keys, answer.hlcs, answer.vectors))
+        templates: dict[tuple[bool, int | None], RankTemplate] = {}
         ttl = self.state.settings.tombstone_ttl_ms if may_expire(rule) else 0
         reads, path = reads_of(rule), (self.region,)
         for index, (key, value, headers) in enumerate(writes):
             if index not in fields:
                 self._send(topic, key, value, headers, partition, 0, None, on_delivery)
                 continue
-            state, hlc, vector = next(claims)
+            state, hlc, vector = next(stamps)
             stamp, deleted, field = _HLC.unpack(hlc)[0], value is None, fields[index]
-            template = templates.get(deleted) if field is None else None
+            template = templates.get((deleted, field))
             if template is None:
-                template = rank_template(rule, self.region, deleted, field)
-                if field is None:
-                    templates[deleted] = template
+                template = templates[deleted, field] = rank_template(rule, self.region, deleted, field)
             rank = template.fill(stamp, unpack_vector(vector) if template.kind is Head.DEPTH else ())
             header = encode_stamped(self.region, topic, UNKNOWN_COORDINATE, UNKNOWN_COORDINATE, now, path, stamp,
                                     vector)
