@@ -22,6 +22,7 @@ written twice is harmless: every region ranks both copies equally.
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -405,11 +406,10 @@ class Stamper(_OnRegionState):
     computed, and only refusals are remembered (`VersionState.pass_first_hops`).
     """
 
-    def __init__(self, client: redis.Redis, rules: RuleSet, region: str, *,
-                 now_ms: Callable[[], int] = wall_clock_ms, settings: StateSettings | None = None,
-                 expected_epoch: str | None = None) -> None:
-        super().__init__(client, rules, region, now_ms=now_ms, settings=settings, expected_epoch=expected_epoch)
-        self.own_vector = pack_vector(((region, 1),))  # every stamp from a timestamp: the region's first write
+    @cached_property
+    def own_vector(self) -> bytes:
+        """The vector of every stamp taken from a timestamp, packed: the region's first write."""
+        return pack_vector(((self.region, 1),))
 
     def stamp(self, batch: Sequence[Incoming]) -> list[Incoming | Outcome]:
         """Each record stamped, unchanged (nothing to stamp), or a DEAD outcome; one Redis call at most."""
