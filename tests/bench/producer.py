@@ -5,7 +5,7 @@ go into a fresh 6-partition topic of one local region per writer: a plain produc
 `amity.Producer` under `lww` and under `vector`, round after round. Per writer it prints records/s from the
 first record to the last acknowledgement, this process's CPU per record (Python and librdkafka's threads, the
 values made beforehand and not counted), and the region's Redis CPU per record (the stamp, the held-version
-update and the landing of each write).
+update, and per batch the look for other writers of the topic: a writer alone on it lands nothing).
 
     python tests/bench/producer.py [--records 300000] [--rounds 3] [--base-port 23090]
 
@@ -34,6 +34,7 @@ CONFIG = {"linger.ms": 20, "batch.size": 1_000_000, "compression.type": "lz4",
 WRITERS = ("plain", "lww", "vector")
 
 Chunks = list[list[tuple[bytes, bytes]]]
+Writer = tuple[Callable[[list[tuple[bytes, bytes]]], None], Callable[[], int]]  # write a chunk; flush
 
 
 def chunks_of(records: int) -> Chunks:
@@ -43,11 +44,11 @@ def chunks_of(records: int) -> Chunks:
     return [rows[i:i + CHUNK] for i in range(0, records, CHUNK)]
 
 
-def plain_writer(region: Region) -> tuple[Callable[[str, list], None], Callable[[], int]]:
+def plain_writer(region: Region, topic: str) -> Writer:
     producer = confluent_kafka.Producer({**region.kafka_config(), "enable.idempotence": True, "acks": "all",
                                          "partitioner": "murmur2_random", **CONFIG})
 
-    def write(topic: str, chunk: list[tuple[bytes, bytes]]) -> None:
+    def write(chunk: list[tuple[bytes, bytes]]) -> None:
         for key, value in chunk:
             while True:
                 try:
@@ -60,10 +61,10 @@ def plain_writer(region: Region) -> tuple[Callable[[str, list], None], Callable[
     return write, lambda: producer.flush(120)
 
 
-def amity_writer(region: Region, topic: str, policy: str) -> tuple[Callable[[str, list], None], Callable[[], int]]:
+def amity_writer(region: Region, topic: str, policy: str) -> Writer:
     producer = Producer(region, RuleSet(rules=[ConflictRule(topic=topic, policy=policy)]), CONFIG)
 
-    def write(topic: str, chunk: list[tuple[bytes, bytes]]) -> None:
+    def write(chunk: list[tuple[bytes, bytes]]) -> None:
         producer.produce_batch(topic, chunk)
         producer.poll(0)
 
@@ -78,11 +79,11 @@ def amity_writer(region: Region, topic: str, policy: str) -> tuple[Callable[[str
 def one_run(region: Region, redis: ProcessMeter, writer: str, chunks: Chunks, round_: int) -> dict[str, float]:
     topic = f"bench-producer-{writer}-{round_}"
     create_topics(region.bootstrap, [topic], PARTITIONS)
-    write, flush = plain_writer(region) if writer == "plain" else amity_writer(region, topic, writer)
+    write, flush = plain_writer(region, topic) if writer == "plain" else amity_writer(region, topic, writer)
     records = sum(len(chunk) for chunk in chunks)
     redis_before, cpu_before, started = redis.read().cpu_s, time.process_time(), time.perf_counter()
     for chunk in chunks:
-        write(topic, chunk)
+        write(chunk)
     if flush() != 0:
         raise SystemExit(f"{writer}: records not acknowledged after 120 s")
     seconds = time.perf_counter() - started
