@@ -99,6 +99,8 @@ class LinkRunner:
         self._refusals = Refusals(link.destination)
         self._alone: set[int] = set()  # ids of this batch's messages to write in a produce request of their own
         self._subscribed: list[str] = []
+        self._assigned = False  # the group gave this consumer its partitions (possibly none) since its last revocation
+        self._at_end: set[tuple[str, int]] = set()  # assigned partitions read to their end since their assignment
         self._tracker = AckTracker()
         self._txn_producers: dict[tuple[str, int], Producer] = {}
         self._revoked: set[tuple[str, int]] = set()  # partitions revoked during the read in progress (_read_more)
@@ -212,10 +214,13 @@ class LinkRunner:
         self._discovered = None
         self._apply_plans(sync.sync())
         self.consumer = Consumer(self._consumer_config())
+        self._assigned = False
+        self._at_end.clear()
         if not self.exactly_once:
             self.producer = Producer(self._producer_config())
         self._subscribe(force=True)
-        self.stats.healthy(True, "")
+        if not self.stats.problem:  # a first start; after a failure, health returns with progress (_watch_progress)
+            self.stats.healthy(True, "")
 
     def _loop(self) -> None:
         next_stats = time.monotonic() + self.settings.stats_interval_s
@@ -228,6 +233,8 @@ class LinkRunner:
                 self._replicate(records)
             elif self._committing:
                 self._settle_commits()
+            elif self.exactly_once:
+                self._healthy_if_caught_up()
             if not self.exactly_once:
                 self._commit_acknowledged()
             self._take_discovered()
@@ -285,7 +292,9 @@ class LinkRunner:
             error = msg.error()
             if error is None:
                 records.append(msg)
-            elif error.code() != KafkaError._PARTITION_EOF:
+            elif error.code() == KafkaError._PARTITION_EOF:
+                self._at_end.add((msg.topic(), msg.partition()))
+            else:
                 if error.fatal() or not error.retriable():
                     raise KafkaException(error)
                 log.warning("link %s: consume error on %s: %s", self.id, msg.topic(), error)
@@ -618,11 +627,34 @@ class LinkRunner:
     def _watch_progress(self, progressed: bool) -> None:
         """Report the link unhealthy while the destination acknowledges nothing of what is in flight."""
         now = time.monotonic()
-        if progressed or self._tracker.in_flight == 0:
+        if progressed:
             self._progress_at = now
             self.stats.progressed()
+        elif self._tracker.in_flight == 0:
+            self._progress_at = now
+            self._healthy_if_caught_up()
         elif now - self._progress_at > STALL_S:
             self._report_stall()
+
+    def _healthy_if_caught_up(self) -> None:
+        """An idle link that failed is healthy again once it has read to the end of every partition it holds.
+
+        Idle turns alone prove nothing: right after a restart the consumer has fetched nothing yet, and
+        a link restarted for a Redis or destination that still fails would report itself healthy until
+        its first batch failed again. Caught up, nothing is left that needs what failed.
+        """
+        if not self.stats.is_healthy and self._caught_up():
+            self.stats.progressed()
+
+    def _caught_up(self) -> bool:
+        """Whether the consumer holds its assignment and read every partition in it to its end since.
+
+        By the consumer's end-of-partition events: its position stays unknown until it hands out a record,
+        which a partition read to its end before the restart never does.
+        """
+        if not self._subscribed:
+            return True
+        return self._assigned and all((tp.topic, tp.partition) in self._at_end for tp in self.consumer.assignment())
 
     def _recover_from(self, failures: list) -> None:
         """A write failed for good: rewind to the last committed offsets and write again (at-least-once)."""
@@ -692,6 +724,8 @@ class LinkRunner:
             for tp in partitions:
                 tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
         consumer.assign(partitions)
+        self._assigned = True
+        self._at_end.clear()
         log.info("link %s: assigned %s", self.id, _describe(partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -713,6 +747,8 @@ class LinkRunner:
         if not unsettled:
             self.tails.release()
         consumer.unassign()
+        self._assigned = False
+        self._at_end.clear()
         log.info("link %s: revoked %s", self.id, _describe(partitions))
 
     def _commit_synchronously(self) -> None:
@@ -769,6 +805,7 @@ class LinkRunner:
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,  # how a link that failed knows it is caught up (_caught_up)
             # Aborted transactions in the source must never reach another region.
             "isolation.level": "read_committed",
             "fetch.wait.max.ms": 50,

@@ -1,5 +1,6 @@
 """A cluster or Redis that goes down or stops answering: the link waits, says which, and resumes without loss."""
 
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -106,6 +107,8 @@ def test_a_redis_that_stops_answering_is_waited_out_without_loss(regions, spare_
             produce(us.bootstrap, topic, written[1000:])
             link = worker.wait_for_health("us-to-sa", False, timeout_s=30)
             assert link["problem"].startswith(f"Redis of {which}: Timeout"), link["problem"]
+            reported = _health_reports(worker, "us-to-sa", seconds=6)
+            assert reported == {False}, "the link reported itself healthy between retries while the Redis was frozen"
             assert worker.alive()
         worker.wait_for_health("us-to-sa", True)
         view = wait_for(lambda: _view_when_complete(spare_region, topic, written), timeout_s=60, message="view in sa")
@@ -119,6 +122,17 @@ def test_a_redis_that_stops_answering_is_waited_out_without_loss(regions, spare_
     assert len(missing) <= stale
     assert all(any(k == key and int(v) > int(value) for k, v in copied) for key, value in missing), \
         "a record missing from sa was not superseded by a later write of its key"
+
+
+def _health_reports(worker: MirrorProcess, link: str, seconds: float) -> set[bool]:
+    """Every health the link's stats reported in `seconds`, read ten times a second (reports come every 0.5 s):
+    a link that retries restarts its clients several times in that span."""
+    reported = set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        reported.add(worker.link_health(link).get("healthy"))
+        time.sleep(0.1)
+    return reported
 
 
 def _view_when_complete(region: Region, topic: str, written: list[tuple[bytes, bytes]]) -> dict | None:
