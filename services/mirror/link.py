@@ -813,6 +813,10 @@ class LinkRunner:
             # records over half its time, between fetch round trips (docs/benchmarks.md).
             "max.partition.fetch.bytes": 8 * 1024 * 1024,
             "queued.max.messages.kbytes": 65536,
+            # A partition whose queue is over librdkafka's thresholds is fetched again only after this back-off
+            # (1 s by default): a link reading 200-byte records waited for records half of its time, at about
+            # half the rate its thread could write them (docs/benchmarks.md, "Where the time goes").
+            "fetch.queue.backoff.ms": 10,
             "partition.assignment.strategy": "range",
             # A worker killed without leaving holds its partitions until the session times out (45 s by default).
             "session.timeout.ms": 10_000,
