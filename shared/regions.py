@@ -11,6 +11,11 @@ REGION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 RegionName = Annotated[str, Field(pattern=REGION_NAME.pattern, description="Lower-case region id, e.g. us or eu-west")]
 
+# For every consumer that does Python work per record. librdkafka fetches a partition whose queue went over its
+# thresholds again only after fetch.queue.backoff.ms, 1 s by default, and such a consumer empties the queue sooner
+# and then waits: a mirror link waited for records half its time (docs/benchmarks.md, "Where the time goes").
+READER_CONFIG = {"fetch.queue.backoff.ms": 10}
+
 
 class KafkaSecurity(BaseModel):
     """Client security settings passed to librdkafka as they are named there."""

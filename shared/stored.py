@@ -21,6 +21,7 @@ from amity.clock import pack
 from amity.errors import AmityError
 from amity.headers import MalformedProvenance, Provenance, decode, find_provenance, written_into
 from amity.policies import Version
+from amity.regions import READER_CONFIG
 from amity.rules import ConflictRule, Policy
 from amity.state import REFUSED, Refused, Stamp, VersionState
 from amity.watermarks import end_offset
@@ -41,9 +42,7 @@ def read_to_end(kafka_config: dict[str, str], topic: str, timeout_s: float = 120
     """Every committed record of `topic`, partition by partition interleaved, up to each partition's end now."""
     consumer = Consumer({**kafka_config, "group.id": f"amity-reader-{uuid.uuid4().hex}",
                          "enable.auto.commit": False, "isolation.level": "read_committed",
-                         "auto.offset.reset": "earliest", "enable.partition.eof": False,
-                         # Not librdkafka's 1 s pause on a full queue: a reader doing work per record waited on it.
-                         "fetch.queue.backoff.ms": 10})
+                         "auto.offset.reset": "earliest", "enable.partition.eof": False, **READER_CONFIG})
     try:
         metadata = consumer.list_topics(topic, timeout=30).topics.get(topic)
         if metadata is None or metadata.error is not None:

@@ -47,7 +47,7 @@ from amity.mirror.router import Message, Routed, Router
 from amity.mirror.settings import MirrorSettings
 from amity.mirror.stats import LinkStats
 from amity.mirror.topics import ClusterUnavailable, TopicPlan, TopicRefused, TopicSync
-from amity.regions import Region
+from amity.regions import READER_CONFIG, Region
 from amity.rules import RuleSet
 from amity.state import StateSettings
 from amity.tails import ANY_PARTITION, Landing, Tails, landing_of
@@ -99,8 +99,8 @@ class LinkRunner:
         self._refusals = Refusals(link.destination)
         self._alone: set[int] = set()  # ids of this batch's messages to write in a produce request of their own
         self._subscribed: list[str] = []
-        self._assigned = False  # the group gave this consumer its partitions (possibly none) since its last revocation
-        self._at_end: set[tuple[str, int]] = set()  # assigned partitions read to their end since their assignment
+        # Assigned partitions not read to their end since assigned or rewound; None while the consumer holds none.
+        self._unread: set[tuple[str, int]] | None = None
         self._tracker = AckTracker()
         self._txn_producers: dict[tuple[str, int], Producer] = {}
         self._revoked: set[tuple[str, int]] = set()  # partitions revoked during the read in progress (_read_more)
@@ -214,8 +214,7 @@ class LinkRunner:
         self._discovered = None
         self._apply_plans(sync.sync())
         self.consumer = Consumer(self._consumer_config())
-        self._assigned = False
-        self._at_end.clear()
+        self._unread = None
         if not self.exactly_once:
             self.producer = Producer(self._producer_config())
         self._subscribe(force=True)
@@ -293,7 +292,8 @@ class LinkRunner:
             if error is None:
                 records.append(msg)
             elif error.code() == KafkaError._PARTITION_EOF:
-                self._at_end.add((msg.topic(), msg.partition()))
+                if self._unread:
+                    self._unread.discard((msg.topic(), msg.partition()))
             else:
                 if error.fatal() or not error.retriable():
                     raise KafkaException(error)
@@ -440,7 +440,7 @@ class LinkRunner:
         if stuck:
             self._txn_producers[tp] = self._transactional_producer(TopicPartition(*tp))
         stored = self._offsets.load().get(tp)
-        self.consumer.seek(TopicPartition(tp[0], tp[1], stored if stored is not None else 0))
+        self._seek(tp[0], tp[1], stored if stored is not None else 0)
 
     def _produce_forward(self, producer: Producer, forward, on_delivery, versions: Versions | None,
                          landings: list[Landing]) -> None:
@@ -647,14 +647,13 @@ class LinkRunner:
             self.stats.progressed()
 
     def _caught_up(self) -> bool:
-        """Whether the consumer holds its assignment and read every partition in it to its end since.
+        """Whether the consumer holds its assignment and read every partition in it to its end since it was
+        assigned or last rewound.
 
         By the consumer's end-of-partition events: its position stays unknown until it hands out a record,
         which a partition read to its end before the restart never does.
         """
-        if not self._subscribed:
-            return True
-        return self._assigned and all((tp.topic, tp.partition) in self._at_end for tp in self.consumer.assignment())
+        return not self._subscribed or self._unread == set()
 
     def _recover_from(self, failures: list) -> None:
         """A write failed for good: rewind to the last committed offsets and write again (at-least-once)."""
@@ -686,7 +685,13 @@ class LinkRunner:
         if not assignment:
             return
         for tp in self.consumer.committed(assignment, timeout=30):
-            self.consumer.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else 0))
+            self._seek(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else 0)
+
+    def _seek(self, topic: str, partition: int, offset: int) -> None:
+        """Read a partition again from `offset`: not read to its end until its next end-of-partition event."""
+        self.consumer.seek(TopicPartition(topic, partition, offset))
+        if self._unread is not None:
+            self._unread.add((topic, partition))
 
     def _apply_plans(self, plans: dict[str, TopicPlan]) -> None:
         self._plans = plans
@@ -724,8 +729,7 @@ class LinkRunner:
             for tp in partitions:
                 tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
         consumer.assign(partitions)
-        self._assigned = True
-        self._at_end.clear()
+        self._unread = {(tp.topic, tp.partition) for tp in partitions}
         log.info("link %s: assigned %s", self.id, _describe(partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -747,8 +751,7 @@ class LinkRunner:
         if not unsettled:
             self.tails.release()
         consumer.unassign()
-        self._assigned = False
-        self._at_end.clear()
+        self._unread = None
         log.info("link %s: revoked %s", self.id, _describe(partitions))
 
     def _commit_synchronously(self) -> None:
@@ -813,10 +816,7 @@ class LinkRunner:
             # records over half its time, between fetch round trips (docs/benchmarks.md).
             "max.partition.fetch.bytes": 8 * 1024 * 1024,
             "queued.max.messages.kbytes": 65536,
-            # A partition whose queue is over librdkafka's thresholds is fetched again only after this back-off
-            # (1 s by default): a link reading 200-byte records waited for records half of its time, at about
-            # half the rate its thread could write them (docs/benchmarks.md, "Where the time goes").
-            "fetch.queue.backoff.ms": 10,
+            **READER_CONFIG,
             "partition.assignment.strategy": "range",
             # A worker killed without leaving holds its partitions until the session times out (45 s by default).
             "session.timeout.ms": 10_000,

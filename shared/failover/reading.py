@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from amity.failover.errors import RegionUnreachable
 from amity.failover.kafka import client_config
 from amity.failover.streams import Stream, origin_of
-from amity.regions import Region
+from amity.regions import READER_CONFIG, Region
 
 Visit = Callable[[int, Stream, int], bool]
 
@@ -37,6 +37,7 @@ class PartitionReader:
             "isolation.level": "read_committed",
             # A scan ends at the first empty fetch (partition EOF): do not let the broker hold it for data.
             "fetch.wait.max.ms": 5,
+            **READER_CONFIG,
         })
 
     def scan(self, topic: str, partition: int, start: int, visit: Visit, stop: int | None = None) -> int:

@@ -21,7 +21,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from amity.failover.index import OffsetIndex, Snapshot
 from amity.failover.kafka import client_config
 from amity.failover.streams import Frontier, Stream, mirrored_origin, provenance_value
-from amity.regions import Region
+from amity.regions import READER_CONFIG, Region
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ class Tailer:
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",
             "fetch.wait.max.ms": 100,
+            **READER_CONFIG,
         })
 
     def _teardown(self) -> None:
