@@ -9,7 +9,9 @@ Each key's state is one Redis hash:
 | `m` | the merged vector of every version the region has seen or stamped for the key (the causal context); under lww and timestamp, of the versions it stamped |
 | `h` | the highest hybrid timestamp seen or stamped for the key, 8 bytes big-endian |
 
-Two Lua scripts touch it, each once per batch and atomically for the whole batch:
+Two Lua scripts touch it, each once per batch and atomically for the whole batch,
+and each reads a key's hash once per batch and writes it once, however many of
+the batch's records are versions of the key:
 
 - `apply`: compare-and-set of held versions. Ranks arrive precomputed from
   Python, so the script knows no policy; it compares rank bytes byte by byte
@@ -346,6 +348,33 @@ local function check_epoch()
   if current ~= ARGV[1] then return {1, current or ''} end
   return nil
 end
+-- A key's state is read at its first claim of a batch and written once after its last: the versions of a key that
+-- recur in a batch (a hot key, a partition's run of updates) share one HMGET and one HSET. Between its claims a
+-- key's state waits in a small array; a key claimed once is decided in locals alone, so a batch of distinct keys
+-- costs two table operations per claim more than deciding each claim on its own.
+local function claims_per_key(fields, width)
+  local left = {}
+  for i = 1, #fields, width do
+    local key = fields[i]
+    left[key] = (left[key] or 0) + 1
+  end
+  return left
+end
+-- Counts the key's claim down in `left`; true for its last claim of the batch.
+local function last_claim(left, key)
+  local n = left[key] - 1
+  left[key] = n
+  return n == 0
+end
+-- The expiry of a key whose held version a batch replaced: `ttl` for a tombstone, none once a write replaced a
+-- tombstone (`first`, the rank held before the batch).
+local function expire_as_held(key, ttl, first)
+  if ttl > 0 then
+    redis.call('PEXPIRE', key, ttl)
+  elseif first and string.byte(first, #first) == 1 then
+    redis.call('PERSIST', key)
+  end
+end
 """
 
 # KEYS[1] epoch marker. ARGV[1] expected epoch ('' skips the check: rebuild only), ARGV[2] msgpack array of the
@@ -370,6 +399,22 @@ local lost = check_epoch()
 if lost then return lost end
 local fields = cmsgpack.unpack(ARGV[2])
 local codes, out = {}, {0, ''}
+local left, waiting = claims_per_key(fields, 6), {}
+-- `ttl` is false until a claim is applied; `first`, `seen_merged` and `seen_top` are the fields as read.
+local function write_state(key, keeps, held, merged, top, held_vector, ttl, first, seen_merged, seen_top)
+  if ttl then  -- a claim was applied: the last one applied is held
+    if keeps then
+      redis.call('HSET', key, 'r', held, 'v', held_vector, 'm', merged or held_vector, 'h', top)
+    else
+      redis.call('HSET', key, 'r', held, 'v', held_vector, 'h', top)
+    end
+    expire_as_held(key, ttl, first)
+  elseif keeps and (merged ~= seen_merged or top ~= seen_top) then
+    redis.call('HSET', key, 'm', merged, 'h', top)
+  elseif top ~= seen_top then
+    redis.call('HSET', key, 'h', top)
+  end
+end
 for i = 1, #fields / 6 do
   local j = 6 * (i - 1)
   local key, rank, hlc, ttl, reads, packed = fields[j + 1], fields[j + 2], fields[j + 3], fields[j + 4],
@@ -377,18 +422,25 @@ for i = 1, #fields / 6 do
   -- lww and timestamp (0) read no vector and leave the context alone; only the vector policy (2) compares with the
   -- held vector
   local keeps, classify = reads ~= 0, reads == 2
-  local vector, held, held_vector, held_table, merged, top, state
-  if not keeps then
-    state = redis.call('HMGET', key, 'r', 'h')
-    held, top = state[1], state[2]
-  elseif classify then
-    state = redis.call('HMGET', key, 'r', 'm', 'h', 'v')
-    held, merged, top, held_vector = state[1], state[2], state[3], state[4]
+  local held, merged, top, held_vector, applied, first, seen_merged, seen_top
+  local s = waiting[key]
+  if s then
+    held, merged, top, held_vector, applied, first, seen_merged, seen_top = unpack(s, 1, 8)
   else
-    state = redis.call('HMGET', key, 'r', 'm', 'h')
-    held, merged, top = state[1], state[2], state[3]
+    local state
+    if not keeps then
+      state = redis.call('HMGET', key, 'r', 'h')
+      held, top = state[1], state[2]
+    elseif classify then
+      state = redis.call('HMGET', key, 'r', 'm', 'h', 'v')
+      held, merged, top, held_vector = state[1], state[2], state[3], state[4]
+    else
+      state = redis.call('HMGET', key, 'r', 'm', 'h')
+      held, merged, top = state[1], state[2], state[3]
+    end
+    applied, first, seen_merged, seen_top = false, held, merged, top
   end
-  local seen_merged, seen_top = merged, top
+  local vector, held_table
   local code
   if not held then
     code = 'A'
@@ -429,22 +481,12 @@ for i = 1, #fields / 6 do
       end
     end
     if not top or gt(hlc, top) then top = hlc end
-    if code == 'A' or code == 'C' then
-      if keeps then
-        redis.call('HSET', key, 'r', rank, 'v', packed, 'm', merged or packed, 'h', top)
-      else
-        redis.call('HSET', key, 'r', rank, 'v', packed, 'h', top)
-      end
-      if ttl > 0 then
-        redis.call('PEXPIRE', key, ttl)
-      elseif held and string.byte(held, #held) == 1 then
-        redis.call('PERSIST', key)
-      end
-    elseif keeps and (merged ~= seen_merged or top ~= seen_top) then
-      redis.call('HSET', key, 'm', merged, 'h', top)
-    elseif top ~= seen_top then
-      redis.call('HSET', key, 'h', top)
-    end
+    if code == 'A' or code == 'C' then held, held_vector, applied = rank, packed, ttl end
+  end
+  if last_claim(left, key) then
+    write_state(key, keeps, held, merged, top, held_vector, applied, first, seen_merged, seen_top)
+  else
+    waiting[key] = {held, merged, top, held_vector, applied, first, seen_merged, seen_top}
   end
 end
 out[2] = table.concat(codes)
@@ -557,12 +599,24 @@ local region, memo_ttl = ARGV[2], tonumber(ARGV[3])
 local fields = cmsgpack.unpack(ARGV[4])
 local n = #fields / 8
 local memos, marks = read_memos(fields, n)
+local left, waiting = claims_per_key(fields, 8), {}
+-- `ttl` is false until a stamp became the held version; `first` is the rank held before the batch.
+local function write_state(key, merged, top, held, held_vector, ttl, first)
+  if ttl then  -- a stamp became the held version: the last one that did is held
+    redis.call('HSET', key, 'r', held, 'v', held_vector, 'm', merged, 'h', top)
+    expire_as_held(key, ttl, first)
+  else
+    redis.call('HSET', key, 'm', merged, 'h', top)
+  end
+end
 local passed = {}  -- the marks before this batch: a record at or below one was decided by the link that passed it
 for slot, mark in pairs(marks) do passed[slot] = mark end
 local out, written = {0}, {}
 for i = 1, n do
   local j = 8 * (i - 1)
   local key, hlc, field, slot, hold = fields[j + 1], fields[j + 2], fields[j + 3], fields[j + 4], fields[j + 5]
+  local last = last_claim(left, key)
+  local s = waiting[key]  -- the state an earlier stamp of the batch left, its context unpacked: see below
   local known = field >= 0 and memos[slot][field]
   if known == '' then  -- a refusal
     out[3 * i - 1], out[3 * i], out[3 * i + 1] = '', '', 0
@@ -578,29 +632,34 @@ for i = 1, n do
     memo(memos, written, marks, slot, field, '')
     out[3 * i - 1], out[3 * i], out[3 * i + 1] = '', '', 1
   else
-    local state = redis.call('HMGET', key, 'm', 'h', 'r')
-    if state[2] and not gt(hlc, state[2]) then hlc = successor(state[2]) end
-    local context = unpack_vector(state[1])
+    local merged, top, held, held_vector, ttl, first, context
+    if s then
+      merged, top, held, held_vector, ttl, first, context = unpack(s, 1, 7)
+    else
+      local state = redis.call('HMGET', key, 'm', 'h', 'r')
+      merged, top, held, ttl, first = state[1], state[2], state[3], false, state[3]
+      context = unpack_vector(merged)
+    end
+    if top and not gt(hlc, top) then hlc = successor(top) end
     context[region] = math.min((context[region] or 0) + 1, MAX_COUNTER)
     local vector = pack_vector(context)
-    local held = state[3]
     local rank = hold > 0 and rank_of(hold, fields[j + 6], hlc, fields[j + 7], context)
     if rank and (not held or (#held == #rank and gt(rank, held))) then
-      redis.call('HSET', key, 'r', rank, 'v', vector, 'm', vector, 'h', hlc)
-      local ttl = fields[j + 8]
-      if ttl > 0 then
-        redis.call('PEXPIRE', key, ttl)
-      elseif held and string.byte(held, #held) == 1 then
-        redis.call('PERSIST', key)
-      end
+      held, held_vector, ttl = rank, vector, fields[j + 8]
+    end
+    if last then
+      write_state(key, vector, hlc, held, held_vector, ttl, first)
+      s = nil
     else
-      redis.call('HSET', key, 'm', vector, 'h', hlc)
+      s = {vector, hlc, held, held_vector, ttl, first, context}
+      waiting[key] = s
     end
     if field >= 0 then memo(memos, written, marks, slot, field, hlc .. vector) end
     out[3 * i - 1] = hlc
     out[3 * i] = vector
     out[3 * i + 1] = 1
   end
+  if last and s then write_state(key, unpack(s, 1, 6)) end
 end
 write_memos(written, marks, memo_ttl)
 return out

@@ -140,6 +140,64 @@ def test_a_held_stamp_is_decided_as_apply_would_decide_it(policy, clients, state
     check()
 
 
+stamp_requests = st.lists(
+    st.tuples(
+        st.sampled_from(KEYS),
+        st.integers(0, 8),  # floor, above BASE
+        st.none() | st.integers(0, 4),  # source offset (put in order below); a repeat is answered from its memo
+        st.booleans(),  # held (a first hop) or not (amity.Producer)
+        st.booleans(),  # a tombstone
+        st.integers(0, 3),  # ordering field
+    ),
+    min_size=1, max_size=12,
+).map(lambda requests: in_source_order(requests))
+
+
+def in_source_order(requests: list[tuple]) -> list[tuple]:
+    """The requests with their source offsets rearranged to rise, as a link reads a partition (a lower offset after
+    a higher one is a record another link passed before, stamped from its timestamp)."""
+    offsets = iter(sorted(r[2] for r in requests if r[2] is not None))
+    return [r if r[2] is None else (r[0], r[1], next(offsets), *r[3:]) for r in requests]
+
+
+@pytest.mark.parametrize("policy", sorted(RULES))
+def test_a_batch_of_stamps_with_repeated_keys_ends_as_one_call_per_stamp_would(policy, clients,
+                                                                             state_settings) -> None:
+    """The stamp script reads a key's state once per batch and writes it once: the stamps, the held versions and
+    their expiry come out as stamping each request in a call of its own."""
+    rule = RULES[policy]
+    state = fresh_state(clients["us"], state_settings)
+
+    def request(topic: str, key: bytes, floor: int, offset: int | None, holds: bool, deleted: bool,
+                field: int) -> StampRequest:
+        hold = None
+        if holds:
+            ttl = state.settings.tombstone_ttl_ms if deleted and may_expire(rule) else 0
+            hold = Hold(rank_template(rule, "us", deleted, None if deleted else field), ttl)
+        memo = None if offset is None else (topic, 0, offset)
+        return StampRequest(state.state_key(topic, key), BASE + floor, memo, hold)
+
+    def expiry(topic: str, key: bytes) -> str:
+        ttl = state.client.pttl(state.state_key(topic, key))
+        return "expires" if ttl > 0 else {-1: "kept", -2: "absent"}[ttl]
+
+    @REDIS_EXAMPLES
+    @given(requests=stamp_requests, held=st.dictionaries(st.sampled_from(KEYS), versions))
+    def check(requests, held: dict[bytes, Version]) -> None:
+        together, apart = f"t{uuid.uuid4().hex[:8]}", f"t{uuid.uuid4().hex[:8]}"
+        for topic in (together, apart):
+            if held:
+                state.apply([claim(state, rule, state.state_key(topic, key), v) for key, v in held.items()])
+        batched = state.stamp([request(together, *r) for r in requests], "us")
+        one_by_one = [state.stamp([request(apart, *r)], "us")[0] for r in requests]
+        assert batched == one_by_one
+        for key in KEYS:
+            assert state.read(together, key) == state.read(apart, key)
+            assert expiry(together, key) == expiry(apart, key)
+
+    check()
+
+
 def test_stamped_vectors_come_packed_as_a_header_packs_them_memos_included(clients, state_settings) -> None:
     state = fresh_state(clients["us"], state_settings)
     key = state.state_key("t", b"k")
