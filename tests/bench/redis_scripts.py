@@ -5,12 +5,14 @@ the stamp in the source region (with its memo), the compare-and-set in the desti
 the landing once the destination acknowledged it (in full, as where two writers share a partition, and
 as a writer alone on its partitions lands, touching no key); and, under `first_hop: timestamp`, the
 first-hops script that replaces the stamp. Two regions, 10,000 keys, batches of 5,000 records
-as a link sends them; the destination already holds a version of every key stamped in the other
+as a link sends them, their keys drawn at random (about 3,950 distinct keys a batch) or, with
+`--keys runs`, a partition's run of the benchmark's data (`k<j>` in partition j mod 6, in order:
+about 1,667 keys a batch, each three times); the destination already holds a version of every key stamped in the other
 region, as in a running active-active pair. CPU is read from the Redis process (/proc), so work in
 this Python process does not count. The floor is a script that only reads four fields of each key's
 state hash and writes them back: what any script touching a key once costs, before its logic.
 
-    python tests/bench/redis_scripts.py [--policy lww|vector] [--port 21190] [--rounds 5]
+    python tests/bench/redis_scripts.py [--policy lww|vector] [--keys random|runs] [--port 21190] [--rounds 5]
 
 Starts its own redis-server (no persistence) on the port and stops it by pid.
 """
@@ -31,10 +33,18 @@ from amity.rules import ConflictRule
 from amity.state import Claims, FirstHops, Hold, StampRequest, StampRequests, VersionState, reads_of
 from amity.tails import Landing, TailState
 
-KEYS, BATCH, BATCHES = 10_000, 5_000, 8
+KEYS, BATCH, BATCHES, PARTITIONS = 10_000, 5_000, 8, 6
 
 
-def one_round(port: int, rule: ConflictRule, redis_cpu: ProcessMeter, seed: int) -> dict[str, float]:
+def batch_keys(order: str, batch: int, rng: random.Random) -> list[bytes]:
+    """The keys of one batch: at random, or the next run of one partition of the benchmark's data."""
+    if order == "random":
+        return [b"k%d" % rng.randrange(KEYS) for _ in range(BATCH)]
+    partition, per_partition = batch % PARTITIONS, KEYS // PARTITIONS
+    return [b"k%d" % (partition + PARTITIONS * ((batch * BATCH + i) % per_partition)) for i in range(BATCH)]
+
+
+def one_round(port: int, rule: ConflictRule, redis_cpu: ProcessMeter, seed: int, order: str) -> dict[str, float]:
     """Redis CPU µs per record of each script over BATCHES batches of first-hop records from us into eu."""
     us_client, eu_client = redis.Redis(port=port, db=0), redis.Redis(port=port, db=1)
     us_client.flushdb()
@@ -50,7 +60,7 @@ def one_round(port: int, rule: ConflictRule, redis_cpu: ProcessMeter, seed: int)
     spent = {"stamp": 0.0, "apply": 0.0, "land": 0.0, "alone": 0.0, "from-ts": 0.0}
     rng, landed = random.Random(seed), 0
     for batch in range(BATCHES):
-        keys = [b"k%d" % rng.randrange(KEYS) for _ in range(BATCH)]
+        keys = batch_keys(order, batch, rng)
         requests = StampRequests()
         for i, key in enumerate(keys):
             requests.add(us.state_key("t", key), now - 5000, ("t", i % 6, batch * BATCH + i), hold)
@@ -138,6 +148,7 @@ def memo_bytes_per_record(port: int, rule: ConflictRule) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--policy", choices=["lww", "vector"], default="lww")
+    parser.add_argument("--keys", choices=["random", "runs"], default="random")
     parser.add_argument("--port", type=int, default=21190)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
@@ -154,13 +165,13 @@ def main() -> None:
                 except redis.ConnectionError:
                     time.sleep(0.05)
             redis_cpu = ProcessMeter(server.pid)
-            rounds = [{**one_round(args.port, rule, redis_cpu, seed),
+            rounds = [{**one_round(args.port, rule, redis_cpu, seed, args.keys),
                        "floor": floor_per_key(args.port, redis_cpu, seed)} for seed in range(args.rounds)]
             best = {name: min(r[name] for r in rounds) for name in rounds[0]}
             floor = best.pop("floor")
             tick = 1e6 / CLOCK_TICKS / (BATCH * BATCHES)
-            print(f"policy {args.policy}: Redis CPU per first-hop record, best of {args.rounds} rounds of "
-                  f"{BATCHES} x {BATCH} records (resolution {tick:.2f} µs)")
+            print(f"policy {args.policy}, {args.keys} keys: Redis CPU per first-hop record, best of {args.rounds} "
+                  f"rounds of {BATCHES} x {BATCH} records (resolution {tick:.2f} µs)")
             alone, from_timestamp = best.pop("alone"), best.pop("from-ts")
             for name, micros in best.items():
                 print(f"  {name:6s} {micros:6.2f} µs")
