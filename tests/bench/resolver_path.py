@@ -41,7 +41,8 @@ class Record:
     __slots__ = ("_topic", "_partition", "_offset", "_key", "_timestamp")
 
     def __init__(self, topic: str, partition: int, offset: int, key: bytes, timestamp: int) -> None:
-        self._topic, self._partition, self._offset, self._key, self._timestamp = topic, partition, offset, key, timestamp
+        self._topic, self._partition, self._offset = topic, partition, offset
+        self._key, self._timestamp = key, timestamp
 
     def topic(self) -> str:
         return self._topic
