@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from amity.clock import pack
 from amity.errors import AmityError
-from amity.headers import MalformedProvenance, Provenance, decode, find_provenance, written_into
+from amity.headers import Provenance, decode, find_provenance, written_into
 from amity.policies import Version
 from amity.regions import READER_CONFIG
 from amity.rules import ConflictRule, Policy
