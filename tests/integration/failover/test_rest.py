@@ -8,7 +8,6 @@ us; every move asks the coordinator, never the regions file.
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
