@@ -57,6 +57,9 @@ def test_a_destination_broker_that_stops_answering_is_waited_out_without_loss(re
             produce(us.bootstrap, topic, [(b"k", f"{n}".encode()) for n in range(1000, 3000)])
             link = worker.wait_for_health("us-to-sa", False)
             assert "acknowledged nothing" in link["problem"], link["problem"]
+            # while records wait unacknowledged the link is never caught up, however many turns it idles
+            reported = _health_reports(worker, "us-to-sa", seconds=6)
+            assert reported == {False}, "the link reported itself healthy while the destination acknowledged nothing"
             assert worker.alive()
         values = wait_for(lambda: _all(spare_region, topic, 3000), timeout_s=120, message="3000 in sa")
         worker.wait_for_health("us-to-sa", True)
