@@ -20,19 +20,18 @@ Starts its own redis-server (no persistence) on the port and stops it by pid.
 
 import argparse
 import random
-import subprocess
-import tempfile
 import time
 
 import msgpack
 import redis
 
 from amity.bench.meter import CLOCK_TICKS, ProcessMeter
-from amity.dev.redis import redis_server
 from amity.policies import rank_tail, rank_template
 from amity.rules import ConflictRule
 from amity.state import Claims, FirstHops, Hold, StampRequest, StampRequests, VersionState, reads_of
 from amity.tails import Landing, TailState
+
+from scratch_redis import scratch_redis  # tests/bench, beside this script
 
 KEYS, BATCH, BATCHES, PARTITIONS = 10_000, 5_000, 24, 6
 WRITTEN_PER_MS = 500  # the sources' rate: about what the benchmark's writer reaches
@@ -165,38 +164,25 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     rule = ConflictRule(topic="t", policy=args.policy)
-    with tempfile.TemporaryDirectory() as data:
-        server = subprocess.Popen([redis_server(), "--port", str(args.port), "--bind", "127.0.0.1", "--save", "",
-                                   "--appendonly", "no", "--dir", data], stdout=subprocess.DEVNULL)
-        try:
-            client = redis.Redis(port=args.port)
-            for _ in range(100):
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    time.sleep(0.05)
-            redis_cpu = ProcessMeter(server.pid)
-            rounds = [{**one_round(args.port, rule, redis_cpu, seed, args.keys),
-                       "floor": floor_per_key(args.port, redis_cpu, seed)} for seed in range(args.rounds)]
-            best = {name: min(r[name] for r in rounds) for name in rounds[0]}
-            floor = best.pop("floor")
-            tick = 1e6 / CLOCK_TICKS / (BATCH * BATCHES)
-            print(f"policy {args.policy}, {args.keys} keys: Redis CPU per first-hop record, best of {args.rounds} "
-                  f"rounds of {BATCHES} x {BATCH} records (resolution {tick:.2f} µs)")
-            alone, from_timestamp = best.pop("alone"), best.pop("from-ts")
-            for name, micros in best.items():
-                print(f"  {name:6s} {micros:6.2f} µs")
-            print(f"  total  {sum(best.values()):6.2f} µs")
-            print(f"  land   {alone:6.2f} µs by a writer alone on its partitions: total "
-                  f"{sum(best.values()) - best['land'] + alone:.2f} µs")
-            print(f"  stamp  {from_timestamp:6.2f} µs under first_hop: timestamp (the first-hops script): total "
-                  f"{sum(best.values()) - best['land'] + alone - best['stamp'] + from_timestamp:.2f} µs")
-            print(f"  floor  {floor:6.2f} µs per script: read four fields of a key's state hash and write them back")
-            print(f"memo: {memo_bytes_per_record(args.port, rule):.1f} bytes of Redis memory per first-hop record")
-        finally:
-            server.terminate()
-            server.wait(10)
+    with scratch_redis(args.port) as server:
+        redis_cpu = ProcessMeter(server.pid)
+        rounds = [{**one_round(args.port, rule, redis_cpu, seed, args.keys),
+                   "floor": floor_per_key(args.port, redis_cpu, seed)} for seed in range(args.rounds)]
+        best = {name: min(r[name] for r in rounds) for name in rounds[0]}
+        floor = best.pop("floor")
+        tick = 1e6 / CLOCK_TICKS / (BATCH * BATCHES)
+        print(f"policy {args.policy}, {args.keys} keys: Redis CPU per first-hop record, best of {args.rounds} "
+              f"rounds of {BATCHES} x {BATCH} records (resolution {tick:.2f} µs)")
+        alone, from_timestamp = best.pop("alone"), best.pop("from-ts")
+        for name, micros in best.items():
+            print(f"  {name:6s} {micros:6.2f} µs")
+        print(f"  total  {sum(best.values()):6.2f} µs")
+        print(f"  land   {alone:6.2f} µs by a writer alone on its partitions: total "
+              f"{sum(best.values()) - best['land'] + alone:.2f} µs")
+        print(f"  stamp  {from_timestamp:6.2f} µs under first_hop: timestamp (the first-hops script): total "
+              f"{sum(best.values()) - best['land'] + alone - best['stamp'] + from_timestamp:.2f} µs")
+        print(f"  floor  {floor:6.2f} µs per script: read four fields of a key's state hash and write them back")
+        print(f"memo: {memo_bytes_per_record(args.port, rule):.1f} bytes of Redis memory per first-hop record")
 
 
 if __name__ == "__main__":

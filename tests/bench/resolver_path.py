@@ -14,15 +14,10 @@ Starts its own redis-server (no persistence) on the port and stops it by pid.
 """
 
 import argparse
-import subprocess
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
 
-import redis
-
-from amity.dev.redis import redis_server
 from amity.links import Link
 from amity.mirror.resolution import Resolution
 from amity.mirror.router import Router
@@ -30,6 +25,8 @@ from amity.mirror.worker import tune_collector
 from amity.regions import Region
 from amity.rules import ConflictRule, RuleSet
 from amity.state import StateSettings
+
+from scratch_redis import scratch_redis  # tests/bench, beside this script
 
 BATCH, KEYS, PARTITIONS, VALUE = 5_000, 10_000, 6, b"x" * 200
 WARM_UP = PARTITIONS  # batches not measured: every key's state exists once each partition was read
@@ -136,22 +133,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=21191)
     args = parser.parse_args()
     tune_collector(50_000)  # as a mirror worker does
-    with tempfile.TemporaryDirectory() as data:
-        server = subprocess.Popen([redis_server(), "--port", str(args.port), "--bind", "127.0.0.1", "--save", "",
-                                   "--appendonly", "no", "--dir", data], stdout=subprocess.DEVNULL)
-        try:
-            client = redis.Redis(port=args.port)
-            for _ in range(100):
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    time.sleep(0.05)
-            plain = measure("none", args.port, args.batches)
-            report(args.policy, measure(args.policy, args.port, args.batches), plain)
-        finally:
-            server.terminate()
-            server.wait(10)
+    with scratch_redis(args.port):
+        plain = measure("none", args.port, args.batches)
+        report(args.policy, measure(args.policy, args.port, args.batches), plain)
 
 
 if __name__ == "__main__":
