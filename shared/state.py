@@ -485,6 +485,8 @@ for i = 1, #fields / 6 do
   end
   if last_claim(left, key) then
     write_state(key, keeps, held, merged, top, held_vector, applied, first, seen_merged, seen_top)
+  elseif s then  -- `first` and the fields as read stay as they are
+    s[1], s[2], s[3], s[4], s[5] = held, merged, top, held_vector, applied
   else
     waiting[key] = {held, merged, top, held_vector, applied, first, seen_merged, seen_top}
   end
@@ -649,17 +651,18 @@ for i = 1, n do
     end
     if last then
       write_state(key, vector, hlc, held, held_vector, ttl, first)
-      s = nil
+      s = nil  -- written: nothing left for the end of the turn
+    elseif s then  -- `first` stays, and `context` is the array's own table, changed in place
+      s[1], s[2], s[3], s[4], s[5] = vector, hlc, held, held_vector, ttl
     else
-      s = {vector, hlc, held, held_vector, ttl, first, context}
-      waiting[key] = s
+      waiting[key] = {vector, hlc, held, held_vector, ttl, first, context}
     end
     if field >= 0 then memo(memos, written, marks, slot, field, hlc .. vector) end
     out[3 * i - 1] = hlc
     out[3 * i] = vector
     out[3 * i + 1] = 1
   end
-  if last and s then write_state(key, unpack(s, 1, 6)) end
+  if last and s then write_state(key, unpack(s, 1, 6)) end  -- the key's last request took no stamp of its own
 end
 write_memos(written, marks, memo_ttl)
 return out
