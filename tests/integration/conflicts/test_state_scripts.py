@@ -140,24 +140,24 @@ def test_a_held_stamp_is_decided_as_apply_would_decide_it(policy, clients, state
     check()
 
 
-stamp_requests = st.lists(
-    st.tuples(
-        st.sampled_from(KEYS),
-        st.integers(0, 8),  # floor, above BASE
-        st.none() | st.integers(0, 4),  # source offset (put in order below); a repeat is answered from its memo
-        st.booleans(),  # held (a first hop) or not (amity.Producer)
-        st.booleans(),  # a tombstone
-        st.integers(0, 3),  # ordering field
-    ),
-    min_size=1, max_size=12,
-).map(lambda requests: in_source_order(requests))
-
-
 def in_source_order(requests: list[tuple]) -> list[tuple]:
     """The requests with their source offsets rearranged to rise, as a link reads a partition (a lower offset after
     a higher one is a record another link passed before, stamped from its timestamp)."""
     offsets = iter(sorted(r[2] for r in requests if r[2] is not None))
     return [r if r[2] is None else (r[0], r[1], next(offsets), *r[3:]) for r in requests]
+
+
+stamp_requests = st.lists(
+    st.tuples(
+        st.sampled_from(KEYS),
+        st.integers(0, 8),  # floor, above BASE
+        st.none() | st.integers(0, 4),  # source offset (put in order): a repeat is answered from its memo
+        st.booleans(),  # held (a first hop) or not (amity.Producer)
+        st.booleans(),  # a tombstone
+        st.integers(0, 3),  # ordering field
+    ),
+    min_size=1, max_size=12,
+).map(in_source_order)
 
 
 @pytest.mark.parametrize("policy", sorted(RULES))

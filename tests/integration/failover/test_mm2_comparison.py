@@ -93,7 +93,6 @@ def _said(mm2: MirrorMaker2) -> str:
     return "\n".join([line for line in lines if any(word in line for word in WORDS_ON_SYNC)][-60:])
 
 
-
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_amity_translates_exactly_where_mirrormaker2_rewinds(regions: dict[str, Region], tmp_path: Path) -> None:
