@@ -50,6 +50,11 @@ def batch_keys(order: str, batch: int, rng: random.Random) -> list[bytes]:
     """The keys of one batch: at random, or the next run of one partition of the benchmark's data."""
     if order == "random":
         return [b"k%d" % rng.randrange(KEYS) for _ in range(BATCH)]
+    return run_of_keys(batch)
+
+
+def run_of_keys(batch: int) -> list[bytes]:
+    """Batch `batch` of the benchmark's data read partition by partition: `k<j>` is in partition j mod 6, in order."""
     partition, per_partition = batch % PARTITIONS, KEYS // PARTITIONS
     return [b"k%d" % (partition + PARTITIONS * ((batch * BATCH + i) % per_partition)) for i in range(BATCH)]
 

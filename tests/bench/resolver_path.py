@@ -26,9 +26,10 @@ from amity.regions import Region
 from amity.rules import ConflictRule, RuleSet
 from amity.state import StateSettings
 
-from scratch_redis import scratch_redis  # tests/bench, beside this script
+from redis_scripts import BATCH, PARTITIONS, run_of_keys  # tests/bench, beside this script
+from scratch_redis import scratch_redis
 
-BATCH, KEYS, PARTITIONS, VALUE = 5_000, 10_000, 6, b"x" * 200
+VALUE = b"x" * 200
 WARM_UP = PARTITIONS  # batches not measured: every key's state exists once each partition was read
 
 
@@ -64,11 +65,10 @@ class Record:
 
 
 def batch_of(number: int, now_ms: int) -> list[Record]:
-    """Batch `number`: the next run of one partition, keys `k<j>` with j = partition mod 6, in order."""
-    partition, per_partition = number % PARTITIONS, KEYS // PARTITIONS
-    first = number * BATCH
-    return [Record("t", partition, first + i, b"k%d" % (partition + PARTITIONS * ((first + i) % per_partition)),
-                   now_ms - 1000 + i // 100) for i in range(BATCH)]
+    """Batch `number`: the next run of one partition of the benchmark's keys, as redis_scripts.py reads them."""
+    partition, first = number % PARTITIONS, number * BATCH
+    return [Record("t", partition, first + i, key, now_ms - 1000 + i // 100)
+            for i, key in enumerate(run_of_keys(number))]
 
 
 def timed(spent: Counter, phase: str, call: Callable) -> Callable:
