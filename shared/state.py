@@ -322,16 +322,19 @@ local function unpack_vector(packed)
   if not packed then return {} end
   return cmsgpack.unpack(packed)
 end
+-- One and two regions, nearly every vector, are packed without building a table of the regions.
 local function pack_vector(vector)
+  local a, x = next(vector)
+  if a == nil then return '\\128' end
+  local b, y = next(vector, a)
+  if b == nil then return '\\129' .. cmsgpack.pack(a, x) end
+  if next(vector, b) == nil then
+    if before(b, a) then a, b, x, y = b, a, y, x end
+    return '\\130' .. cmsgpack.pack(a, x, b, y)
+  end
   local regions = {}
   for region in pairs(vector) do regions[#regions + 1] = region end
   local n = #regions
-  if n == 1 then return '\\129' .. cmsgpack.pack(regions[1], vector[regions[1]]) end
-  if n == 2 then
-    local a, b = regions[1], regions[2]
-    if before(b, a) then a, b = b, a end
-    return '\\130' .. cmsgpack.pack(a, vector[a], b, vector[b])
-  end
   table.sort(regions, before)
   local pairs_in_order = {}
   for i, region in ipairs(regions) do
@@ -339,7 +342,6 @@ local function pack_vector(vector)
     pairs_in_order[2 * i] = vector[region]
   end
   local header = n < 16 and string.char(128 + n) or string.char(222, math.floor(n / 256), n % 256)
-  if n == 0 then return header end
   return header .. cmsgpack.pack(unpack(pairs_in_order))
 end
 local function check_epoch()

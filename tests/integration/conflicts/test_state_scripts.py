@@ -214,7 +214,6 @@ def test_stamped_vectors_come_packed_as_a_header_packs_them_memos_included(clien
     assert (stamps.hlcs[2], stamps.vectors[2], stamps.fresh) == (stamps.hlcs[0], stamps.vectors[0], [1, 0, 0])
 
 
-
 def test_the_scripts_compare_ranks_and_clocks_byte_by_byte(clients, state_settings) -> None:
     """Ranks and clocks of any bytes (high bits set, first difference anywhere) order as Python orders bytes."""
     state = fresh_state(clients["us"], state_settings)
