@@ -138,9 +138,12 @@ class Held(NamedTuple):
         return held_version(self.rule, self.rank, unpack_vector(self.vector))
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What to do with one record. Common outcomes are shared instances: compare `verdict`, not identity."""
+class Outcome(NamedTuple):
+    """What to do with one record. Common outcomes are shared instances: compare `verdict`, not identity.
+
+    A named tuple, not a frozen dataclass: under the vector policy a conflict builds one per record (over half of
+    the records in the benchmark's `vector` run), and a frozen dataclass costs five times as much to build.
+    """
 
     verdict: Verdict
     reason: Reason | None = None
@@ -386,7 +389,7 @@ class Resolver(_OnRegionState):
 
     def _outcome(self, code: str, rule: ConflictRule, held: tuple[bytes, bytes] | None) -> Outcome:
         if code in _CONFLICTS:
-            return Outcome(_CONFLICTS[code], conflict=_new(Held, (rule, *held)))
+            return _new(Outcome, (_CONFLICTS[code], None, "", _new(Held, (rule, *held))))
         return dead(Reason.POLICY_CHANGED,
                     f"the key's state in {self.region} was written under another policy or layout than "
                     f"{rule.policy}; a policy change needs a barrier (docs/conflicts.md)")

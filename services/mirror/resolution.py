@@ -16,6 +16,7 @@ written again (docs/conflicts.md).
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import redis
 
@@ -23,6 +24,7 @@ from amity.headers import encode_fields, encode_stamped, with_provenance
 from amity.links import Link
 from amity.mirror.router import Headers, Message, ToResolve
 from amity.packing import packb
+from amity.policies import ORIGIN_BYTES
 from amity.rebuild import rebuild
 from amity.regions import Region
 from amity.resolver import Held, Incoming, Outcome, Reason, Resolved, Resolver, Stamped, Stamper, Verdict
@@ -169,10 +171,11 @@ def _settle(decided: Decided, entry: ToResolve, record: Incoming, outcome: Outco
         counts[(msg.topic(), "keyless")] += 1
     elif outcome.is_conflict:
         decided.conflicts.append((msg, headers, outcome))
-        counts[(msg.topic(), "detected")] += 1
-        counts[(msg.topic(), "resolved")] += 1
+        topic = msg.topic()
+        counts[(topic, "detected")] += 1
+        counts[(topic, "resolved")] += 1
         if outcome.verdict is Verdict.CONFLICT_STALE:
-            counts[(msg.topic(), "stale")] += 1
+            counts[(topic, "stale")] += 1
     return headers if outcome.writes else None
 
 
@@ -185,7 +188,17 @@ def conflict_headers(headers: Headers, outcome: Outcome) -> Headers:
 def described(held: Held) -> bytes:
     """The `amity-conflict-held` header: msgpack [hlc, origin, vector (a map region -> counter), deleted].
 
-    The vector goes in as the state packed it, a msgpack map already, instead of being decoded and packed again.
+    The vector goes in as the state packed it, a msgpack map already, instead of being decoded and packed again;
+    origin and deleted flag, the rank's last bytes, take one of a few forms, packed once each.
     """
-    hlc, origin, deleted = rank_stamp(held.rank)
-    return b"".join((_ARRAY_OF_4, packb(hlc), packb(origin), held.vector, _TRUE if deleted else _FALSE))
+    rank = held.rank
+    tail = len(rank) - ORIGIN_BYTES - 1
+    origin, deleted = _described_tail(rank[tail:])
+    return b"".join((_ARRAY_OF_4, packb(int.from_bytes(rank[tail - 8:tail], "big")), origin, held.vector, deleted))
+
+
+@lru_cache(maxsize=1024)
+def _described_tail(tail: bytes) -> tuple[bytes, bytes]:
+    """A rank's origin and deleted flag (`policies.rank_tail`), each packed as `described` writes it."""
+    _, origin, deleted = rank_stamp(bytes(8) + tail)
+    return packb(origin), _TRUE if deleted else _FALSE
