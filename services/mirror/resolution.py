@@ -16,7 +16,6 @@ written again (docs/conflicts.md).
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import redis
 
@@ -24,7 +23,6 @@ from amity.headers import encode_fields, encode_stamped, with_provenance
 from amity.links import Link
 from amity.mirror.router import Headers, Message, ToResolve
 from amity.packing import packb
-from amity.policies import ORIGIN_BYTES
 from amity.rebuild import rebuild
 from amity.regions import Region
 from amity.resolver import Held, Incoming, Outcome, Reason, Resolved, Resolver, Stamped, Stamper, Verdict
@@ -188,17 +186,7 @@ def conflict_headers(headers: Headers, outcome: Outcome) -> Headers:
 def described(held: Held) -> bytes:
     """The `amity-conflict-held` header: msgpack [hlc, origin, vector (a map region -> counter), deleted].
 
-    The vector goes in as the state packed it, a msgpack map already, instead of being decoded and packed again;
-    origin and deleted flag, the rank's last bytes, take one of a few forms, packed once each.
+    The vector goes in as the state packed it, a msgpack map already, instead of being decoded and packed again.
     """
-    rank = held.rank
-    tail = len(rank) - ORIGIN_BYTES - 1
-    origin, deleted = _described_tail(rank[tail:])
-    return b"".join((_ARRAY_OF_4, packb(int.from_bytes(rank[tail - 8:tail], "big")), origin, held.vector, deleted))
-
-
-@lru_cache(maxsize=1024)
-def _described_tail(tail: bytes) -> tuple[bytes, bytes]:
-    """A rank's origin and deleted flag (`policies.rank_tail`), each packed as `described` writes it."""
-    _, origin, deleted = rank_stamp(bytes(8) + tail)
-    return packb(origin), _TRUE if deleted else _FALSE
+    hlc, origin, deleted = rank_stamp(held.rank)
+    return b"".join((_ARRAY_OF_4, packb(hlc), packb(origin), held.vector, _TRUE if deleted else _FALSE))
