@@ -10,6 +10,8 @@ import redis
 
 from amity.dev.redis import redis_server
 
+START_S = 5.0
+
 
 @contextmanager
 def scratch_redis(port: int) -> Iterator[subprocess.Popen]:
@@ -18,14 +20,20 @@ def scratch_redis(port: int) -> Iterator[subprocess.Popen]:
         server = subprocess.Popen([redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                    "--appendonly", "no", "--dir", data], stdout=subprocess.DEVNULL)
         try:
-            client = redis.Redis(port=port)
-            for _ in range(100):
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    time.sleep(0.05)
+            client, deadline = redis.Redis(port=port), time.monotonic() + START_S
+            while not _answers(client):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the scratch redis-server on port {port} did not answer within "
+                                       f"{START_S:.0f} s (exit code {server.poll()}; the port may be taken)")
+                time.sleep(0.05)
             yield server
         finally:
             server.terminate()
             server.wait(10)
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return client.ping()
+    except redis.ConnectionError:
+        return False
