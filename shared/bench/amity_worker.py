@@ -99,18 +99,18 @@ class AmityMirror:
     def counts(self) -> dict[str, int]:
         """The workers' own counters, summed over processes, links and topics, from their stats files.
 
-        `conflicts` counts records the resolvers decided on (detected, resolved or stale).
+        Each conflict counter stays apart (`conflicts.detected`, `conflicts.stale`, ...): a detected conflict is
+        also counted resolved, so their sum would count it twice.
         """
         topics = self._topics()
         if not topics:
             return {}
-        counts: dict[str, int] = {"replicated": 0, "conflicts": 0}
+        counts: dict[str, int] = {"replicated": 0}
         for entry in topics:
             counts["replicated"] += entry.get("replicated", 0)
-            conflicts = entry.get("conflicts", {})
-            counts["conflicts"] += sum(conflicts.get(name, 0) for name in ("detected", "resolved", "stale"))
-            for reason, dropped in entry.get("dropped", {}).items():
-                counts[f"dropped.{reason}"] = counts.get(f"dropped.{reason}", 0) + dropped
+            for prefix in ("conflicts", "dropped"):
+                for name, count in entry.get(prefix, {}).items():
+                    counts[f"{prefix}.{name}"] = counts.get(f"{prefix}.{name}", 0) + count
         return counts
 
     def _topics(self) -> list[dict]:

@@ -161,8 +161,8 @@ def _notes(run: RunResult) -> str:
             notes.append(f"Redis {run.throughput.state_cpu_s_per_million:.1f} CPU s / M records")
         if run.throughput.withheld:
             notes.append(f"{run.throughput.withheld:,} stale versions not written")
-        if run.counts.get("conflicts"):
-            notes.append(f"{run.counts['conflicts']:,} conflict decisions")
+        if run.counts.get("conflicts.detected"):
+            notes.append(f"{run.counts['conflicts.detected']:,} conflicts detected")
         if run.throughput.records + run.throughput.withheld != run.throughput.expected:
             notes.append(f"{run.throughput.records + run.throughput.withheld:,} of {run.throughput.expected:,} records")
     if run.latency is not None and run.latency.received != run.latency.sent:

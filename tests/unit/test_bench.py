@@ -146,9 +146,11 @@ def test_amity_counts_are_summed_over_its_processes_stats_files(tmp_path: Path) 
     first, second = tool.stats_paths
     first.write_text('{"report": {"topics": [{"topic": "t", "replicated": 5, "dropped": {"loop": 2}, '
                      '"conflicts": {"detected": 1, "resolved": 1, "stale": 4}}, {"replicated": 3}]}}')
-    assert tool.counts() == {"replicated": 8, "conflicts": 6, "dropped.loop": 2}, "a process without a report yet"
+    assert tool.counts() == {"replicated": 8, "conflicts.detected": 1, "conflicts.resolved": 1, "conflicts.stale": 4,
+                             "dropped.loop": 2}, "a process without a report yet"
     second.write_text('{"report": {"topics": [{"topic": "t", "replicated": 1, "conflicts": {"stale": 2}}]}}')
-    assert tool.counts() == {"replicated": 9, "conflicts": 8, "dropped.loop": 2}
+    assert tool.counts() == {"replicated": 9, "conflicts.detected": 1, "conflicts.resolved": 1, "conflicts.stale": 6,
+                             "dropped.loop": 2}
     assert tool.withheld("t") == 6
 
 
@@ -423,6 +425,14 @@ def test_a_resolver_run_notes_the_version_states_redis_cpu_apart_from_the_tools(
     run = RunResult(scenario="lww", tool=Tool.AMITY, status=Status.OK, throughput=throughput)
     notes = report.rows(BenchResults(**{**_results().model_dump(), "runs": [run]}))[0][-1]
     assert "Redis 12.3 CPU s / M records" in notes and "20 stale versions not written" in notes
+
+
+def test_a_vector_run_notes_each_detected_conflict_once() -> None:
+    throughput = Throughput(records=90, withheld=10, expected=100, seconds=1.0, records_per_s=90.0, mb_per_s=0.02)
+    counts = {"conflicts.detected": 7, "conflicts.resolved": 7, "conflicts.stale": 10}
+    run = RunResult(scenario="vector", tool=Tool.AMITY, status=Status.OK, throughput=throughput, counts=counts)
+    notes = report.rows(BenchResults(**{**_results().model_dump(), "runs": [run]}))[0][-1]
+    assert "7 conflicts detected" in notes and "10 stale versions not written" in notes
 
 
 def test_rounds_go_through_every_scenario_before_the_next_round(tmp_path: Path, monkeypatch) -> None:
