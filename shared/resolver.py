@@ -141,8 +141,8 @@ class Held(NamedTuple):
 class Outcome(NamedTuple):
     """What to do with one record. Common outcomes are shared instances: compare `verdict`, not identity.
 
-    A named tuple, not a frozen dataclass: under the vector policy a conflict builds one per record (over half of
-    the records in the benchmark's `vector` run), and a frozen dataclass costs five times as much to build.
+    A named tuple, not a frozen dataclass: under the vector policy a conflict builds one per record (up to a third
+    of the records in the benchmark's `vector` run), and a frozen dataclass costs five times as much to build.
     """
 
     verdict: Verdict
