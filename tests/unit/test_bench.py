@@ -431,7 +431,7 @@ def test_a_vector_run_notes_each_detected_conflict_once() -> None:
     throughput = Throughput(records=90, withheld=10, expected=100, seconds=1.0, records_per_s=90.0, mb_per_s=0.02)
     counts = {"conflicts.detected": 7, "conflicts.resolved": 7, "conflicts.stale": 10}
     run = RunResult(scenario="vector", tool=Tool.AMITY, status=Status.OK, throughput=throughput, counts=counts)
-    notes = report.rows(BenchResults(**{**_results().model_dump(), "runs": [run]}))[0][-1]
+    notes = report.rows(BenchResults(**{**_results().model_dump(), "runs": [run]}))[0][-1].split("; ")
     assert "7 conflicts detected" in notes and "10 stale versions not written" in notes
 
 
