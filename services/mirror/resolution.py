@@ -158,18 +158,18 @@ def _settle(decided: Decided, entry: ToResolve, record: Incoming, outcome: Outco
     """Count, dead-letter or record as a conflict a record `decide` does not simply write; its headers when it is
     written, None when it is not."""
     msg, counts = entry.msg, decided.counts
+    topic = msg.topic()
     if outcome.verdict is Verdict.STALE:  # a dropped record: no header to build
-        counts[(msg.topic(), "stale")] += 1
+        counts[(topic, "stale")] += 1
         return None
     if outcome.verdict is Verdict.DEAD:
         decided.dead.append((msg, str(outcome.reason), outcome.detail))
         return None
     headers = _headers(entry, record, hlc, vector)
     if outcome.reason is Reason.KEYLESS:
-        counts[(msg.topic(), "keyless")] += 1
+        counts[(topic, "keyless")] += 1
     elif outcome.is_conflict:
         decided.conflicts.append((msg, headers, outcome))
-        topic = msg.topic()
         counts[(topic, "detected")] += 1
         counts[(topic, "resolved")] += 1
         if outcome.verdict is Verdict.CONFLICT_STALE:
