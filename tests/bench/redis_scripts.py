@@ -37,13 +37,18 @@ KEYS, BATCH, BATCHES, PARTITIONS = 10_000, 5_000, 24, 6
 WRITTEN_PER_MS = 500  # the sources' rate: about what the benchmark's writer reaches
 
 
+def ms_written(record: int) -> int:
+    """When the `record`th record was written, in ms after the first: the sources write WRITTEN_PER_MS a millisecond."""
+    return record // WRITTEN_PER_MS
+
+
 def written_at(start: int, record: int) -> int:
-    """The floor of a record's stamp, its timestamp: the sources write WRITTEN_PER_MS records a millisecond.
+    """The floor of a record's stamp, its timestamp (`ms_written`) as a hybrid timestamp after `start`.
 
     Until 2026-12-07 16:10 every floor was the same, so nearly every stamp was its key's last stamp's
     successor, a path the benchmark's data seldom takes, at about 1 µs more per record.
     """
-    return start + ((record // WRITTEN_PER_MS) << 16)
+    return start + (ms_written(record) << 16)
 
 
 def batch_keys(order: str, batch: int, rng: random.Random) -> list[bytes]:

@@ -26,7 +26,7 @@ from amity.regions import Region
 from amity.rules import ConflictRule, RuleSet
 from amity.state import StateSettings
 
-from redis_scripts import BATCH, PARTITIONS, WRITTEN_PER_MS, run_of_keys  # tests/bench, beside this script
+from redis_scripts import BATCH, PARTITIONS, ms_written, run_of_keys  # tests/bench, beside this script
 from scratch_redis import scratch_redis
 
 VALUE = b"x" * 200
@@ -66,9 +66,9 @@ class Record:
 
 def batch_of(number: int, start_ms: int) -> list[Record]:
     """Batch `number`: the next run of one partition of the benchmark's keys, as redis_scripts.py reads them, their
-    timestamps rising across batches as its floors do (WRITTEN_PER_MS records a millisecond)."""
+    timestamps rising across batches as its floors do (`ms_written`)."""
     partition, first = number % PARTITIONS, number * BATCH
-    return [Record("t", partition, first + i, key, start_ms + (first + i) // WRITTEN_PER_MS)
+    return [Record("t", partition, first + i, key, start_ms + ms_written(first + i))
             for i, key in enumerate(run_of_keys(number))]
 
 
@@ -98,7 +98,7 @@ def measure(policy: str, port: int, batches: int) -> dict[str, float]:
     resolution._stamp = timed(spent, "stamp", resolution._stamp)
     resolution._resolve = timed(spent, "compare-and-set", resolution._resolve)
     # far enough back that the last batch's timestamps are still behind the clock (the skew guard refuses others)
-    start_ms, records = int(time.time() * 1000) - (WARM_UP + batches) * BATCH // WRITTEN_PER_MS - 1000, 0
+    start_ms, records = int(time.time() * 1000) - ms_written((WARM_UP + batches) * BATCH) - 1000, 0
     for number in range(WARM_UP + batches):
         if number == WARM_UP:
             spent.clear()
