@@ -141,12 +141,24 @@ static void fail(Cmd *c, const char *fmt, ...) {
 
 #define WRONGTYPE "WRONGTYPE Operation against a key holding the wrong kind of value"
 
+#ifdef AMITY_DEBUG_ALLOC
+/* Debug builds (-DAMITY_DEBUG_ALLOC with -fsanitize=address): every allocation its own malloc, whose bounds the
+ * sanitizer knows; Redis's allocator is not instrumented. */
+static void *arena_block(size_t n) { return malloc(n); }
+static void arena_free(void *p) { free(p); }
+#define ARENA_BLOCK 0
+#else
+static void *arena_block(size_t n) { return m_Alloc(n); }
+static void arena_free(void *p) { m_Free(p); }
+#define ARENA_BLOCK 16384
+#endif
+
 static void *aalloc(Cmd *c, size_t n) {
     n = (n + 7) & ~(size_t)7;
     Block *b = c->arena;
     if (!b || b->cap - b->used < n) {
-        size_t cap = n > 16384 ? n : 16384;
-        b = m_Alloc(sizeof(Block) + cap);
+        size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+        b = arena_block(sizeof(Block) + cap);
         b->next = c->arena;
         b->used = 0;
         b->cap = cap;
@@ -392,6 +404,10 @@ static void vec_set(Cmd *c, Vec *v, const char *s, size_t n, double x) {
     v->n++;
 }
 
+/* Vectors are looked up region by region (a few regions each: amity.vectors allows 64); a larger map is refused
+ * rather than searched in quadratic time. */
+#define MAX_REGIONS 1024
+
 /* unpack_vector: nil is the empty table; a msgpack map (or cmsgpack's empty table, an empty array) is a vector. */
 static void vec_parse(Cmd *c, Bytes packed, Vec *out, const char *what) {
     out->n = 0;
@@ -401,6 +417,7 @@ static void vec_parse(Cmd *c, Bytes packed, Vec *out, const char *what) {
     if (rd(&r, &v) != 0) fail(c, "ERR amity: %s: malformed msgpack", what);
     if (v.t == T_ARR && v.n == 0) return;
     if (v.t != T_MAP) fail(c, "ERR amity: %s is not a msgpack map", what);
+    if (v.n > MAX_REGIONS) fail(c, "ERR amity: %s names %zu regions, more than %d", what, (size_t)v.n, MAX_REGIONS);
     for (size_t i = 0; i < v.n; i++) {
         Val k, x;
         if (rd(&r, &k) != 0 || k.t != T_STR || rd(&r, &x) != 0 || x.t != T_NUM)
@@ -1534,7 +1551,7 @@ static int run(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, void (*b
     if (failed) m_ReplyWithError(ctx, c->err);
     while (c->arena) {
         Block *next = c->arena->next;
-        m_Free(c->arena);
+        arena_free(c->arena);
         c->arena = next;
     }
     m_Free(c);
