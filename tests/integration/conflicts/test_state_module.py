@@ -18,6 +18,7 @@ Run from the worktree with its own `amity` (shared/), without the Kafka fixtures
 """
 
 import importlib.util
+import os
 import shutil
 import socket
 import subprocess
@@ -83,6 +84,12 @@ def _free_port(taken: set[int]) -> int:
     raise RuntimeError("no free port in 22500-22599")
 
 
+# AMITY_STATE_MODULE_SANITIZE=address: the module built with AddressSanitizer (each allocation its own malloc), run in
+# a redis-server with the sanitizer's runtime preloaded; a report in its log fails the tests' teardown.
+SANITIZE = os.environ.get("AMITY_STATE_MODULE_SANITIZE") == "address"
+SANITIZE_FLAGS = ["-fsanitize=address", "-fno-omit-frame-pointer", "-g", "-O1", "-DAMITY_DEBUG_ALLOC"]
+
+
 class Server:
     def __init__(self, directory: Path, port: int, module: Path | None) -> None:
         command = ["redis-server", "--save", "", "--appendonly", "no", "--port", str(port), "--bind", "127.0.0.1",
@@ -90,7 +97,12 @@ class Server:
         if module is not None:
             command += ["--loadmodule", str(module)]
         self.log = open(directory / f"redis-{port}.log", "wb")
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
+        environment = None
+        if module is not None and SANITIZE:
+            runtime = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout
+            environment = {**os.environ, "LD_PRELOAD": runtime.strip(), "ASAN_OPTIONS": "detect_leaks=0"}
+        self.path = directory / f"redis-{port}.log"
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=environment)
         self.client = redis.Redis(port=port)
         deadline = time.monotonic() + 10
         while True:
@@ -118,11 +130,41 @@ class Server:
         self.log.close()
 
 
+class Events:
+    """The keyspace events (event, key) a server publishes for database 0, read up to a marker written in database 1."""
+
+    def __init__(self, server: Server) -> None:
+        server.client.config_set("notify-keyspace-events", "EA")
+        port = server.client.connection_pool.connection_kwargs["port"]
+        self.marker = redis.Redis(port=port, db=1)
+        self.pubsub = server.client.pubsub()
+        self.pubsub.psubscribe("__keyevent@0__:*", "__keyevent@1__:set")
+        self.read()
+
+    def read(self) -> Counter:
+        self.marker.set(b"marker", b"")
+        events: Counter = Counter()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            message = self.pubsub.get_message(timeout=1.0)
+            if message is None or message["type"] != "pmessage":
+                continue
+            if message["channel"] == b"__keyevent@1__:set":
+                return events
+            events[message["channel"].split(b":", 1)[1], message["data"]] += 1
+        raise AssertionError("the marker's keyspace event never came")
+
+    def close(self) -> None:
+        self.pubsub.close()
+        self.marker.close()
+
+
 class Pair:
     """The plain server (scripts) and the module's server, reset to one epoch and nothing else."""
 
     def __init__(self, lua: Server, native: Server) -> None:
         self.lua, self.native = lua, native
+        self.events = Events(lua), Events(native)
 
     @property
     def clients(self) -> tuple[redis.Redis, redis.Redis]:
@@ -156,18 +198,23 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Pair:
         f"amity resolves to {state_module.__file__}, not this tree's shared/: run with --noconftest")
     directory = tmp_path_factory.mktemp("state-module")
     module = directory / "amity_state.so"
-    built = subprocess.run([str(ROOT / "shared" / "native" / "build.sh"), str(module)], capture_output=True,
-                           text=True)
+    built = subprocess.run([str(ROOT / "shared" / "native" / "build.sh"), str(module),
+                            *(SANITIZE_FLAGS if SANITIZE else [])], capture_output=True, text=True)
     assert built.returncode == 0 and not built.stderr, f"the module does not build warning-free:\n{built.stderr}"
-    lua = Server(directory, _free_port(set()), None)
+    servers = [Server(directory, _free_port(set()), None)]
     try:
-        native = Server(directory, _free_port({lua.client.connection_pool.connection_kwargs["port"]}), module)
-    except BaseException:
-        lua.stop()
-        raise
-    yield Pair(lua, native)
-    lua.stop()
-    native.stop()
+        servers.append(Server(directory, _free_port({servers[0].client.connection_pool.connection_kwargs["port"]}),
+                              module))
+        pair = Pair(*servers)
+        yield pair
+        for events in pair.events:
+            events.close()
+    finally:
+        for server in servers:
+            server.stop()
+    native = servers[1]
+    log = native.path.read_text(errors="replace")
+    assert "AddressSanitizer" not in log and "crashed by signal" not in log, f"the module's server reported:\n{log}"
 
 
 # -- running both and comparing ---------------------------------------------------------------------------------------
@@ -221,10 +268,13 @@ class Twin:
     def __init__(self, pair: Pair, source: str, command: str) -> None:
         self.script = pair.lua.client.register_script(source)
         self.native = pair.native.client
+        self.events = pair.events
         self.command = command
         self.reads = pair.native.client.register_script(_FIRST_HOPS_READS) if command == "AMITY.FIRSTHOPS" else None
 
     def __call__(self, keys=(), args=(), client=None):
+        for events in self.events:
+            events.read()  # what came before the call
         there = self.reads and _outcome(lambda: self.reads(keys=keys, args=args))
         lua = _outcome(lambda: self.script(keys=keys, args=args))
         native = _outcome(lambda: self.native.execute_command(self.command, len(keys), *keys, *args))
@@ -235,6 +285,12 @@ class Twin:
                 STATS["first-hops memo order differs between servers"] += 1
         else:
             assert_same_reply(lua, native, self.command)
+        # the same keyspace events (hset, expire, persist, del), in any order: the stamp script writes its memo hashes
+        # in the order `pairs` visits its slots
+        lua_events, native_events = (events.read() for events in self.events)
+        assert lua_events == native_events, f"{self.command} events: script {lua_events}, module {native_events}"
+        for (event, _), count in lua_events.items():
+            STATS[f"event {event.decode()}"] += count
         count_reply(self.command, lua)
         if isinstance(lua, redis.ResponseError):
             raise lua
@@ -448,7 +504,7 @@ def test_the_sequences_reached_every_path() -> None:
     wanted = ["apply A", "apply S", "apply D", "apply C", "apply X", "apply L",
               "stamp stamped fresh", "stamp stamped memoised", "stamp refused fresh", "stamp refused memoised",
               "AMITY.STAMP error", "first-hops decided", "first-hops decided 4+", "first-hops decided 8+",
-              "keys with a ttl"]
+              "keys with a ttl", "event hset", "event expire", "event persist"]
     missing = [path for path in wanted if not STATS[path]]
     print(f"\nreached: {dict(sorted(STATS.items()))}")
     assert not missing, f"never reached: {missing} (reached: {dict(STATS)})"
