@@ -18,8 +18,18 @@
  * - A merged context the apply script packs with cmsgpack.pack (Lua table order) is packed here with its regions
  *   sorted: readers decode it, and no decision depends on its byte order.
  *
+ * - A first-hops reply lists memos in the order the script's Lua table gives them (`pairs`), and that follows the
+ *   order HGETALL gives the hash's chunks, which for a hashtable-encoded hash follows the server's random hash seed:
+ *   the script's own order differs from one server to another. The module gives what the script would on its server.
+ * - Writes are signalled (WATCH, client tracking) and notified (keyspace events hset, expire, persist, del) as the
+ *   scripts' HSET, PEXPIRE and PERSIST do, and only where they write.
+ * - Replication: a command that wrote is replicated verbatim (ReplicateVerbatim), so replicas and an AOF replay need
+ *   the module loaded, and a ttl counts from when they run it; a script replicates its effects, PEXPIRE as PEXPIREAT.
+ *   Keys are not declared to Redis (the state hashes travel inside a msgpack argument): for a standalone Redis.
+ *
  * The module has no redismodule.h: the few API functions it uses are looked up by name when it loads.
- * Build: shared/native/build.sh OUTPUT.so
+ * Build: shared/native/build.sh OUTPUT.so; load: redis-server --loadmodule OUTPUT.so.
+ * Tested against the scripts: tests/integration/conflicts/test_state_module.py.
  */
 #include <limits.h>
 #include <math.h>
