@@ -50,6 +50,7 @@ import struct
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from hashlib import blake2b
 from typing import NamedTuple
 
@@ -98,6 +99,17 @@ class StateLost(StateError):
         )
 
 
+class Engine(StrEnum):
+    """What runs the state's three operations in Redis."""
+
+    AUTO = "auto"  # the amitystate module's commands where the Redis has it loaded, else the Lua scripts
+    LUA = "lua"  # the Lua scripts: any Redis, managed services included
+    MODULE = "module"  # the module's commands (amity.native): refuse a Redis without it
+
+
+MODULE_NAME, MODULE_VERSION = "amitystate", 1  # as amity/native/amity_state.c registers itself
+
+
 class StateSettings(BaseModel):
     """Where the state lives in Redis and how long what may expire is kept."""
 
@@ -113,6 +125,9 @@ class StateSettings(BaseModel):
         default=24 * 3600 * 1000, gt=0,
         description="How long first-hop stamps are remembered: longer than any link out of the region lags")
     max_raw_key_bytes: int = Field(default=128, ge=0, description="Longer record keys are stored as a hash")
+    engine: Engine = Field(default=Engine.AUTO,
+                           description="auto: the amitystate Redis module where loaded (the same operations in "
+                                       "compiled code), else the Lua scripts; lua or module to insist on one")
 
 
 @dataclass(frozen=True, slots=True)
@@ -728,9 +743,7 @@ class VersionState:
         self._prefix = prefix.encode()
         self._topic_prefixes: dict[str, bytes] = {}
         self.epoch_key = f"{prefix}:epoch".encode()
-        self._apply = client.register_script(_APPLY_LUA)
-        self._stamp = client.register_script(_STAMP_LUA)
-        self._first_hops = client.register_script(_FIRST_HOPS_LUA)
+        self._operations = Operations(client, self.settings.engine)
 
     @classmethod
     def connect(cls, url: str, settings: StateSettings | None = None) -> "VersionState":
@@ -752,6 +765,12 @@ class VersionState:
             raise StateLost(self.settings.namespace, self.epoch, current)
         self.epoch = current
         return current
+
+    @property
+    def engine(self) -> Engine | None:
+        """The engine that ran the last operation (module or Lua); None before the first."""
+        running = self._operations.uses_module
+        return None if running is None else Engine.MODULE if running else Engine.LUA
 
     def adopt(self) -> str:
         """Hold to the epoch now in Redis (after a rebuild finished); StateLost while there is none."""
@@ -806,8 +825,8 @@ class VersionState:
             return Stamps([], [], [])
         columns = requests if isinstance(requests, StampRequests) else StampRequests.of(requests)
         keys = [self.epoch_key, *(self._memo_bucket(*b) for b in columns.buckets)]
-        reply = self._stamp(keys=keys, args=[self._required_epoch(), region, self.settings.stamp_ttl_ms,
-                                             _pack(columns.fields)])
+        reply = self._operations.stamp(keys, [self._required_epoch(), region, self.settings.stamp_ttl_ms,
+                                              _pack(columns.fields)])
         self._check_reply(reply)
         return Stamps(reply[1::3], reply[2::3], reply[3::3])
 
@@ -817,9 +836,9 @@ class VersionState:
         if not hops:
             return {}
         buckets = list(hops.hashes)
-        reply = self._first_hops(keys=[self.epoch_key, *(self._memo_bucket(*b) for b in buckets)],
-                                 args=[self._required_epoch(), self.settings.stamp_ttl_ms,
-                                       _pack([field for passed in hops.hashes.values() for field in passed])])
+        reply = self._operations.first_hops([self.epoch_key, *(self._memo_bucket(*b) for b in buckets)],
+                                            [self._required_epoch(), self.settings.stamp_ttl_ms,
+                                             _pack([field for passed in hops.hashes.values() for field in passed])])
         self._check_reply(reply)
         return {bucket: Passed(mark, dict(zip(decided[::2], decided[1::2])))
                 for bucket, mark, decided in zip(buckets, reply[1::2], reply[2::2])}
@@ -854,7 +873,7 @@ class VersionState:
 
     def _run_apply(self, claims: Sequence[Claim] | Claims, epoch: str) -> Applied:
         columns = claims if isinstance(claims, Claims) else Claims.of(claims)
-        reply = self._apply(keys=[self.epoch_key], args=[epoch, _pack(columns.fields)])
+        reply = self._operations.apply([self.epoch_key], [epoch, _pack(columns.fields)])
         self._check_reply(reply)
         held = {reply[i] - 1: (reply[i + 1], reply[i + 2]) for i in range(2, len(reply), 3)}
         return Applied(reply[1].decode(), held)
@@ -878,6 +897,78 @@ class VersionState:
             raise StateError(f"Redis maxmemory-policy is {policy.decode()} with a memory limit: it may evict "
                              "version state, and a forgotten version lets stale writes back in. "
                              "Set maxmemory-policy noeviction")
+
+
+class Operations:
+    """The state's three operations, one Redis call each: the amitystate module's commands or the Lua scripts.
+
+    Both take the same keys and arguments and give the same replies, so nothing
+    above this class knows which ran. The choice is made at the first call, not
+    when the state is built (its Redis may be down then), and made again when the
+    module's commands vanish: a Redis replaced by one without the module.
+    """
+
+    COMMANDS = ("AMITY.APPLY", "AMITY.STAMP", "AMITY.FIRSTHOPS")
+
+    def __init__(self, client: redis.Redis, engine: Engine) -> None:
+        self.client = client
+        self.engine = engine
+        self._scripts = tuple(client.register_script(source) for source in (_APPLY_LUA, _STAMP_LUA, _FIRST_HOPS_LUA))
+        self.uses_module: bool | None = None  # None until the first call decided
+
+    def apply(self, keys: list[bytes], args: list) -> list:
+        return self._run(0, keys, args)
+
+    def stamp(self, keys: list[bytes], args: list) -> list:
+        return self._run(1, keys, args)
+
+    def first_hops(self, keys: list[bytes], args: list) -> list:
+        return self._run(2, keys, args)
+
+    def _run(self, operation: int, keys: list[bytes], args: list) -> list:
+        if self.uses_module is None:
+            self.uses_module = self._module_usable()
+        if not self.uses_module:
+            return self._scripts[operation](keys=keys, args=args)
+        try:
+            return self.client.execute_command(self.COMMANDS[operation], len(keys), *keys, *args)
+        except redis.ResponseError as exc:
+            if not str(exc).lower().startswith("unknown command"):
+                raise
+            self.uses_module = self._module_usable()
+            if self.uses_module:
+                raise
+            return self._scripts[operation](keys=keys, args=args)
+
+    def _module_usable(self) -> bool:
+        if self.engine is Engine.LUA:
+            return False
+        loaded = module_version(self.client)
+        if loaded == MODULE_VERSION:
+            return True
+        if self.engine is Engine.MODULE:
+            found = "not loaded" if loaded is None else f"at version {loaded}, this Amity needs {MODULE_VERSION}"
+            raise StateError(f"the state engine is `module` but the Redis module {MODULE_NAME} is {found}: start "
+                             f"redis-server with --loadmodule <amity_state.so> (`amity dev install` builds it), or "
+                             f"set the engine to auto or lua")
+        return False
+
+
+def module_version(client: redis.Redis) -> int | None:
+    """The version of the amitystate module loaded in the Redis, None when it is not (or MODULE is not allowed)."""
+    try:
+        modules = client.module_list()
+    except redis.ResponseError:
+        return None
+    for module in modules:
+        fields = {_text(name): value for name, value in module.items()} if isinstance(module, dict) else {}
+        if _text(fields.get("name", b"")) == MODULE_NAME:
+            return int(fields.get("ver", 0))
+    return None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def pack_vector(vector: Vector) -> bytes:

@@ -110,7 +110,7 @@ class LinkRunner:
         self._batch_bytes = 0
         # source topic -> its conflicts topic, created; None when the destination refused to create it
         self._conflict_topics: dict[str, str | None] = {}
-        state_settings = StateSettings(namespace=settings.state_namespace)
+        state_settings = StateSettings(namespace=settings.state_namespace, engine=settings.state_engine)
         self.resolution = Resolution(link, source, destination, router.rules, state_settings,
                                      settings.redis_timeout_s)
         self.tails = Tails(destination, self.resolution.clients[link.destination], state_settings)

@@ -5,6 +5,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from amity.state import Engine
+
 
 class MirrorSettings(BaseSettings):
     """How a worker batches, discovers topics and reports."""
@@ -40,3 +42,6 @@ class MirrorSettings(BaseSettings):
                     "at the default every batch set off dozens, which took a quarter of a worker's CPU")
     state_namespace: str = Field(default="amity", pattern=r"^[A-Za-z0-9._-]{1,64}$",
                                  description="Key prefix of the version state in every region's Redis")
+    state_engine: Engine = Field(default=Engine.AUTO,
+                                 description="What runs the version state's operations in each region's Redis: "
+                                             "auto (the amitystate module where loaded, else Lua), lua or module")
