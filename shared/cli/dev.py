@@ -8,6 +8,7 @@ from amity.cli.output import console, emit_json, progress_printer, table, user_e
 from amity.dev.environment import DevEnvironment
 from amity.dev.jars import ensure_jars
 from amity.dev.layout import parse_regions
+from amity.dev.native import ensure_module
 from amity.dev.services import Services
 from amity.dev.settings import DevSettings
 
@@ -71,8 +72,11 @@ def logs(region: str,
 
 @app.command()
 def install() -> None:
-    """Fetch Kafka's jars (Maven Central) so that `up` starts without downloading."""
+    """Fetch Kafka's jars (Maven Central) and build the amitystate Redis module, so that `up` starts at once."""
     with user_errors():
         settings = DevSettings()
         path = ensure_jars(settings.jar_dir, settings.pom, lambda line: progress_printer()(line) if "Downloading" in line else None)
+        module = ensure_module(settings.module_path) if settings.state_module else None
     console.print(f"Kafka jars ready in {path}")
+    console.print(f"Redis module ready in {module}" if module else
+                  "Redis module not built (no C compiler, or AMITY_DEV_STATE_MODULE=false): Redis runs the Lua scripts")

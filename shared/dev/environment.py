@@ -22,6 +22,7 @@ from amity.dev import kafka, processes
 from amity.dev import redis as redis_server
 from amity.dev.jars import ensure_jars
 from amity.dev.layout import RegionPorts, region_ports
+from amity.dev.native import ensure_module
 from amity.dev.settings import DevSettings
 from amity.errors import DevEnvironmentError
 
@@ -53,6 +54,7 @@ class DevEnvironment:
     def __init__(self, settings: DevSettings, progress: Progress = lambda message: None) -> None:
         self.settings = settings
         self.progress = progress
+        self._module: Path | None = None  # the amitystate module the regions' Redis load, once `up` built it
 
     def up(self, regions: list[str]) -> dict[str, RegionState]:
         """Start every named region that is not already running; a no-op for those that are."""
@@ -62,6 +64,7 @@ class DevEnvironment:
             self._check_ports_free(region)
         if to_start:
             ensure_jars(self.settings.jar_dir, self.settings.pom, self._maven_progress)
+            self._module = ensure_module(self.settings.module_path) if self.settings.state_module else None
             self._start(to_start)
         states = self._states()
         self._write_regions_file(states)
@@ -186,7 +189,7 @@ class DevEnvironment:
                                     capture_output=True, text=True, timeout=120)
             if result.returncode != 0:
                 raise DevEnvironmentError(f"{region}: formatting Kafka storage failed: {result.stdout[-800:]}{result.stderr[-800:]}")
-        redis_config = redis_server.write_config(region_dir, ports)
+        redis_config = redis_server.write_config(region_dir, ports, self._module)
         self.progress(f"{region}: starting Kafka on {ports.bootstrap} and Redis on {ports.redis}")
         kafka_pid = processes.spawn(kafka.broker_argv(self.settings.jar_dir, region_dir, self.settings.kafka_heap_mb),
                                     region_dir / "kafka.log")

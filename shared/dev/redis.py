@@ -14,8 +14,9 @@ def redis_server() -> str:
     return path
 
 
-def write_config(region_dir: Path, ports: RegionPorts) -> Path:
-    """A throwaway, loopback-only Redis: no persistence, its own data dir.
+def write_config(region_dir: Path, ports: RegionPorts, module: Path | None = None) -> Path:
+    """A throwaway, loopback-only Redis: no persistence, its own data dir; with `module`, the amitystate module
+    loaded (amity.dev.native).
 
     The process title carries the config path, so the pid check can tell
     this server from any other redis-server on the machine.
@@ -32,6 +33,7 @@ def write_config(region_dir: Path, ports: RegionPorts) -> Path:
         "daemonize no",
         'logfile ""',
         'proc-title-template "{title} {listen-addr} {config-file}"',
+        *([f"loadmodule {module}"] if module is not None else []),
         "",
     ]))
     return config

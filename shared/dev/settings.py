@@ -24,6 +24,9 @@ class DevSettings(BaseSettings):
     pom: Path = Field(default=REPO_ROOT / "deploy" / "local" / "pom.xml")
     kafka_heap_mb: int = Field(default=768, ge=256, description="Broker heap; three regions fit in 2 cores / 24 GiB.")
     start_timeout_s: float = Field(default=90.0, gt=0)
+    state_module: bool = Field(default=True, description="Load the amitystate module (built with the machine's C "
+                                                         "compiler) into every region's Redis; false: Lua scripts")
+    module_path: Path = Field(default=REPO_ROOT / ".cache" / "native" / "amity_state.so")
 
     @property
     def state_file(self) -> Path:
