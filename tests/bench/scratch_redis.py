@@ -1,10 +1,11 @@
-"""A redis-server of the benchmark scripts' own: no persistence, on a loopback port, stopped by pid."""
+"""A redis-server of a benchmark script's or a test's own: no persistence, on a loopback port, stopped by pid."""
 
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import redis
 
@@ -14,11 +15,13 @@ START_S = 5.0
 
 
 @contextmanager
-def scratch_redis(port: int) -> Iterator[subprocess.Popen]:
-    """The server's process, once it answers; stopped on the way out, however the block ends."""
+def scratch_redis(port: int, module: Path | None = None) -> Iterator[subprocess.Popen]:
+    """The server's process, once it answers, with `module` loaded if given; stopped on the way out, however the
+    block ends."""
     with tempfile.TemporaryDirectory() as data:
+        loads = ["--loadmodule", str(module)] if module is not None else []
         server = subprocess.Popen([redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                   "--appendonly", "no", "--dir", data], stdout=subprocess.DEVNULL)
+                                   "--appendonly", "no", "--dir", data, *loads], stdout=subprocess.DEVNULL)
         try:
             client, deadline = redis.Redis(port=port), time.monotonic() + START_S
             while not _answers(client):
