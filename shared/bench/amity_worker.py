@@ -46,7 +46,8 @@ class AmityMirror:
     tool = Tool.AMITY
 
     def __init__(self, workdir: Path, regions: dict[str, Region], flows: tuple[Flow, ...], topics: list[str],
-                 exactly_once: bool, resolver: str | None = None, processes: int = 1, first_hop: str = "state") -> None:
+                 exactly_once: bool, resolver: str | None = None, processes: int = 1, first_hop: str = "state",
+                 state_engine: str = "lua") -> None:
         self.workdir = workdir
         self.regions = regions
         self.flows = flows
@@ -54,6 +55,7 @@ class AmityMirror:
         self.exactly_once = exactly_once
         self.resolver = resolver
         self.first_hop = first_hop
+        self.state_engine = state_engine  # the workers' AMITY_MIRROR_STATE_ENGINE: lua, or module where loaded
         self.config_path = workdir / "mirror.yaml"
         self.stats_paths = [workdir / f"stats-{n}.json" for n in range(processes)]
         self.log_path = workdir / "mirror.log"  # every process appends to it
@@ -81,7 +83,7 @@ class AmityMirror:
         for stats_path in self.stats_paths:
             argv = [sys.executable, "-m", "amity.cli", "mirror", "run", "--config", str(self.config_path),
                     "--stats-file", str(stats_path)]
-            self.children.append(Child(argv, self.log_path))
+            self.children.append(Child(argv, self.log_path, {"AMITY_MIRROR_STATE_ENGINE": self.state_engine}))
         return [child.pid for child in self.children]
 
     def alive(self) -> bool:
@@ -133,11 +135,14 @@ class AmityMirror:
         """Links and worker settings, for the results file."""
         from amity.mirror.settings import MirrorSettings
 
-        settings = MirrorSettings().model_dump(exclude={"stats_file", "worker_id", "metrics_port"})
+        settings = MirrorSettings(state_engine=self.state_engine).model_dump(
+            exclude={"stats_file", "worker_id", "metrics_port"})
         shown = {f"worker.{k}": str(v) for k, v in settings.items()}
         shown["processes"] = str(len(self.stats_paths))
         shown.update({f"link.{f.name}": f"naming=identity delivery="
                       f"{'exactly-once' if self.exactly_once else 'at-least-once'}" for f in self.flows})
         if self.resolver is not None:
             shown["rules"] = f"policy={self.resolver} first_hop={self.first_hop}"
+            if self.resolver != "none":
+                shown["state"] = self.state_engine
         return shown

@@ -7,6 +7,7 @@ test: on this kernel it is empty for a few milliseconds after exec and
 while the process exits.)
 """
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -14,11 +15,12 @@ from pathlib import Path
 class Child:
     """One detached tool process, output appended to a log file."""
 
-    def __init__(self, argv: list[str], log_path: Path) -> None:
+    def __init__(self, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+        """`env`: variables set for this process on top of the benchmark's own."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+                                         start_new_session=True, env={**os.environ, **(env or {})})
 
     @property
     def pid(self) -> int:

@@ -158,7 +158,8 @@ def _notes(run: RunResult) -> str:
             state = "busy" if not run.throughput.idle else "idle"
             notes.append(f"{state} {run.throughput.tail_s:.1f} s after the last record")
         if run.throughput.state_cpu_s_per_million is not None:
-            notes.append(f"Redis {run.throughput.state_cpu_s_per_million:.1f} CPU s / M records")
+            engine = f" ({run.config['state']})" if "state" in run.config else ""
+            notes.append(f"Redis{engine} {run.throughput.state_cpu_s_per_million:.1f} CPU s / M records")
         if run.throughput.withheld:
             notes.append(f"{run.throughput.withheld:,} stale versions not written")
         if run.counts.get("conflicts.detected"):

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+import redis
 from confluent_kafka import KafkaException
 
 from amity.bench import ceiling, data, placement, results, tuning
@@ -33,6 +34,7 @@ from amity.dev.environment import DevEnvironment
 from amity.dev.settings import DevSettings
 from amity.errors import AmityError, ConfigError, DevEnvironmentError
 from amity.regions import Region
+from amity.state import MODULE_VERSION, module_version
 
 REGIONS = ["us", "eu"]
 STALL_S = 180.0
@@ -94,6 +96,7 @@ class BenchRunner:
                                     options=options, conditions=conditions, load_start=os.getloadavg())
         self.regions: dict[str, Region] = {}
         self._redis_pids: list[int] = []
+        self.state_module = False  # whether every region's Redis has the amitystate module loaded
 
     def run(self) -> BenchResults:
         with _exclusive(self.settings.home), placement.others_apart(self.options.state_cpus) as state_cpus:
@@ -103,6 +106,10 @@ class BenchRunner:
                 states = self._up(env)
                 self.regions = {n: Region(name=n, bootstrap=s.bootstrap, redis=s.redis) for n, s in states.items()}
                 self._redis_pids = [s.redis_pid for s in states.values()]
+                self.state_module = all(_has_state_module(region) for region in self.regions.values())
+                if not self.state_module:
+                    self.progress.note("the regions' Redis run without the amitystate module (no C compiler?): "
+                                       "every resolver scenario runs the Lua scripts")
                 if state_cpus:
                     placement.move(self._redis_pids, state_cpus)
                     self.results.placement = placement.read_back(self._redis_pids)
@@ -229,8 +236,9 @@ class BenchRunner:
             bootstraps = {name: region.bootstrap for name, region in self.regions.items()}
             return MirrorMaker2(workdir, self.settings.jar_dir, bootstraps, scenario.flows, topics,
                                 scenario.exactly_once, f"{scenario.name}-{tag}")
+        engine = "module" if scenario.state_engine == "module" and self.state_module else "lua"
         return AmityMirror(workdir, self.regions, scenario.flows, topics, scenario.exactly_once, scenario.resolver,
-                           self.options.amity_processes, scenario.first_hop)
+                           self.options.amity_processes, scenario.first_hop, engine)
 
     def _ceiling(self, scenario: Scenario, tag: str, workdir: Path) -> RunResult:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -354,3 +362,10 @@ def _exclusive(home: Path) -> Iterator[None]:
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
+
+def _has_state_module(region: Region) -> bool:
+    client = redis.Redis.from_url(region.redis)
+    try:
+        return module_version(client) == MODULE_VERSION
+    finally:
+        client.close()

@@ -13,8 +13,11 @@ active-active pair. CPU is read from the Redis process (/proc), so work in
 this Python process does not count. The floor is a script that only reads four fields of each key's
 state hash and writes them back: what any script touching a key once costs, before its logic.
 
-    python tests/bench/redis_scripts.py [--policy lww|vector] [--keys random|runs] [--port 21190] [--rounds 5]
+    python tests/bench/redis_scripts.py [--policy lww|vector] [--keys random|runs] [--engine lua|module]
+                                        [--port 21190] [--rounds 5]
 
+`--engine module` runs stamp, apply and first-hops as the amitystate module's commands (amity.state.Engine),
+built as `amity dev` builds it; the landing and the floor stay Lua scripts either way.
 Starts its own redis-server (no persistence) on the port and stops it by pid.
 """
 
@@ -28,7 +31,11 @@ import redis
 from amity.bench.meter import CLOCK_TICKS, ProcessMeter
 from amity.policies import rank_tail, rank_template
 from amity.rules import ConflictRule
-from amity.state import Claims, FirstHops, Hold, StampRequest, StampRequests, VersionState, reads_of
+from amity.dev.native import ensure_module
+from amity.dev.settings import DevSettings
+from amity.state import (
+    Claims, Engine, FirstHops, Hold, StampRequest, StampRequests, StateSettings, VersionState, reads_of,
+)
 from amity.tails import Landing, TailState
 
 from scratch_redis import scratch_redis  # tests/bench, beside this script
@@ -64,12 +71,13 @@ def run_of_keys(batch: int) -> list[bytes]:
     return [b"k%d" % (partition + PARTITIONS * ((batch * BATCH + i) % per_partition)) for i in range(BATCH)]
 
 
-def one_round(port: int, rule: ConflictRule, redis_cpu: ProcessMeter, seed: int, order: str) -> dict[str, float]:
+def one_round(port: int, rule: ConflictRule, redis_cpu: ProcessMeter, seed: int, order: str,
+              settings: StateSettings) -> dict[str, float]:
     """Redis CPU µs per record of each script over BATCHES batches of first-hop records from us into eu."""
     us_client, eu_client = redis.Redis(port=port, db=0), redis.Redis(port=port, db=1)
     us_client.flushdb()
     eu_client.flushdb()
-    us, eu = VersionState(us_client), VersionState(eu_client)
+    us, eu = VersionState(us_client, settings), VersionState(eu_client, settings)
     us.open()
     eu.open()
     tails, reads = TailState(eu_client), reads_of(rule)
@@ -151,10 +159,10 @@ def floor_per_key(port: int, redis_cpu: ProcessMeter, seed: int) -> float:
     return 1e6 * spent / (BATCH * BATCHES)
 
 
-def memo_bytes_per_record(port: int, rule: ConflictRule) -> float:
+def memo_bytes_per_record(port: int, rule: ConflictRule, settings: StateSettings) -> float:
     client = redis.Redis(port=port, db=2)
     client.flushdb()
-    state = VersionState(client)
+    state = VersionState(client, settings)
     state.open()
     hold = Hold(rank_template(rule, "us", False), 0)
     now = int(time.time() * 1000) << 16
@@ -170,18 +178,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--policy", choices=["lww", "vector"], default="lww")
     parser.add_argument("--keys", choices=["random", "runs"], default="random")
+    parser.add_argument("--engine", choices=["lua", "module"], default="lua")
     parser.add_argument("--port", type=int, default=21190)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     rule = ConflictRule(topic="t", policy=args.policy)
-    with scratch_redis(args.port) as server:
+    settings = StateSettings(engine=Engine(args.engine))
+    module = ensure_module(DevSettings().module_path) if settings.engine is Engine.MODULE else None
+    with scratch_redis(args.port, module) as server:
         redis_cpu = ProcessMeter(server.pid)
-        rounds = [{**one_round(args.port, rule, redis_cpu, seed, args.keys),
+        rounds = [{**one_round(args.port, rule, redis_cpu, seed, args.keys, settings),
                    "floor": floor_per_key(args.port, redis_cpu, seed)} for seed in range(args.rounds)]
         best = {name: min(r[name] for r in rounds) for name in rounds[0]}
         floor = best.pop("floor")
         tick = 1e6 / CLOCK_TICKS / (BATCH * BATCHES)
-        print(f"policy {args.policy}, {args.keys} keys: Redis CPU per first-hop record, best of {args.rounds} "
+        print(f"policy {args.policy}, {args.keys} keys, {args.engine}: Redis CPU per first-hop record, best of {args.rounds} "
               f"rounds of {BATCHES} x {BATCH} records (resolution {tick:.2f} µs)")
         alone, from_timestamp = best.pop("alone"), best.pop("from-ts")
         for name, micros in best.items():
@@ -192,7 +203,7 @@ def main() -> None:
         print(f"  stamp  {from_timestamp:6.2f} µs under first_hop: timestamp (the first-hops script): total "
               f"{sum(best.values()) - best['land'] + alone - best['stamp'] + from_timestamp:.2f} µs")
         print(f"  floor  {floor:6.2f} µs per script: read four fields of a key's state hash and write them back")
-        print(f"memo: {memo_bytes_per_record(args.port, rule):.1f} bytes of Redis memory per first-hop record")
+        print(f"memo: {memo_bytes_per_record(args.port, rule, settings):.1f} bytes of Redis memory per first-hop record")
 
 
 if __name__ == "__main__":

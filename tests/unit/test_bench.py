@@ -140,6 +140,39 @@ def test_amity_config_of_a_resolver_scenario_carries_its_rule(name: str) -> None
     assert (rule.topic, rule.policy, rule.first_hop) == ("t", scenario.resolver, scenario.first_hop)
 
 
+@pytest.mark.parametrize(("name", "loaded", "engine"), [("lww", True, "module"), ("lww", False, "lua"),
+                                                      ("lww-lua", True, "lua"), ("vector-lua", True, "lua")])
+def test_a_resolver_scenario_runs_the_state_engine_it_names_where_the_regions_have_it(
+        name: str, loaded: bool, engine: str, tmp_path: Path) -> None:
+    runner = BenchRunner(Options(records=10, record_size=200, partitions=1, scenarios=[name], tools=[Tool.AMITY],
+                                 rate=1, duration_s=1), DevSettings(home=tmp_path), "amity bench")
+    runner.state_module = loaded
+    tool = runner._tool(SCENARIOS[name], Tool.AMITY, "r1", tmp_path)
+    assert tool.state_engine == engine
+    assert tool.config()["state"] == engine and tool.config()["worker.state_engine"] == engine
+
+
+def test_amity_workers_are_started_with_the_state_engine_of_their_scenario(tmp_path: Path, monkeypatch) -> None:
+    started: list[dict[str, str] | None] = []
+
+    class Started:
+        pid = 0
+
+        def __init__(self, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+            started.append(env)
+
+    monkeypatch.setattr("amity.bench.amity_worker.Child", Started)
+    AmityMirror(tmp_path, {}, BOTH_WAYS, ["t"], False, "vector", processes=2, state_engine="module").start()
+    assert started == [{"AMITY_MIRROR_STATE_ENGINE": "module"}] * 2
+
+
+def test_a_child_gets_the_variables_it_is_given_on_top_of_the_benchmarks(tmp_path: Path) -> None:
+    child = Child(["sh", "-c", 'echo "$AMITY_MIRROR_STATE_ENGINE $HOME"'], tmp_path / "env.log",
+                  {"AMITY_MIRROR_STATE_ENGINE": "lua"})
+    child.proc.wait(10)
+    assert (tmp_path / "env.log").read_text().strip() == f"lua {os.environ['HOME']}"
+
+
 def test_amity_counts_are_summed_over_its_processes_stats_files(tmp_path: Path) -> None:
     tool = AmityMirror(tmp_path, {}, ONE_WAY, ["t"], False, processes=2)
     assert tool.counts() == {}
@@ -425,6 +458,15 @@ def test_a_resolver_run_notes_the_version_states_redis_cpu_apart_from_the_tools(
     run = RunResult(scenario="lww", tool=Tool.AMITY, status=Status.OK, throughput=throughput)
     notes = report.rows(BenchResults(**{**_results().model_dump(), "runs": [run]}))[0][-1]
     assert "Redis 12.3 CPU s / M records" in notes and "20 stale versions not written" in notes
+
+
+def test_a_resolver_run_names_the_state_engine_its_redis_cpu_was_spent_on() -> None:
+    throughput = Throughput(records=100, expected=100, seconds=1.0, records_per_s=100.0, mb_per_s=0.02,
+                            state_cpu_s_per_million=1.25)
+    run = RunResult(scenario="lww", tool=Tool.AMITY, status=Status.OK, throughput=throughput,
+                    config={"state": "module"})
+    notes = report.rows(BenchResults(**{**_results().model_dump(), "runs": [run]}))[0][-1].split("; ")
+    assert "Redis (module) 1.2 CPU s / M records" in notes
 
 
 def test_a_vector_run_notes_each_detected_conflict_once() -> None:
