@@ -28,7 +28,8 @@
  *   Keys are not declared to Redis (the state hashes travel inside a msgpack argument): for a standalone Redis.
  *
  * The module has no redismodule.h: the few API functions it uses are looked up by name when it loads.
- * Build: shared/native/build.sh OUTPUT.so; load: redis-server --loadmodule OUTPUT.so.
+ * Build: amity.dev.native (`amity dev install`), or cc -O2 -fPIC -shared -o amity_state.so amity_state.c -lm;
+ * load: redis-server --loadmodule /path/amity_state.so.
  * Tested against the scripts: tests/integration/conflicts/test_state_module.py.
  */
 #include <limits.h>

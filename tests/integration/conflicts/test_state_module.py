@@ -1,6 +1,6 @@
 """The amitystate Redis module (shared/native/amity_state.c) against the Lua scripts it stands in for.
 
-The test starts two redis-servers of its own (ports 22500-22599): one plain, where the scripts run exactly as
+The test starts two redis-servers of its own, on free loopback ports: one plain, where the scripts run exactly as
 `amity.state.VersionState` calls them, and one with the module loaded, where the same keys and arguments go to
 AMITY.APPLY, AMITY.STAMP and AMITY.FIRSTHOPS. Hypothesis drives both through one random sequence of batches built by
 amity.state's own classes (`Claims`, `StampRequests`, `FirstHops`, through `VersionState.apply/load`,
@@ -12,17 +12,12 @@ see `Twin`): the `m` field and memo chunks compared decoded (the module packs a 
 context with its regions sorted, the script in Lua's table order) and also, for memo chunks, byte for byte;
 everything else byte for byte, and whether each key has a ttl.
 
-Run from the worktree with its own `amity` (shared/), without the Kafka fixtures of tests/conftest.py:
-
-    python -m pytest tests/integration/conflicts/test_state_module.py -q -p no:cacheprovider --noconftest
+The module is built as `amity dev` builds it (amity.dev.native: warnings are errors), into the test's own directory.
 """
 
-import importlib.util
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -33,56 +28,27 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def _load_worktree_amity() -> None:
-    """Import `amity` from this tree's shared/ when nothing imported it yet (under --noconftest)."""
-    if "amity" in sys.modules:
-        return
-    shared = ROOT / "shared"
-    spec = importlib.util.spec_from_file_location("amity", shared / "__init__.py",
-                                                  submodule_search_locations=[str(shared)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["amity"] = module
-    spec.loader.exec_module(module)
-
-
-_load_worktree_amity()
-
-from amity import state as state_module  # noqa: E402
-from amity.clock import pack  # noqa: E402
-from amity.policies import Head, RankTemplate, rank_tail  # noqa: E402
-from amity.state import (  # noqa: E402
-    _APPLY_LUA, _FIRST_HOPS_LUA, _STAMP_LUA, Claims, FirstHops, Hold, StampRequests, StateLost, StateSettings,
-    VersionState, _pack,
+from amity import state as state_module
+from amity.clock import pack
+from amity.dev.native import build, compiler
+from amity.policies import Head, RankTemplate, rank_tail
+from amity.state import (
+    _APPLY_LUA, _FIRST_HOPS_LUA, _STAMP_LUA, Claims, Engine, FirstHops, Hold, Operations, StampRequests, StateLost,
+    StateSettings, VersionState, _pack,
 )
-from amity.vectors import MAX_COUNTER  # noqa: E402
+from amity.vectors import MAX_COUNTER
+from tests.support.mirror import free_port
 
 EPOCH = "0123456789abcdef0123456789abcdef"
 TOPIC = "t"
 NAMES = [b"k0", b"k1", b"k2", b"k3"]
 REGIONS = ["ap", "eu", "us", "region-named-with-32-characters-"]  # the last packs as str8 (cmsgpack) / raw16
 BASE = pack(1_700_000_000_000, 0)
-PORTS = range(22500, 22600)
 
 STATS: Counter = Counter()  # what the sequences exercised, checked by test_the_sequences_reached_every_path
 
 
 # -- the two servers --------------------------------------------------------------------------------------------------
-
-def _free_port(taken: set[int]) -> int:
-    for port in PORTS:
-        if port in taken:
-            continue
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port in 22500-22599")
-
 
 # AMITY_STATE_MODULE_SANITIZE=address: the module built with AddressSanitizer (each allocation its own malloc), run in
 # a redis-server with the sanitizer's runtime preloaded; a report in its log fails the tests' teardown.
@@ -177,10 +143,11 @@ class Pair:
 
     def state(self, **settings: object) -> VersionState:
         """A VersionState on the plain server whose three scripts also run as module commands on the other."""
-        version_state = VersionState(self.lua.client, StateSettings(**settings), expected_epoch=EPOCH)
-        version_state._apply = Twin(self, _APPLY_LUA, "AMITY.APPLY")
-        version_state._stamp = Twin(self, _STAMP_LUA, "AMITY.STAMP")
-        version_state._first_hops = Twin(self, _FIRST_HOPS_LUA, "AMITY.FIRSTHOPS")
+        version_state = VersionState(self.lua.client, StateSettings(engine=Engine.LUA, **settings),
+                                     expected_epoch=EPOCH)
+        version_state._operations._scripts = (Twin(self, _APPLY_LUA, Operations.COMMANDS[0]),
+                                              Twin(self, _STAMP_LUA, Operations.COMMANDS[1]),
+                                              Twin(self, _FIRST_HOPS_LUA, Operations.COMMANDS[2]))
         return version_state
 
     def assert_same_state(self) -> None:
@@ -192,19 +159,13 @@ class Pair:
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Pair:
-    if shutil.which("redis-server") is None or shutil.which("gcc") is None:
-        pytest.skip("needs redis-server and gcc")
-    assert Path(state_module.__file__).resolve() == ROOT / "shared" / "state.py", (
-        f"amity resolves to {state_module.__file__}, not this tree's shared/: run with --noconftest")
+    if shutil.which("redis-server") is None or compiler() is None:
+        pytest.skip("needs redis-server and a C compiler")
     directory = tmp_path_factory.mktemp("state-module")
-    module = directory / "amity_state.so"
-    built = subprocess.run([str(ROOT / "shared" / "native" / "build.sh"), str(module),
-                            *(SANITIZE_FLAGS if SANITIZE else [])], capture_output=True, text=True)
-    assert built.returncode == 0 and not built.stderr, f"the module does not build warning-free:\n{built.stderr}"
-    servers = [Server(directory, _free_port(set()), None)]
+    module = build(directory / "amity_state.so", SANITIZE_FLAGS if SANITIZE else ())
+    servers = [Server(directory, free_port(), None)]
     try:
-        servers.append(Server(directory, _free_port({servers[0].client.connection_pool.connection_kwargs["port"]}),
-                              module))
+        servers.append(Server(directory, free_port(), module))
         pair = Pair(*servers)
         yield pair
         for events in pair.events:
@@ -344,8 +305,8 @@ def snapshot(client: redis.Redis) -> dict[bytes, tuple]:
 
 # -- what the sequences are made of ---------------------------------------------------------------------------------
 
-_SPECIAL_HLCS = [BASE | 0xFFFF, (BASE | 0xFFFF) - 1, BASE - 1, 1, BASE | 0xFFFF, BASE - 1, 1,
-                 (1 << 64) - 1]  # carries into earlier bytes; floors going backwards; the last hlc (stamping past it fails)
+# Carries into earlier bytes; floors going backwards; the last hlc (stamping past it fails).
+_SPECIAL_HLCS = [BASE | 0xFFFF, (BASE | 0xFFFF) - 1, BASE - 1, 1, BASE | 0xFFFF, BASE - 1, 1, (1 << 64) - 1]
 HLCS = st.one_of(st.integers(BASE, BASE + 6), st.integers(BASE, BASE + 6), st.integers(BASE, BASE + 6),
                  st.sampled_from(_SPECIAL_HLCS))
 COUNTERS = st.one_of(st.integers(1, 4), st.integers(MAX_COUNTER - 2, MAX_COUNTER), st.just(0))
@@ -583,11 +544,11 @@ def test_ttls_outside_the_settings_agree(pair: Pair) -> None:
     version_state = pair.state()
     memo = version_state.memo_key(TOPIC, 0, 5)
     keys = [b"amity:v1:epoch", memo]
-    version_state._first_hops(keys=keys, args=[EPOCH, 0, _pack([5, 5, [5]])])
+    version_state._operations.first_hops(keys, [EPOCH, 0, _pack([5, 5, [5]])])
     assert not pair.lua.client.exists(memo)
     pair.assert_same_state()
     with pytest.raises(redis.ResponseError):
-        version_state._first_hops(keys=keys, args=[EPOCH, "soon", _pack([6, 6, [6]])])
+        version_state._operations.first_hops(keys, [EPOCH, "soon", _pack([6, 6, [6]])])
     assert pair.lua.client.exists(memo)
     pair.assert_same_state()
     claims = Claims()
