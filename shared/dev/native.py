@@ -5,6 +5,7 @@ Lua (amity.state.Engine); without a C compiler the regions' Redis runs the
 Lua scripts, which every Redis has.
 """
 
+import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -31,13 +32,13 @@ def ensure_module(target: Path) -> Path | None:
 
 
 def build(target: Path, extra_flags: Sequence[str] = ()) -> Path:
-    """Compile the module into `target` (replaced whole, never left half-written); `extra_flags` after the usual
-    ones, e.g. a sanitizer's."""
+    """Compile the module into `target`, replaced whole: a Redis starting meanwhile loads the old build or the new,
+    never half of one; `extra_flags` after the usual ones, e.g. a sanitizer's."""
     cc = compiler()
     if cc is None:
         raise DevEnvironmentError("no C compiler (cc or gcc) to build the amitystate Redis module: install gcc")
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")  # two builders never share one
     result = subprocess.run([cc, *FLAGS, *extra_flags, "-o", str(partial), str(SOURCE), "-lm"], capture_output=True,
                             text=True, timeout=BUILD_TIMEOUT_S)
     if result.returncode != 0:
