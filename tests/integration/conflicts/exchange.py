@@ -13,12 +13,17 @@ from amity.headers import Provenance, decode, encode, find_provenance, with_prov
 from amity.regions import Region
 from amity.resolver import Incoming, Outcome, Resolver, Stamper
 from amity.rules import RuleSet
-from amity.state import StateSettings
+from amity.state import Engine, Operations, StateSettings, VersionState
 from tests.support.kafka import read_all
 
 
 class CountingRedis(redis.Redis):
     """A real client that counts the commands it sends: the round trips a batch costs."""
+
+    def one_call_of(self, state: VersionState, operation: int) -> dict[str, int]:
+        """What `sent` holds after one call of the state's `operation` (0 apply, 1 stamp, 2 first-hops): a
+        script's EVALSHA, or the module's command where the state ran on the module."""
+        return {Operations.COMMANDS[operation] if state.engine is Engine.MODULE else "EVALSHA": 1}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
