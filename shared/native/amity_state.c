@@ -13,14 +13,12 @@
  *   reply at the same point of the batch, after the same writes: Redis does not roll back a script that fails.
  * - Arguments of the wrong shape (not what the Python callers send) are refused with an error reply before
  *   anything is written, where the script might have written some keys first or read them differently.
- * - The memos of a first-hops reply come in the order the script's Lua table gives them (`pairs`): the table is
- *   emulated (lt_* below, Lua 5.1's array part, node placement and rehash) so that replies are byte-identical.
  * - A merged context the apply script packs with cmsgpack.pack (Lua table order) is packed here with its regions
  *   sorted: readers decode it, and no decision depends on its byte order.
  *
- * - A first-hops reply lists memos in the order the script's Lua table gives them (`pairs`), and that follows the
- *   order HGETALL gives the hash's chunks, which for a hashtable-encoded hash follows the server's random hash seed:
- *   the script's own order differs from one server to another. The module gives what the script would on its server.
+ * - A first-hops reply lists each hash's memos in offset order. The script lists them as `pairs` visits its Lua
+ *   table, an order that follows the server's random hash seed where the memo hash is hashtable-encoded, so it
+ *   differs from one server to another; readers take the memos as a map.
  * - Writes are signalled (WATCH, client tracking) and notified (keyspace events hset, expire, persist, del) as the
  *   scripts' HSET, PEXPIRE and PERSIST do, and only where they write.
  * - Replication: a command that wrote is replicated verbatim (ReplicateVerbatim), so replicas and an AOF replay need
@@ -111,8 +109,6 @@ typedef struct Block { struct Block *next; size_t used, cap; char data[]; } Bloc
 typedef struct { const char *s; size_t n; double v; } Entry;
 typedef struct { Entry *e; int n, cap; } Vec; /* a vector as a Lua table: region -> counter */
 
-typedef struct { double key; int used; Bytes val; int next; } LNode;
-typedef struct { Bytes *array; int sizearray; LNode *node; int lsizenode; int dummy; int lastfree; } LTable;
 
 typedef struct {
     Bytes name;
@@ -524,248 +520,6 @@ static Bytes successor(Cmd *c, Bytes hlc) {
 }
 
 /* ---------------------------------------------------------------------------------------------------------------
- * Lua 5.1's tables with number keys (ltable.c's algorithm, rewritten for keys that are numbers and values that are
- * strings): lookups, insertion and, for the first-hops reply, the order `pairs` visits the keys in.
- */
-#define LT_MAXBITS 26
-#define LT_MAXASIZE (1 << LT_MAXBITS)
-
-static int lt_log2(unsigned x) { /* floor(log2(x)), -1 for 0 */
-    int l = -1;
-    while (x) { l++; x >>= 1; }
-    return l;
-}
-
-static int lt_ceillog2(unsigned x) { return lt_log2(x - 1) + 1; }
-
-static int lt_sizenode(const LTable *t) { return 1 << t->lsizenode; }
-
-/* lua_number2int and the integer test, with x86-64's conversion of an out-of-range double (INT_MIN). */
-static int lt_int(double n, int *k) {
-    int v = (n >= -2147483648.0 && n < 2147483648.0) ? (int)n : INT_MIN;
-    *k = v;
-    return (double)v == n;
-}
-
-static int lt_hashnum(const LTable *t, double n) {
-    if (n == 0) return 0;
-    unsigned a[2];
-    memcpy(a, &n, sizeof a);
-    a[0] += a[1];
-    return (int)(a[0] % (unsigned)((lt_sizenode(t) - 1) | 1));
-}
-
-static void lt_setnodevector(Cmd *c, LTable *t, int size) {
-    if (size == 0) {
-        t->node = azalloc(c, sizeof(LNode));
-        t->node[0].next = -1;
-        t->lsizenode = 0;
-        t->dummy = 1;
-        t->lastfree = 0;
-        return;
-    }
-    int lsize = lt_ceillog2((unsigned)size);
-    if (lsize > LT_MAXBITS) fail(c, "ERR amity: table overflow");
-    size = 1 << lsize;
-    t->node = azalloc(c, sizeof(LNode) * (size_t)size);
-    for (int i = 0; i < size; i++) t->node[i].next = -1;
-    t->lsizenode = lsize;
-    t->dummy = 0;
-    t->lastfree = size;
-}
-
-static void lt_init(Cmd *c, LTable *t) {
-    t->array = NULL;
-    t->sizearray = 0;
-    lt_setnodevector(c, t, 0);
-}
-
-static Bytes *lt_getnum(LTable *t, int key) {
-    if (1 <= key && key <= t->sizearray) return &t->array[key - 1];
-    double nk = key;
-    int i = lt_hashnum(t, nk);
-    do {
-        if (t->node[i].used && t->node[i].key == nk) return &t->node[i].val;
-        i = t->node[i].next;
-    } while (i >= 0);
-    return NULL;
-}
-
-static Bytes *lt_get(LTable *t, double n) {
-    int k;
-    if (lt_int(n, &k)) return lt_getnum(t, k);
-    int i = lt_hashnum(t, n);
-    do {
-        if (t->node[i].used && t->node[i].key == n) return &t->node[i].val;
-        i = t->node[i].next;
-    } while (i >= 0);
-    return NULL;
-}
-
-static int lt_countint(double key, int *nums) {
-    int k;
-    if (lt_int(key, &k) && 0 < k && k <= LT_MAXASIZE) {
-        nums[lt_ceillog2((unsigned)k)]++;
-        return 1;
-    }
-    return 0;
-}
-
-static int lt_numusearray(const LTable *t, int *nums) {
-    int lg, ttlg, ause = 0, i = 1;
-    for (lg = 0, ttlg = 1; lg <= LT_MAXBITS; lg++, ttlg *= 2) {
-        int lc = 0, lim = ttlg;
-        if (lim > t->sizearray) {
-            lim = t->sizearray;
-            if (i > lim) break;
-        }
-        for (; i <= lim; i++)
-            if (t->array[i - 1].set) lc++;
-        nums[lg] += lc;
-        ause += lc;
-    }
-    return ause;
-}
-
-static int lt_numusehash(const LTable *t, int *nums, int *pnasize) {
-    int totaluse = 0, ause = 0, i = lt_sizenode(t);
-    while (i--) {
-        if (t->node[i].val.set) {
-            ause += lt_countint(t->node[i].key, nums);
-            totaluse++;
-        }
-    }
-    *pnasize += ause;
-    return totaluse;
-}
-
-static int lt_computesizes(const int *nums, int *narray) {
-    int i, twotoi, a = 0, na = 0, n = 0;
-    for (i = 0, twotoi = 1; twotoi / 2 < *narray; i++, twotoi *= 2) {
-        if (nums[i] > 0) {
-            a += nums[i];
-            if (a > twotoi / 2) {
-                n = twotoi;
-                na = a;
-            }
-        }
-        if (a == *narray) break;
-    }
-    *narray = n;
-    return na;
-}
-
-static Bytes *lt_set(Cmd *c, LTable *t, double key);
-static Bytes *lt_newkey(Cmd *c, LTable *t, double key);
-
-static Bytes *lt_setnum(Cmd *c, LTable *t, int key) {
-    Bytes *p = lt_getnum(t, key);
-    return p ? p : lt_newkey(c, t, (double)key);
-}
-
-static void lt_resize(Cmd *c, LTable *t, int nasize, int nhsize) {
-    int oldasize = t->sizearray, oldnodes = lt_sizenode(t);
-    LNode *nold = t->node;
-    if (nasize > oldasize) {
-        Bytes *array = aalloc(c, sizeof(Bytes) * (size_t)nasize);
-        if (oldasize) memcpy(array, t->array, sizeof(Bytes) * (size_t)oldasize);
-        for (int i = oldasize; i < nasize; i++) array[i] = NIL;
-        t->array = array;
-        t->sizearray = nasize;
-    }
-    lt_setnodevector(c, t, nhsize);
-    if (nasize < oldasize) {
-        t->sizearray = nasize; /* the slots past it stay readable in the arena until re-inserted */
-        for (int i = nasize; i < oldasize; i++) {
-            if (t->array[i].set) {
-                Bytes v = t->array[i];
-                *lt_setnum(c, t, i + 1) = v;
-            }
-        }
-    }
-    for (int i = oldnodes - 1; i >= 0; i--) {
-        if (nold[i].val.set) {
-            Bytes v = nold[i].val;
-            *lt_set(c, t, nold[i].key) = v;
-        }
-    }
-}
-
-static void lt_rehash(Cmd *c, LTable *t, double ek) {
-    int nums[LT_MAXBITS + 1] = {0};
-    int nasize = lt_numusearray(t, nums);
-    int totaluse = nasize;
-    totaluse += lt_numusehash(t, nums, &nasize);
-    nasize += lt_countint(ek, nums);
-    totaluse++;
-    int na = lt_computesizes(nums, &nasize);
-    lt_resize(c, t, nasize, totaluse - na);
-}
-
-static int lt_getfreepos(LTable *t) {
-    while (t->lastfree > 0) {
-        t->lastfree--;
-        if (!t->node[t->lastfree].used) return t->lastfree;
-    }
-    return -1;
-}
-
-static Bytes *lt_newkey(Cmd *c, LTable *t, double key) {
-    int mp = lt_hashnum(t, key);
-    if (t->node[mp].val.set || t->dummy) {
-        int n = lt_getfreepos(t);
-        if (n < 0) {
-            lt_rehash(c, t, key);
-            return lt_set(c, t, key);
-        }
-        int othern = lt_hashnum(t, t->node[mp].key);
-        if (othern != mp) { /* the colliding node is out of its main position: move it to the free one */
-            while (t->node[othern].next != mp) othern = t->node[othern].next;
-            t->node[othern].next = n;
-            t->node[n] = t->node[mp];
-            t->node[mp].next = -1;
-            t->node[mp].val = NIL;
-        } else { /* the colliding node is in its main position: the new key goes to the free one */
-            t->node[n].next = t->node[mp].next;
-            t->node[mp].next = n;
-            mp = n;
-        }
-    }
-    t->node[mp].key = key;
-    t->node[mp].used = 1;
-    return &t->node[mp].val;
-}
-
-static Bytes *lt_set(Cmd *c, LTable *t, double key) {
-    Bytes *p = lt_get(t, key);
-    if (p) return p;
-    if (isnan(key)) fail(c, "ERR amity: table index is NaN");
-    return lt_newkey(c, t, key);
-}
-
-/* `next`: the array part in index order, then the nodes in place order. `*i` starts at 0. */
-static int lt_next(const LTable *t, int *i, double *key, Bytes *val) {
-    for (; *i < t->sizearray; (*i)++) {
-        if (t->array[*i].set) {
-            *key = *i + 1;
-            *val = t->array[*i];
-            (*i)++;
-            return 1;
-        }
-    }
-    for (; *i - t->sizearray < lt_sizenode(t); (*i)++) {
-        const LNode *n = &t->node[*i - t->sizearray];
-        if (n->val.set) {
-            *key = n->key;
-            *val = n->val;
-            (*i)++;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* ---------------------------------------------------------------------------------------------------------------
  * Redis access, as the scripts' redis.call would do it.
  */
 
@@ -1157,9 +911,75 @@ static double mark_of(Cmd *c, RedisModuleString *memo) {
     return lua_tonumber(c, hi, &mark) ? mark : -1;
 }
 
-/* memos_of: offset -> memo of every chunk of the hash, read whole, in a Lua table. */
-static void memos_of(Cmd *c, RedisModuleString *memo, LTable *t) {
-    lt_init(c, t);
+typedef struct { double offset; Bytes memo; } MemoEntry;
+typedef struct { MemoEntry *e; size_t n, cap; } MemoList;
+
+static void memo_append(Cmd *c, MemoList *l, double offset, Bytes memo) {
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        MemoEntry *e = aalloc(c, sizeof(MemoEntry) * cap);
+        if (l->n) memcpy(e, l->e, sizeof(MemoEntry) * l->n);
+        l->e = e;
+        l->cap = cap;
+    }
+    l->e[l->n].offset = offset;
+    l->e[l->n].memo = memo;
+    l->n++;
+}
+
+/* offset -> memo, as a script's Lua table holds them: the entries in the order first set, and an open-addressing
+ * index into them. A key set again keeps its place and takes the new memo. */
+typedef struct { MemoList list; int *index; size_t mask; } MemoMap;
+
+static size_t memo_slot(const MemoMap *m, double offset) {
+    uint64_t bits;
+    memcpy(&bits, &offset, sizeof bits);
+    return (size_t)((bits * 0x9E3779B97F4A7C15ULL) >> 32) & m->mask;
+}
+
+static Bytes *memo_get(const MemoMap *m, double offset) {
+    if (!m->index) return NULL;
+    if (offset == 0) offset = 0; /* -0 and 0 are one key, as in Lua */
+    for (size_t i = memo_slot(m, offset);; i = (i + 1) & m->mask) {
+        if (m->index[i] < 0) return NULL;
+        if (m->list.e[m->index[i]].offset == offset) return &m->list.e[m->index[i]].memo;
+    }
+}
+
+static void memo_index(Cmd *c, MemoMap *m) {
+    size_t size = 64;
+    while (size < 2 * m->list.n) size *= 2;
+    m->index = aalloc(c, sizeof(int) * size);
+    for (size_t i = 0; i < size; i++) m->index[i] = -1;
+    m->mask = size - 1;
+    for (size_t at = 0; at < m->list.n; at++) {
+        size_t i = memo_slot(m, m->list.e[at].offset);
+        while (m->index[i] >= 0) i = (i + 1) & m->mask;
+        m->index[i] = (int)at;
+    }
+}
+
+static void memo_set(Cmd *c, MemoMap *m, double offset, Bytes memo) {
+    if (isnan(offset)) fail(c, "ERR amity: table index is NaN");
+    if (offset == 0) offset = 0;
+    Bytes *found = memo_get(m, offset);
+    if (found) {
+        *found = memo;
+        return;
+    }
+    memo_append(c, &m->list, offset, memo);
+    if (!m->index || 2 * m->list.n > m->mask + 1) {
+        memo_index(c, m);
+        return;
+    }
+    size_t i = memo_slot(m, offset);
+    while (m->index[i] >= 0) i = (i + 1) & m->mask;
+    m->index[i] = (int)(m->list.n - 1);
+}
+
+/* memos_of: offset -> memo of every chunk of the hash, read whole. */
+static void memos_of(Cmd *c, RedisModuleString *memo, MemoMap *t) {
+    memset(t, 0, sizeof *t);
     RedisModuleCallReply *all = call(c, "HGETALL", memo);
     if (m_CallReplyType(all) != M_REPLY_ARRAY) fail(c, "ERR amity: HGETALL answered an unexpected reply");
     size_t n = m_CallReplyLength(all);
@@ -1175,27 +995,15 @@ static void memos_of(Cmd *c, RedisModuleString *memo, LTable *t) {
         if (count % 2) fail(c, "ERR amity: a memo chunk of %zu entries, not offset and memo pairs", count);
         for (size_t e = 0; e < count; e += 2) {
             double offset = rd_num(c, &r, "a memo chunk's offset");
-            Bytes memoised = rd_str(c, &r, "a memo chunk's memo");
-            *lt_set(c, t, offset) = memoised;
+            memo_set(c, t, offset, rd_str(c, &r, "a memo chunk's memo"));
         }
     }
     free_reply(c);
 }
 
-typedef struct { double offset; Bytes memo; } MemoEntry;
-typedef struct { MemoEntry *e; size_t n, cap; } MemoList;
-
-static void memo_append(Cmd *c, MemoList *l, double offset, Bytes memo) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        MemoEntry *e = aalloc(c, sizeof(MemoEntry) * cap);
-        if (l->n) memcpy(e, l->e, sizeof(MemoEntry) * l->n);
-        l->e = e;
-        l->cap = cap;
-    }
-    l->e[l->n].offset = offset;
-    l->e[l->n].memo = memo;
-    l->n++;
+static int by_offset(const void *a, const void *b) {
+    double x = ((const MemoEntry *)a)->offset, y = ((const MemoEntry *)b)->offset;
+    return (x > y) - (x < y);
 }
 
 /* A memo ttl: ARGV's tonumber, nil when it is none (the script then fails at its PEXPIRE). */
@@ -1253,7 +1061,7 @@ typedef struct { int k; Bytes hlc, head, tail; double field, slot, hold, ttl; } 
 typedef struct {
     int marked, behind;
     double mark, passed;
-    LTable memos;
+    MemoMap memos;
     MemoList written;
 } Slot;
 typedef struct { Bytes hlc, vector; int fresh; } Out;
@@ -1358,7 +1166,7 @@ static void stamp_body(Cmd *c) {
         Slot *s = &slots[j];
         if (!s->marked) continue;
         if (s->behind) memos_of(c, c->keys[j], &s->memos);
-        else lt_init(c, &s->memos);
+        else memset(&s->memos, 0, sizeof s->memos);
         s->passed = s->mark;
     }
     Out *out = aalloc(c, sizeof(Out) * (n ? n : 1));
@@ -1378,7 +1186,7 @@ static void stamp_body(Cmd *c) {
         Slot *s = q->field >= 0 ? &slots[(int)q->slot] : NULL;
         Bytes known = NIL;
         if (s) {
-            Bytes *found = lt_get(&s->memos, q->field);
+            Bytes *found = memo_get(&s->memos, q->field);
             if (found) known = *found;
         }
         if (known.set && known.n == 0) { /* a refusal */
@@ -1394,7 +1202,7 @@ static void stamp_body(Cmd *c) {
             out[i].fresh = 0;
         } else if (q->hold < 0) {
             if (!s) fail(c, "ERR amity: request %zu asks to memoise a refusal but names no source record", i + 1);
-            *lt_set(c, &s->memos, q->field) = bytes("", 0);
+            memo_set(c, &s->memos, q->field, bytes("", 0));
             memo_append(c, &s->written, q->field, bytes("", 0));
             if (q->field > s->mark) s->mark = q->field;
             out[i].hlc = out[i].vector = bytes("", 0);
@@ -1446,7 +1254,7 @@ static void stamp_body(Cmd *c) {
             }
             if (s) {
                 Bytes stamp = concat(c, hlc, vector);
-                *lt_set(c, &s->memos, q->field) = stamp;
+                memo_set(c, &s->memos, q->field, stamp);
                 memo_append(c, &s->written, q->field, stamp);
                 if (q->field > s->mark) s->mark = q->field;
             }
@@ -1501,13 +1309,14 @@ static void first_hops_body(Cmd *c) {
         double mark = mark_of(c, memo);
         hop->mark = mark;
         if (hop->first <= mark) {
-            LTable memos;
+            MemoMap memos;
             memos_of(c, memo, &memos);
-            int at = 0;
-            double offset;
-            Bytes memoised;
-            while (lt_next(&memos, &at, &offset, &memoised))
-                if (offset >= hop->first && offset <= hop->last) memo_append(c, &hop->decided, offset, memoised);
+            for (size_t e = 0; e < memos.list.n; e++) {
+                MemoEntry *entry = &memos.list.e[e];
+                if (entry->offset >= hop->first && entry->offset <= hop->last)
+                    memo_append(c, &hop->decided, entry->offset, entry->memo);
+            }
+            if (hop->decided.n) qsort(hop->decided.e, hop->decided.n, sizeof(MemoEntry), by_offset);
         }
         MemoList entries = {0};
         for (size_t e = 0; e < hop->nrefused; e++)
