@@ -769,8 +769,7 @@ class VersionState:
     @property
     def engine(self) -> Engine | None:
         """The engine that ran the last operation (module or Lua); None before the first."""
-        running = self._operations.uses_module
-        return None if running is None else Engine.MODULE if running else Engine.LUA
+        return self._operations.running
 
     def adopt(self) -> str:
         """Hold to the epoch now in Redis (after a rebuild finished); StateLost while there is none."""
@@ -914,7 +913,7 @@ class Operations:
         self.client = client
         self.engine = engine
         self._scripts = tuple(client.register_script(source) for source in (_APPLY_LUA, _STAMP_LUA, _FIRST_HOPS_LUA))
-        self.uses_module: bool | None = None  # None until the first call decided
+        self.running: Engine | None = None  # MODULE or LUA once the first call decided
 
     def apply(self, keys: list[bytes], args: list) -> list:
         return self._run(0, keys, args)
@@ -926,32 +925,34 @@ class Operations:
         return self._run(2, keys, args)
 
     def _run(self, operation: int, keys: list[bytes], args: list) -> list:
-        if self.uses_module is None:
-            self.uses_module = self._module_usable()
-        if not self.uses_module:
+        if self.running is None:
+            self.running = self._choose()
+        if self.running is Engine.LUA:
             return self._scripts[operation](keys=keys, args=args)
         try:
             return self.client.execute_command(self.COMMANDS[operation], len(keys), *keys, *args)
         except redis.ResponseError as exc:
             if not str(exc).lower().startswith("unknown command"):
                 raise
-            self.uses_module = self._module_usable()
-            if self.uses_module:
+            self.running = self._choose()
+            if self.running is Engine.MODULE:
                 raise
             return self._scripts[operation](keys=keys, args=args)
 
-    def _module_usable(self) -> bool:
+    def _choose(self) -> Engine:
+        """MODULE where the setting allows it and the Redis has the module at this version, else LUA (or, under
+        `module`, a StateError)."""
         if self.engine is Engine.LUA:
-            return False
+            return Engine.LUA
         loaded = module_version(self.client)
         if loaded == MODULE_VERSION:
-            return True
+            return Engine.MODULE
         if self.engine is Engine.MODULE:
             found = "not loaded" if loaded is None else f"at version {loaded}, this Amity needs {MODULE_VERSION}"
             raise StateError(f"the state engine is `module` but the Redis module {MODULE_NAME} is {found}: start "
                              f"redis-server with --loadmodule <amity_state.so> (`amity dev install` builds it), or "
                              f"set the engine to auto or lua")
-        return False
+        return Engine.LUA
 
 
 def module_version(client: redis.Redis) -> int | None:

@@ -20,10 +20,12 @@ from tests.support.kafka import read_all
 class CountingRedis(redis.Redis):
     """A real client that counts the commands it sends: the round trips a batch costs."""
 
-    def one_call_of(self, state: VersionState, operation: int) -> dict[str, int]:
-        """What `sent` holds after one call of the state's `operation` (0 apply, 1 stamp, 2 first-hops): a
-        script's EVALSHA, or the module's command where the state ran on the module."""
-        return {Operations.COMMANDS[operation] if state.engine is Engine.MODULE else "EVALSHA": 1}
+    @staticmethod
+    def one_call_of(state: VersionState, command: str) -> dict[str, int]:
+        """What `sent` holds after one call of the state's operation whose module command is `command`: that
+        command where the state ran on the module, a script's EVALSHA where it ran on the scripts."""
+        assert command in Operations.COMMANDS
+        return {command if state.engine is Engine.MODULE else "EVALSHA": 1}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

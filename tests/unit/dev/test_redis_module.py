@@ -1,6 +1,8 @@
 """Building the amitystate Redis module for the local regions, and loading it in their config."""
 
 import os
+import tomllib
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from amity.dev import redis as redis_server
 from amity.dev.layout import region_ports
 from amity.errors import DevEnvironmentError
 
+ROOT = Path(__file__).resolve().parents[3]
 needs_compiler = pytest.mark.skipif(native.compiler() is None, reason="no C compiler")
 SMALLEST_MODULE = "int RedisModule_OnLoad(void *ctx, void *argv, int argc) { (void)ctx; (void)argv; (void)argc; " \
                   "return 0; }\n"
@@ -56,5 +59,9 @@ def test_without_a_c_compiler_no_module_is_built(tmp_path, monkeypatch) -> None:
     assert not (tmp_path / "module.so").exists()
 
 
-def test_the_module_source_is_in_the_package() -> None:
-    assert native.SOURCE.is_file()
+def test_the_module_source_ships_in_the_package() -> None:
+    """`amity dev` builds from the installed package: the source must be package data of amity.native."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert native.SOURCE.is_file() and native.SOURCE.parent == ROOT / setuptools["package-dir"]["amity"] / "native"
+    assert "amity.native" in setuptools["packages"]
+    assert any(fnmatch(native.SOURCE.name, pattern) for pattern in setuptools["package-data"]["amity.native"])
