@@ -20,6 +20,7 @@ from amity.bench.child import Child
 from amity.bench.results import Tool
 from amity.bench.scenarios import Flow
 from amity.regions import Region
+from amity.state import Engine
 
 STOP_TIMEOUT_S = 60.0
 
@@ -47,7 +48,7 @@ class AmityMirror:
 
     def __init__(self, workdir: Path, regions: dict[str, Region], flows: tuple[Flow, ...], topics: list[str],
                  exactly_once: bool, resolver: str | None = None, processes: int = 1, first_hop: str = "state",
-                 state_engine: str = "lua") -> None:
+                 state_engine: Engine = Engine.LUA) -> None:
         self.workdir = workdir
         self.regions = regions
         self.flows = flows
@@ -55,7 +56,7 @@ class AmityMirror:
         self.exactly_once = exactly_once
         self.resolver = resolver
         self.first_hop = first_hop
-        self.state_engine = state_engine  # the workers' AMITY_MIRROR_STATE_ENGINE: lua, or module where loaded
+        self.state_engine = state_engine  # the workers' AMITY_MIRROR_STATE_ENGINE: LUA, or MODULE where loaded
         self.config_path = workdir / "mirror.yaml"
         self.stats_paths = [workdir / f"stats-{n}.json" for n in range(processes)]
         self.log_path = workdir / "mirror.log"  # every process appends to it
@@ -83,7 +84,7 @@ class AmityMirror:
         for stats_path in self.stats_paths:
             argv = [sys.executable, "-m", "amity.cli", "mirror", "run", "--config", str(self.config_path),
                     "--stats-file", str(stats_path)]
-            self.children.append(Child(argv, self.log_path, {"AMITY_MIRROR_STATE_ENGINE": self.state_engine}))
+            self.children.append(Child(argv, self.log_path, {"AMITY_MIRROR_STATE_ENGINE": str(self.state_engine)}))
         return [child.pid for child in self.children]
 
     def alive(self) -> bool:
@@ -144,5 +145,5 @@ class AmityMirror:
         if self.resolver is not None:
             shown["rules"] = f"policy={self.resolver} first_hop={self.first_hop}"
             if self.resolver != "none":
-                shown["state"] = self.state_engine
+                shown["state"] = str(self.state_engine)
         return shown

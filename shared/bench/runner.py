@@ -34,7 +34,7 @@ from amity.dev.environment import DevEnvironment
 from amity.dev.settings import DevSettings
 from amity.errors import AmityError, ConfigError, DevEnvironmentError
 from amity.regions import Region
-from amity.state import MODULE_VERSION, module_version
+from amity.state import MODULE_VERSION, Engine, module_version
 
 REGIONS = ["us", "eu"]
 STALL_S = 180.0
@@ -236,7 +236,7 @@ class BenchRunner:
             bootstraps = {name: region.bootstrap for name, region in self.regions.items()}
             return MirrorMaker2(workdir, self.settings.jar_dir, bootstraps, scenario.flows, topics,
                                 scenario.exactly_once, f"{scenario.name}-{tag}")
-        engine = "module" if scenario.state_engine == "module" and self.state_module else "lua"
+        engine = Engine.MODULE if scenario.state_engine is Engine.MODULE and self.state_module else Engine.LUA
         return AmityMirror(workdir, self.regions, scenario.flows, topics, scenario.exactly_once, scenario.resolver,
                            self.options.amity_processes, scenario.first_hop, engine)
 

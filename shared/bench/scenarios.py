@@ -12,6 +12,7 @@ topic, so it must come after every tool that reads that topic.
 from dataclasses import dataclass
 
 from amity.bench.results import Tool
+from amity.state import Engine
 
 # The scenario every resolver scenario is compared with in the same run: keyed data of plain clients, mirrored plainly.
 BASELINE = "none"
@@ -49,7 +50,7 @@ class Scenario:
     first_hop: str = "state"  # the rule's first_hop: how the mirror stamps plain clients' records (amity.rules)
     # What runs the version state in the regions' Redis (amity.state.Engine): the amitystate module where the regions
     # have it loaded (`amity dev` builds and loads it), else, or with "lua", the Lua scripts every Redis has.
-    state_engine: str = "module"
+    state_engine: Engine = Engine.MODULE
     tools: tuple[Tool, ...] = TOOL_ORDER
     # Plain mirroring of data written as this scenario's is (besides BASELINE): a resolver scenario's own cost.
     baseline: str = BASELINE
@@ -82,10 +83,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("vector", "active-active with Amity's vector conflict resolver on every record", BOTH_WAYS,
              resolver="vector", tools=(Tool.AMITY,)),
     Scenario("lww-lua", "as lww, the version state's operations run by the Lua scripts (state_engine lua), as on a "
-             "Redis without the amitystate module (managed services)", BOTH_WAYS, resolver="lww", state_engine="lua",
+             "Redis without the amitystate module (managed services)", BOTH_WAYS, resolver="lww", state_engine=Engine.LUA,
              tools=(Tool.AMITY,)),
     Scenario("vector-lua", "as vector, the version state's operations run by the Lua scripts", BOTH_WAYS,
-             resolver="vector", state_engine="lua", tools=(Tool.AMITY,)),
+             resolver="vector", state_engine=Engine.LUA, tools=(Tool.AMITY,)),
     Scenario("lww-from-timestamp", "as lww, the rule stamping plain clients' records from their timestamp at their "
              "first hop (first_hop: timestamp): no Redis call per record in the source", BOTH_WAYS, resolver="lww",
              first_hop="timestamp", tools=(Tool.AMITY,)),

@@ -28,6 +28,7 @@ from amity.dev.settings import DevSettings
 from amity.errors import ConfigError
 from amity.mirror.config import MirrorConfig
 from amity.regions import Region
+from amity.state import Engine
 
 UINT64 = (1 << 64) - 1
 PRODUCER_OUTPUT = ("2000 records sent, 1340.482574 records/sec (0.13 MB/sec), 153.51 ms avg latency, 1204.00 ms max "
@@ -162,7 +163,7 @@ def test_amity_workers_are_started_with_the_state_engine_of_their_scenario(tmp_p
             started.append(env)
 
     monkeypatch.setattr("amity.bench.amity_worker.Child", Started)
-    AmityMirror(tmp_path, {}, BOTH_WAYS, ["t"], False, "vector", processes=2, state_engine="module").start()
+    AmityMirror(tmp_path, {}, BOTH_WAYS, ["t"], False, "vector", processes=2, state_engine=Engine.MODULE).start()
     assert started == [{"AMITY_MIRROR_STATE_ENGINE": "module"}] * 2
 
 
