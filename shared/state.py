@@ -962,7 +962,7 @@ def module_version(client: redis.Redis) -> int | None:
     except redis.ResponseError:
         return None
     for module in modules:
-        fields = {_text(name): value for name, value in module.items()} if isinstance(module, dict) else {}
+        fields = {_text(name): value for name, value in module.items()}
         if _text(fields.get("name", b"")) == MODULE_NAME:
             return int(fields.get("ver", 0))
     return None
