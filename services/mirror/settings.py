@@ -37,9 +37,11 @@ class MirrorSettings(BaseSettings):
                     "a second); past it the link reports the Redis unreachable and retries, instead of hanging")
     transaction_timeout_ms: int = Field(default=60_000, ge=1000)
     gc_threshold: int = Field(
-        default=50_000, ge=700,
-        description="Allocations between the interpreter's cyclic garbage collections (Python's default: 700); "
-                    "at the default every batch set off dozens, which took a quarter of a worker's CPU")
+        default=500_000, ge=700,
+        description="Objects allocated and not yet freed between the interpreter's cyclic garbage collections "
+                    "(Python's default: 700). At 50,000 a resolved topic's batches, which keep more objects alive "
+                    "until written, set off a collection every few batches: half a microsecond of CPU per record "
+                    "(docs/benchmarks.md); at Python's default, a quarter of a worker's CPU")
     state_namespace: str = Field(default="amity", pattern=r"^[A-Za-z0-9._-]{1,64}$",
                                  description="Key prefix of the version state in every region's Redis")
     state_engine: Engine = Field(default=Engine.AUTO,

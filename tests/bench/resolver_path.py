@@ -8,7 +8,9 @@ partition's run of them, as `amity bench` writes them). The records stand in for
 confluent_kafka cannot build a Message outside a consumer. CPU is this thread's (time.thread_time):
 waiting for Redis does not count, Redis's own CPU is `redis_scripts.py`'s.
 
-    python tests/bench/resolver_path.py [--policy lww|vector] [--batches 60] [--port 21191]
+    python tests/bench/resolver_path.py [--policy lww|vector] [--batches 60] [--port 21191] [--engine lua|module]
+
+`--engine module` loads the amitystate module into the redis-server and runs the state's operations there.
 
 Starts its own redis-server (no persistence) on the port and stops it by pid.
 """
@@ -18,13 +20,16 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from amity.dev.native import ensure_module
+from amity.dev.settings import DevSettings
 from amity.links import Link
 from amity.mirror.resolution import Resolution
 from amity.mirror.router import Router
+from amity.mirror.settings import MirrorSettings
 from amity.mirror.worker import tune_collector
 from amity.regions import Region
 from amity.rules import ConflictRule, RuleSet
-from amity.state import StateSettings
+from amity.state import Engine, StateSettings
 
 from redis_scripts import BATCH, PARTITIONS, ms_written, run_of_keys  # tests/bench, beside this script
 from scratch_redis import scratch_redis
@@ -82,14 +87,14 @@ def timed(spent: Counter, phase: str, call: Callable) -> Callable:
     return measured
 
 
-def measure(policy: str, port: int, batches: int) -> dict[str, float]:
+def measure(policy: str, port: int, batches: int, engine: Engine) -> dict[str, float]:
     """µs of this thread's CPU per record, by phase, over `batches` batches after the warm-up."""
     us = Region(name="us", bootstrap="127.0.0.1:9", redis=f"redis://127.0.0.1:{port}/0")
     eu = Region(name="eu", bootstrap="127.0.0.1:9", redis=f"redis://127.0.0.1:{port}/1")
     link = Link(source="us", destination="eu")
     rules = RuleSet(rules=[ConflictRule(topic="t", policy=policy)])
     router = Router(link, [link, Link(source="eu", destination="us")], ["us", "eu"], 8, rules)
-    resolution = Resolution(link, us, eu, rules, StateSettings(), timeout_s=10.0)
+    resolution = Resolution(link, us, eu, rules, StateSettings(engine=engine), timeout_s=10.0)
     for client in resolution.clients.values():
         client.flushdb()
     spent: Counter = Counter()
@@ -133,11 +138,14 @@ def main() -> None:
     parser.add_argument("--policy", choices=["lww", "vector"], default="lww")
     parser.add_argument("--batches", type=int, default=60)
     parser.add_argument("--port", type=int, default=21191)
+    parser.add_argument("--engine", choices=["lua", "module"], default="lua")
     args = parser.parse_args()
-    tune_collector(50_000)  # as a mirror worker does
-    with scratch_redis(args.port):
-        plain = measure("none", args.port, args.batches)
-        report(args.policy, measure(args.policy, args.port, args.batches), plain)
+    engine = Engine(args.engine)
+    tune_collector(MirrorSettings().gc_threshold)  # as a mirror worker does
+    module = ensure_module(DevSettings().module_path) if engine is Engine.MODULE else None
+    with scratch_redis(args.port, module):
+        plain = measure("none", args.port, args.batches, engine)
+        report(args.policy, measure(args.policy, args.port, args.batches, engine), plain)
 
 
 if __name__ == "__main__":
