@@ -73,6 +73,11 @@ RENEW_AFTER_S = 60.0  # a writer renews its registration of a partition this lon
 ANY_PARTITION = -1  # registered as `*`: the writer may write every partition of the topic
 
 
+# An acknowledged record of a resolved topic as a writer keeps it: (state hash, rank, the delivery report's message).
+# Its Landing is read from the report only when another writer may have raced it (Tails.land_reports).
+Report = tuple[bytes, bytes, object]
+
+
 class Landing(NamedTuple):
     """One acknowledged record of a resolved topic, where it sits and the version it carries (one per record:
     a named tuple is cheaper to build than a frozen dataclass)."""
@@ -198,7 +203,7 @@ class TailState:
         writers whose records may still be landing."""
         self._client.set(self.rebuilt_marker, 1, px=LEASE_MS)
 
-    def _shared(self, writer: str, topics: set[str]) -> set[tuple[str, int]] | None:
+    def shared(self, writer: str, topics: set[str]) -> set[tuple[str, int]] | None:
         """(topic, partition or ANY_PARTITION) pairs another writer than `writer` is registered on; None when
         every landing counts (after a rebuild)."""
         reply = self._others(args=[self.prefix, writer, self.rebuilt_marker, *topics])
@@ -216,7 +221,7 @@ class TailState:
         writer every landing counts (a rebuild's, which reads the log whole).
         """
         if writer and landings:
-            shared = self._shared(writer, {landing.topic for landing in landings})
+            shared = self.shared(writer, {landing.topic for landing in landings})
             if shared is not None:
                 landings = [landing for landing in landings if (landing.topic, landing.partition) in shared
                             or (landing.topic, ANY_PARTITION) in shared] if shared else []
@@ -344,6 +349,21 @@ class Tails:
         self.repaired += appended
         return appended
 
+    def land_reports(self, reports: Sequence[Report]) -> int:
+        """`land` for records as their delivery reports give them; the reports are read only when another writer is
+        registered on a partition this writer registered (every one it wrote), since none can have raced otherwise.
+
+        The common case, one writer per partition, then costs one registration read per call and nothing per record.
+        """
+        if not reports:
+            return 0
+        if self.writer:
+            mine = list(self._renew_at)  # one C-level copy: the writing thread may register meanwhile
+            shared = self.state.shared(self.writer, {topic for topic, _ in mine})
+            if shared is not None and not _overlap(mine, shared):
+                return 0
+        return self.land([landing_of(*report) for report in reports])
+
     def _repairing(self, repairs: Sequence[Repair]) -> str:
         """Register the repair's producer, a writer of its own, on the partitions it appends to; its name."""
         if not self.writer:
@@ -368,6 +388,19 @@ class Tails:
         """Close the repairer and end this writer's registrations: call once its last records are landed."""
         self.repairer.close()
         self.release()
+
+
+def _overlap(mine: list[tuple[str, int]], shared: set[tuple[str, int]]) -> bool:
+    """Whether another writer's registrations (`shared`) meet one of this writer's (`mine`), ANY_PARTITION on either
+    side meeting every partition of its topic."""
+    shared_topics = {topic for topic, _ in shared}
+    for topic, partition in mine:
+        if partition == ANY_PARTITION:
+            if topic in shared_topics:
+                return True
+        elif (topic, partition) in shared or (topic, ANY_PARTITION) in shared:
+            return True
+    return False
 
 
 def landing_of(state_key: bytes, rank: bytes, msg) -> Landing:

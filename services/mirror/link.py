@@ -50,7 +50,7 @@ from amity.mirror.topics import ClusterUnavailable, TopicPlan, TopicRefused, Top
 from amity.regions import READER_CONFIG, Region
 from amity.rules import RuleSet
 from amity.state import StateSettings
-from amity.tails import ANY_PARTITION, Landing, Tails, landing_of
+from amity.tails import ANY_PARTITION, Report, Tails
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class LinkRunner:
         self._txn_producers: dict[tuple[str, int], Producer] = {}
         self._revoked: set[tuple[str, int]] = set()  # partitions revoked during the read in progress (_read_more)
         # Exactly-once: transactions still committing, by partition: the commit, what it will land, its position.
-        self._committing: dict[tuple[str, int], tuple[Future, list[Landing], int]] = {}
+        self._committing: dict[tuple[str, int], tuple[Future, list[Report], int]] = {}
         self._offsets = OffsetStore(destination.kafka_config(), offsets_topic(link.source))
         self._batch_bytes = 0
         # source topic -> its conflicts topic, created; None when the destination refused to create it
@@ -115,7 +115,7 @@ class LinkRunner:
                                      settings.redis_timeout_s)
         self.tails = Tails(destination, self.resolution.clients[link.destination], state_settings)
         self._committer = ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix=f"amity-commit-{self.id}")
-        self._landings: list[Landing] = []
+        self._landings: list[Report] = []
         # At-least-once: landing runs beside the next batches; acknowledged positions wait here, in order, for
         # the landing of their records (None: nothing to land) before they are committed.
         self._lander = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"amity-land-{self.id}")
@@ -367,10 +367,10 @@ class LinkRunner:
                 self._committing[tp] = (commit, landings, next_offset)
 
     def _stage_partition(self, tp: tuple[str, int], forward, dead, conflicts, next_offset: int,
-                         versions: Versions | None) -> list[Landing] | None:
+                         versions: Versions | None) -> list[Report] | None:
         """Open the partition's transaction and write into it; where its landings will go, None if it failed."""
         producer = self._txn_producers[tp]
-        landings: list[Landing] = []
+        landings: list[Report] = []
         producer.begin_transaction()
         try:
             self._produce_forward(producer, forward, self._refusals.observe, versions, landings)
@@ -443,7 +443,7 @@ class LinkRunner:
         self._seek(tp[0], tp[1], stored if stored is not None else 0)
 
     def _produce_forward(self, producer: Producer, forward, on_delivery, versions: Versions | None,
-                         landings: list[Landing]) -> None:
+                         landings: list[Report]) -> None:
         """`_produce_all`, with each of this batch's suspects (amity.mirror.refusals) in a produce request of its
         own: the records before it are flushed first, and it is flushed before the records after it."""
         if not self._alone:
@@ -463,7 +463,7 @@ class LinkRunner:
         self._produce_all(producer, forward[start:], on_delivery, versions and versions[start:], landings)
 
     def _produce_all(self, producer: Producer, forward, on_delivery=None, versions: Versions | None = None,
-                     landings: list[Landing] | None = None) -> None:
+                     landings: list[Report] | None = None) -> None:
         """Write forwarded records: the hot loop, so lookups are hoisted and only a full queue leaves it.
 
         A record with a version (`versions` is aligned with `forward`) is reported to `landings` once acknowledged.
@@ -603,18 +603,18 @@ class LinkRunner:
             positions.update(committable)
         return positions
 
-    def _taken_landings(self) -> list[Landing]:
+    def _taken_landings(self) -> list[Report]:
         """The landings reported so far; the list itself stays, since pending delivery callbacks append to it."""
         landings = self._landings[:]
         self._landings.clear()
         return landings
 
-    def _land(self, landings: list[Landing]) -> None:
+    def _land(self, landings: list[Report]) -> None:
         """Land acknowledged records of resolved topics; a failure costs only the repair of a raced log tail."""
         if not landings:
             return
         try:
-            copies = self.tails.land(landings)
+            copies = self.tails.land_reports(landings)
         except (RedisError, KafkaException) as exc:
             log.warning("link %s: could not land %d records in %s (%s): a raced key may keep a losing last "
                         "record", self.id, len(landings), self.link.destination, exc)
@@ -879,12 +879,13 @@ def _bounded(part: str, data: bytes | None, headers: list) -> bytes | None:
 
 def _landed(delivered, land, state_key: bytes, rank: bytes, err, msg) -> None:
     """The delivery report of a resolved record (bound per record with functools.partial): reported as any record's
-    is, and its landing kept once it is acknowledged. A partial over a function, not a callback object: one frame
-    per record to build and one to report, where the object took one and three."""
+    is, and kept for landing once it is acknowledged. A partial over a function, not a callback object: one frame
+    per record to build and one to report, where the object took one and three. The report is kept as it is: its
+    Landing is read from it only if another writer shares its partition (Tails.land_reports)."""
     if delivered is not None:
         delivered(err, msg)
     if err is None:
-        land(landing_of(state_key, rank, msg))
+        land((state_key, rank, msg))
 
 
 def _settled(delivered, settle, err, msg) -> None:

@@ -1,4 +1,5 @@
-"""A link's writes of resolved records report their landings once acknowledged, and every write its delivery.
+"""A link's writes of resolved records keep their delivery reports for landing once acknowledged, and every write
+reports its delivery.
 
 The producer is librdkafka's own, over its in-process mock cluster (`test.mock.num.brokers`): real
 acknowledgements and offsets, no server.
@@ -9,7 +10,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from amity.links import Link
 from amity.mirror.acks import Batch
 from amity.mirror.link import _landed
-from amity.tails import Landing
+from amity.tails import Landing, landing_of
 
 LINK = Link(source="us", destination="eu")
 
@@ -19,13 +20,13 @@ def _consumed(offset: int, key: bytes) -> Message:
                    timestamp=(1, 1_700_000_000_000 + offset))
 
 
-def test_an_acknowledged_resolved_record_is_reported_and_lands_where_it_was_written() -> None:
+def test_an_acknowledged_resolved_record_is_reported_and_kept_with_its_version_for_landing() -> None:
     reports, landings = [], []
     delivered = Message(topic="orders", partition=2, offset=41, key=b"k")
     _landed(lambda err, msg: reports.append((err, msg)), landings.append, b"state", b"rank", None, delivered)
     assert reports == [(None, delivered)]
-    assert landings == [Landing(b"state", b"rank", b"k", "orders", 2, 41)]
-    assert type(landings[0]) is Landing
+    assert landings == [(b"state", b"rank", delivered)]
+    assert landing_of(*landings[0]) == Landing(b"state", b"rank", b"k", "orders", 2, 41), "it lands where written"
 
 
 def test_a_failed_write_is_reported_and_does_not_land() -> None:
@@ -41,7 +42,7 @@ def test_without_a_delivery_callback_an_acknowledged_record_still_lands() -> Non
     landings = []
     delivered = Message(topic="orders", partition=0, offset=7, key=b"k")
     _landed(None, landings.append, b"state", b"rank", None, delivered)
-    assert landings == [Landing(b"state", b"rank", b"k", "orders", 0, 7)]
+    assert [landing_of(*report) for report in landings] == [Landing(b"state", b"rank", b"k", "orders", 0, 7)]
 
 
 def test_produced_records_land_where_the_cluster_put_them_and_every_one_is_reported(idle_runner) -> None:
@@ -54,6 +55,7 @@ def test_produced_records_land_where_the_cluster_put_them_and_every_one_is_repor
     batch.pending += len(forward)
     assert producer.flush(30) == 0
     assert batch.pending == 0 and batch.errors == []
+    landings = [landing_of(*report) for report in landings]
     # partitions are the partitioner's (no topic plan): reports come in order within each, not across them
     assert sorted((landing.state_key, landing.rank, landing.key, landing.topic) for landing in landings) == [
         (b"state%d" % i, b"rank%d" % i, b"k%d" % i, "orders") for i in (1, 2, 4, 5)]
