@@ -74,7 +74,7 @@ ANY_PARTITION = -1  # registered as `*`: the writer may write every partition of
 
 
 # An acknowledged record of a resolved topic as a writer keeps it: (state hash, rank, the delivery report's message).
-# Its Landing is read from the report only when another writer may have raced it (Tails.land_reports).
+# Its Landing is read from the report (`landing_of`) only when another writer may have raced it (Tails.may_have_raced).
 Report = tuple[bytes, bytes, object]
 
 
@@ -349,20 +349,19 @@ class Tails:
         self.repaired += appended
         return appended
 
-    def land_reports(self, reports: Sequence[Report]) -> int:
-        """`land` for records as their delivery reports give them; the reports are read only when another writer is
-        registered on a partition this writer registered (every one it wrote), since none can have raced otherwise.
+    def may_have_raced(self) -> bool:
+        """Whether a record this writer had acknowledged may have raced another writer's: False when no other
+        writer is registered on a partition this one registered (every one it wrote). Read after the
+        acknowledgements, as `land` reads the registrations, so its landings may be skipped on False.
 
-        The common case, one writer per partition, then costs one registration read per call and nothing per record.
+        The common case, one writer per partition, then costs one registration read per batch of landings and
+        nothing per record.
         """
-        if not reports:
-            return 0
-        if self.writer:
-            mine = list(self._renew_at)  # one C-level copy: the writing thread may register meanwhile
-            shared = self.state.shared(self.writer, {topic for topic, _ in mine})
-            if shared is not None and not _overlap(mine, shared):
-                return 0
-        return self.land([landing_of(*report) for report in reports])
+        if not self.writer:
+            return True
+        mine = list(self._renew_at)  # one C-level copy: the writing thread may register meanwhile
+        shared = self.state.shared(self.writer, {topic for topic, _ in mine})
+        return shared is None or _overlap(mine, shared)
 
     def _repairing(self, repairs: Sequence[Repair]) -> str:
         """Register the repair's producer, a writer of its own, on the partitions it appends to; its name."""

@@ -47,10 +47,11 @@ from amity.mirror.router import Message, Routed, Router
 from amity.mirror.settings import MirrorSettings
 from amity.mirror.stats import LinkStats
 from amity.mirror.topics import ClusterUnavailable, TopicPlan, TopicRefused, TopicSync
+from amity.mirror.written import ResolvedWrites
 from amity.regions import READER_CONFIG, Region
 from amity.rules import RuleSet
 from amity.state import StateSettings
-from amity.tails import ANY_PARTITION, Report, Tails
+from amity.tails import ANY_PARTITION, Report, Tails, landing_of
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,8 @@ class LinkRunner:
         self.tails = Tails(destination, self.resolution.clients[link.destination], state_settings)
         self._committer = ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix=f"amity-commit-{self.id}")
         self._landings: list[Report] = []
+        # At-least-once: the resolved records of batches in flight, oldest first, landed once their batch is done.
+        self._written: deque[ResolvedWrites] = deque()
         # At-least-once: landing runs beside the next batches; acknowledged positions wait here, in order, for
         # the landing of their records (None: nothing to land) before they are committed.
         self._lander = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"amity-land-{self.id}")
@@ -330,7 +333,11 @@ class LinkRunner:
     def _replicate_acknowledged(self, routed: Routed, positions: dict[tuple[str, int], int],
                                 versions: Versions | None) -> None:
         batch = self._tracker.open(positions)
-        self._produce_forward(self.producer, routed.forward, batch.delivered, versions, self._landings)
+        writes = None
+        if versions is not None:
+            writes = ResolvedWrites(batch, routed.forward, versions, self._destination_topic, self._alone)
+            self._written.append(writes)
+        self._produce_forward(self.producer, routed.forward, batch.delivered, versions, self._landings, writes)
         batch.pending += len(routed.forward)
         for msg, reason, detail in routed.dead:
             self._dead_letter(self.producer, msg, reason, detail, batch)
@@ -443,38 +450,41 @@ class LinkRunner:
         self._seek(tp[0], tp[1], stored if stored is not None else 0)
 
     def _produce_forward(self, producer: Producer, forward, on_delivery, versions: Versions | None,
-                         landings: list[Report]) -> None:
+                         landings: list[Report], writes: ResolvedWrites | None = None) -> None:
         """`_produce_all`, with each of this batch's suspects (amity.mirror.refusals) in a produce request of its
-        own: the records before it are flushed first, and it is flushed before the records after it."""
+        own: the records before it are flushed first, and it is flushed before the records after it. A suspect
+        reports to `landings`, never to `writes`."""
         if not self._alone:
-            self._produce_all(producer, forward, on_delivery, versions, landings)
+            self._produce_all(producer, forward, on_delivery, versions, landings, writes)
             return
         settled = partial(_settled, on_delivery, self._refusals.settle)
         start = 0
         for index, (msg, _headers) in enumerate(forward):
             if id(msg) in self._alone:
                 self._produce_all(producer, forward[start:index], on_delivery, versions and versions[start:index],
-                                  landings)
+                                  landings, writes)
                 producer.flush(SUSPECT_FLUSH_S)
                 self._produce_all(producer, forward[index:index + 1], settled, versions and versions[index:index + 1],
                                   landings)
                 producer.flush(SUSPECT_FLUSH_S)
                 start = index + 1
-        self._produce_all(producer, forward[start:], on_delivery, versions and versions[start:], landings)
+        self._produce_all(producer, forward[start:], on_delivery, versions and versions[start:], landings, writes)
 
     def _produce_all(self, producer: Producer, forward, on_delivery=None, versions: Versions | None = None,
-                     landings: list[Report] | None = None) -> None:
+                     landings: list[Report] | None = None, writes: ResolvedWrites | None = None) -> None:
         """Write forwarded records: the hot loop, so lookups are hoisted and only a full queue leaves it.
 
-        A record with a version (`versions` is aligned with `forward`) is reported to `landings` once acknowledged.
+        A record with a version (`versions` is aligned with `forward`) reports to `writes`, which stands in for
+        `on_delivery` and keeps the report, or else to `landings` once acknowledged.
         """
         destinations = self._destinations
         produce = producer.produce
         land = landings.append if landings is not None else None
+        resolved = writes.delivered if writes is not None else None
         for (msg, headers), version in zip(forward, versions or repeat(None)):
             topic, same_partitions = destinations.get(msg.topic()) or (self.link.destination_topic(msg.topic()), False)
             partition = msg.partition() if same_partitions else -1
-            report = on_delivery if version is None else partial(_landed, on_delivery, land, *version)
+            report = on_delivery if version is None else resolved or partial(_landed, on_delivery, land, *version)
             try:
                 # Positional, as (topic, value, key, partition, on_delivery, callback, timestamp, headers): the
                 # client looks each keyword argument up by name, some 5k instructions a record (callgrind), a
@@ -585,10 +595,19 @@ class LinkRunner:
         """Hand what the destination acknowledged to the landing thread, its positions queued behind; those positions."""
         self.producer.poll(0)
         landings = self._taken_landings()
+        written = self._written_done()
         positions = self._tracker.pop_committable()
-        if landings or positions:
-            self._landing.append((self._lander.submit(self._land, landings) if landings else None, positions))
+        if landings or written or positions:
+            landing = self._lander.submit(self._land, landings, written) if landings or written else None
+            self._landing.append((landing, positions))
         return positions
+
+    def _written_done(self) -> list[ResolvedWrites]:
+        """The resolved records of the oldest batches every write of which was reported, taken off the queue."""
+        done = []
+        while self._written and self._written[0].batch.done:
+            done.append(self._written.popleft())
+        return done
 
     def _landed(self, wait: bool) -> dict[tuple[str, int], int]:
         """The positions whose records are landed, oldest first, taken off the queue; with `wait`, all of them."""
@@ -609,15 +628,24 @@ class LinkRunner:
         self._landings.clear()
         return landings
 
-    def _land(self, landings: list[Report]) -> None:
-        """Land acknowledged records of resolved topics; a failure costs only the repair of a raced log tail."""
-        if not landings:
+    def _land(self, landings: list[Report], written: list[ResolvedWrites] = ()) -> None:
+        """Land acknowledged records of resolved topics; a failure costs only the repair of a raced log tail.
+
+        The reports are read only if another writer may have raced this one. A batch with a failed write is left
+        out: it is written again after the rewind, and lands then.
+        """
+        if not landings and not written:
             return
         try:
-            copies = self.tails.land_reports(landings)
+            if not self.tails.may_have_raced():
+                return
+            reports = landings + [report for writes in written if not writes.batch.errors
+                                  for report in writes.paired()]
+            copies = self.tails.land([landing_of(*report) for report in reports])
         except (RedisError, KafkaException) as exc:
             log.warning("link %s: could not land %d records in %s (%s): a raced key may keep a losing last "
-                        "record", self.id, len(landings), self.link.destination, exc)
+                        "record", self.id, len(landings) + sum(len(w.reports) for w in written),
+                        self.link.destination, exc)
             return
         if copies:
             self.stats.repaired(copies)
@@ -664,6 +692,7 @@ class LinkRunner:
         self._refusals.note(failures)
         self.producer.flush(30)
         self._tracker.clear()
+        self._written.clear()
         self._rewind_to_committed()
         if isinstance(err, KafkaError) and err.fatal():
             self.producer = Producer(self._producer_config())
@@ -759,6 +788,7 @@ class LinkRunner:
         self._queue_acknowledged()
         positions = self._landed(wait=True)
         self._tracker.clear()
+        self._written.clear()
         if positions:
             self.consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()],
                                  asynchronous=False)
@@ -798,6 +828,7 @@ class LinkRunner:
         self._txn_producers.clear()
         self._committing.clear()
         self._tracker.clear()
+        self._written.clear()
         self._landings.clear()
         self._landing.clear()
 
@@ -881,7 +912,7 @@ def _landed(delivered, land, state_key: bytes, rank: bytes, err, msg) -> None:
     """The delivery report of a resolved record (bound per record with functools.partial): reported as any record's
     is, and kept for landing once it is acknowledged. A partial over a function, not a callback object: one frame
     per record to build and one to report, where the object took one and three. The report is kept as it is: its
-    Landing is read from it only if another writer shares its partition (Tails.land_reports)."""
+    Landing is read from it only if another writer may have raced this one (Tails.may_have_raced)."""
     if delivered is not None:
         delivered(err, msg)
     if err is None:
