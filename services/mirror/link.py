@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import partial
 from itertools import repeat
@@ -628,7 +628,7 @@ class LinkRunner:
         self._landings.clear()
         return landings
 
-    def _land(self, landings: list[Report], written: list[ResolvedWrites] = ()) -> None:
+    def _land(self, landings: list[Report], written: Sequence[ResolvedWrites] = ()) -> None:
         """Land acknowledged records of resolved topics; a failure costs only the repair of a raced log tail.
 
         The reports are read only if another writer may have raced this one. A batch with a failed write is left

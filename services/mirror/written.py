@@ -4,7 +4,8 @@ Each resolved record a link writes may have to land once acknowledged: its state
 sits. Nearly always nothing lands, since no other writer is registered on the link's partitions
 (`Tails.may_have_raced`). So the producer reports a batch's resolved records to one callback of the batch,
 which keeps each report unread, and a report is paired with its record's version only when a landing needs
-it: no binding per record (a functools.partial each took 0.33 µs more than this callback, timeit).
+it: no binding per record (a functools.partial per record took 0.40 µs to build and call, this callback
+0.10, timeit).
 
 The pairing needs no more than the reports: the producer acknowledges a partition's records in the order they
 were written, and a key's records share a partition, so the reports of a (destination topic, key) come in the
@@ -37,14 +38,10 @@ class ResolvedWrites:
         self._apart = apart
 
     def delivered(self, err, msg) -> None:
-        """The producer's callback for the batch's resolved records: the batch's (`Batch.delivered`), the report
-        kept."""
-        batch = self.batch
-        batch.pending -= 1
+        """The producer's callback for the batch's resolved records: the batch's, and the report kept."""
+        self.batch.delivered(err, msg)
         if err is None:
             self.reports.append(msg)
-        else:
-            batch.errors.append((err, msg))
 
     def paired(self) -> list[Report]:
         """Each kept report with its record's version, in report order. Only for a batch without errors: a
@@ -53,9 +50,4 @@ class ResolvedWrites:
         for (msg, _headers), version in zip(self._forward, self._versions):
             if version is not None and id(msg) not in self._apart:
                 queues[(self._destination(msg.topic()), msg.key())].append(version)
-        paired: list[Report] = []
-        for report in self.reports:
-            queue = queues.get((report.topic(), report.key()))
-            if queue:
-                paired.append((*queue.popleft(), report))
-        return paired
+        return [(*queues[(report.topic(), report.key())].popleft(), report) for report in self.reports]

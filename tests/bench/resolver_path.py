@@ -5,7 +5,7 @@ plain mirroring (`none`), with Kafka left out: batches of 5,000 records of 200 b
 the link's Router and decided by its Resolution against a real Redis (the source and destination
 states in two databases of one redis-server), on the benchmark's keys (10,000 keys, a batch being a
 partition's run of them, as `amity bench` writes them). The records stand in for consumed messages:
-confluent_kafka cannot build a Message outside a consumer. CPU is this thread's (time.thread_time):
+plain objects with the accessors a link calls. CPU is this thread's (time.thread_time):
 waiting for Redis does not count, Redis's own CPU is `redis_scripts.py`'s.
 
     python tests/bench/resolver_path.py [--policy lww|vector] [--batches 60] [--port 21191] [--engine lua|module]

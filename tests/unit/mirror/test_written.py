@@ -85,3 +85,46 @@ def test_produced_resolved_records_report_to_their_batch_and_pair_where_the_clus
     for written in by_key.values():  # ranks name their record's place in the batch: rising in write order
         assert [rank for _, rank in sorted(written)] == sorted(rank for _, rank in written), (
             "a key's versions pair with its reports in write order")
+
+
+class _Tails:
+    """A writer's tails that answers whether it may have raced, and records what it is asked to land."""
+
+    def __init__(self, raced: bool) -> None:
+        self.raced = raced
+        self.landed: list[list] = []
+
+    def may_have_raced(self) -> bool:
+        return self.raced
+
+    def land(self, landings: list) -> int:
+        self.landed.append(landings)
+        return 0
+
+
+class _Unread:
+    """A delivery report that fails the test if read."""
+
+    def __getattr__(self, name: str):
+        raise AssertionError(f"the report was read ({name})")
+
+
+def test_a_writer_that_cannot_have_raced_lands_nothing_and_reads_no_report(idle_runner) -> None:
+    runner = idle_runner(LINK)
+    runner.tails = _Tails(raced=False)
+    writes = _writes([_consumed(0, b"k")], [(b"s", b"r")])
+    writes.reports.append(_Unread())
+    runner._land([(b"s", b"r", _Unread())], [writes])
+    assert runner.tails.landed == []
+
+
+def test_a_writer_that_may_have_raced_lands_every_report_but_a_failed_batchs(idle_runner) -> None:
+    runner = idle_runner(LINK)
+    runner.tails = _Tails(raced=True)
+    written, failed = _writes([_consumed(0, b"a")], [(b"sa", b"ra")]), _writes([_consumed(1, b"b")], [(b"sb", b"rb")])
+    written.delivered(None, _report("eu.orders", b"a", 0, 7))
+    failed.delivered(None, _report("eu.orders", b"b", 0, 8))
+    failed.batch.errors.append((KafkaError(KafkaError._MSG_TIMED_OUT), _report("eu.orders", b"b", 0, -1)))
+    suspect = (b"ss", b"rs", _report("eu.orders", b"s", 1, 3))
+    runner._land([suspect], [written, failed])
+    assert runner.tails.landed == [[landing_of(*suspect), landing_of(b"sa", b"ra", _report("eu.orders", b"a", 0, 7))]]
